@@ -1,0 +1,42 @@
+# The two commands a newcomer needs: `make run` and `make test`. Each sets up what it needs:
+# uv (installed from PyPI into .tools/ when missing), then the locked environment in .venv/.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+# The PostgreSQL that `make test-db` (and CI) also runs the database tests against.
+SECOND_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+
+.PHONY: run test test-db lint contracts bench sync
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==0.13.9
+
+sync: $(UV)
+	$(UV) sync --frozen
+
+## Set up and start the service on http://127.0.0.1:8000 (embedded PostgreSQL without DATABASE_URL).
+run: sync
+	$(UV) run dinsos serve
+
+## Set up and run every check: lint, types, Dockerfile lint, migrations check, all tests.
+test: sync lint
+	$(UV) run pytest
+
+## The database tests again, against a second PostgreSQL server.
+test-db: sync
+	TEST_DATABASE_URL=$(SECOND_DATABASE_URL) $(UV) run pytest -m db
+
+lint: sync
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run mypy
+
+## Regenerate openapi/openapi.json and openapi/schema.graphql from the code.
+contracts: sync
+	$(UV) run python -m api.contracts
+
+## Side-by-side benchmarks (see bench/README.md).
+bench: sync
+	$(UV) run python -m bench.run

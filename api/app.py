@@ -1,0 +1,104 @@
+"""The application factory: both doors (REST and GraphQL) over one service layer."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from api.docs import install_docs
+from api.graphql.router import graphql_router
+from api.graphql.schema import build_schema
+from api.imports import wait_for_background
+from api.observability import install_observability
+from api.openapi import build_openapi
+from api.problems import install_problem_handlers
+from api.rest import facilitators, kpm, oauth, operations, programs, regions
+from service.auth.keys import token_keys
+from service.database import create_engine, create_session_factory
+from service.settings import Settings, get_settings
+
+DESCRIPTION = """
+Exchange of social-program data between Indonesian social-welfare offices (Dinas Sosial of
+provinces and regencies) and village information systems.
+
+**Start here.** Get a token with your client's id and secret (`POST /oauth/token`, or the
+*Authorize* button with the client-credentials flow), then call the API with
+`Authorization: Bearer <token>`. Every client is bound to a region: records outside it answer
+404 as if they did not exist, and writes outside it answer 403.
+
+**Conventions.** JSON fields in snake_case; lists take `limit` (default 50, at most 500) and
+`cursor`, and answer `next_cursor`. Changes need `If-Match` with the `ETag` you read (412 when
+someone changed the record meanwhile). Every error is `application/problem+json` with a stable
+`code`, field errors in `errors[]`, and the `request_id`; send `Accept-Language: id` for
+Indonesian messages. Region codes are accepted dotted or undotted and returned dotted.
+
+GraphQL at [`/graphql`](/graphql) offers the same data with the same permissions.
+"""
+
+TAGS = [
+    {"name": "auth", "description": "OAuth2 client-credentials tokens."},
+    {"name": "regions", "description": "The administrative tree (reference data, ODbL)."},
+    {"name": "programs", "description": "Social programs: PKH, BPNT, PK3E, KUBE and local ones."},
+    {
+        "name": "kpm",
+        "description": "Beneficiary families (KPM): members, verification, enrollment.",
+    },
+    {"name": "facilitators", "description": "Field facilitators (pendamping)."},
+    {"name": "operations", "description": "Health, readiness and metrics."},
+]
+
+
+def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
+    """``database_url`` wins over the settings; with neither, the embedded server is used."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from service.runtime import resolve_database_url
+
+        url = database_url or resolve_database_url(settings)
+        app.state.engine = create_engine(url, settings)
+        app.state.sessions = create_session_factory(app.state.engine)
+        try:
+            yield
+        finally:
+            await wait_for_background(app, settings.shutdown_grace_seconds)
+            await app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Dinsos data exchange",
+        version="1.0.0",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+        separate_input_output_schemas=False,
+    )
+    app.state.settings = settings
+    app.state.token_keys = token_keys(settings)
+    app.state.background_tasks = set()
+    install_problem_handlers(app)
+    install_observability(app)
+    install_docs(app)
+    for router in (
+        oauth.router,
+        regions.router,
+        programs.router,
+        kpm.router,
+        facilitators.router,
+        operations.router,
+    ):
+        app.include_router(router)
+    app.include_router(
+        graphql_router(build_schema(settings)), prefix="/graphql", include_in_schema=False
+    )
+
+    def openapi() -> dict[str, Any]:
+        return build_openapi(app)
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

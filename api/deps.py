@@ -1,0 +1,72 @@
+"""Dependencies shared by the routers: the request's database session and the caller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from asgi_correlation_id import correlation_id
+from fastapi import Depends, Header, Request
+from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
+from fastapi.security import OAuth2
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.access import Caller
+from service.auth.scopes import SCOPES
+from service.auth.service import caller_from_token
+from service.errors import Unauthorized
+
+oauth2_scheme = OAuth2(
+    flows=OAuthFlows(
+        clientCredentials=OAuthFlowClientCredentials(tokenUrl="/oauth/token", scopes=SCOPES)
+    ),
+    scheme_name="OAuth2ClientCredentials",
+    description="OAuth2 client credentials (RFC 6749 section 4.4). Clients are issued by the "
+    "operators with `dinsos clients create`.",
+    auto_error=False,
+)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session and one transaction per request: committed when the endpoint returns
+    (before the response is sent, so a 2xx means the write is durable), rolled back on error."""
+    async with request.app.state.sessions() as session, session.begin():
+        yield session
+
+
+# scope="function": the commit runs before the response goes out, not after.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def get_caller(
+    request: Request,
+    session: SessionDep,
+    authorization: Annotated[str | None, Depends(oauth2_scheme)],
+) -> Caller:
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("Send a bearer token from POST /oauth/token.", code="unauthorized")
+    return await caller_from_token(
+        session, request.app.state.token_keys, token.strip(), request_id=correlation_id.get()
+    )
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def parse_if_match(value: str | None) -> int | None:
+    """``If-Match: "7"`` -> 7. A value that is no version of ours can never match: -1."""
+    if value is None:
+        return None
+    tag = value.strip().removeprefix("W/").strip('"')
+    return int(tag) if tag.isdigit() else -1
+
+
+IfMatch = Annotated[
+    str | None,
+    Header(description='The `ETag` of the version you read, e.g. `"3"`. Required for changes.'),
+]
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'

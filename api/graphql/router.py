@@ -1,0 +1,115 @@
+"""Mounts the schema on FastAPI: context per request, errors shaped like REST's problems, and
+GraphiQL served from local files (no CDN)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+from asgi_correlation_id import correlation_id
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
+from graphql import GraphQLError
+from pydantic import ValidationError
+from strawberry.fastapi import GraphQLRouter
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.schema import Schema
+from strawberry.types import ExecutionContext, ExecutionResult
+
+from api.deps import SessionDep, get_caller, oauth2_scheme
+from api.graphql.context import GraphQLContext
+from service.access import Caller
+from service.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+GRAPHIQL_PAGE = (Path(__file__).parent.parent / "static" / "graphiql" / "index.html").read_text()
+
+
+def _error_extensions(error: GraphQLError) -> dict[str, Any]:
+    original = error.original_error
+    if isinstance(original, DomainError):
+        return {
+            "code": original.code,
+            "status": original.status,
+            "errors": [vars(item) for item in original.errors],
+        }
+    if isinstance(original, ValidationError):
+        return {
+            "code": "validation_failed",
+            "status": 422,
+            "errors": [
+                {
+                    "field": ".".join(str(p) for p in item["loc"]),
+                    "code": item["type"],
+                    "message": item["msg"],
+                }
+                for item in original.errors()
+            ],
+        }
+    if original is None:  # a GraphQL-level error: syntax, unknown field, a limit exceeded
+        return {"code": (error.extensions or {}).get("code", "graphql_error"), "status": 400}
+    return {"code": "internal_error", "status": 500}
+
+
+def _format_error(error: GraphQLError) -> dict[str, Any]:
+    extensions = _error_extensions(error)
+    message = error.message if extensions["code"] != "internal_error" else "Internal error."
+    formatted: dict[str, Any] = {
+        "message": message,
+        "extensions": {**extensions, "request_id": correlation_id.get()},
+    }
+    if error.path:
+        formatted["path"] = error.path
+    if error.locations:
+        formatted["locations"] = [
+            {"line": loc.line, "column": loc.column} for loc in error.locations
+        ]
+    return formatted
+
+
+class DinsosSchema(Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Refusals are answers, not incidents: only unexpected failures reach the error log.
+        for error in errors:
+            original = error.original_error
+            if original is not None and not isinstance(original, DomainError | ValidationError):
+                log.error("graphql resolver failed", exc_info=original)
+
+
+async def optional_caller(
+    request: Request,
+    session: SessionDep,
+    authorization: Annotated[str | None, Depends(oauth2_scheme)],
+) -> Caller | None:
+    """No token: introspection still works (the schema is public), data fields refuse.
+    A bad token is refused outright, as on REST."""
+    if authorization is None:
+        return None
+    return await get_caller(request, session, authorization)
+
+
+async def graphql_context(
+    session: SessionDep, caller: Annotated[Caller | None, Depends(optional_caller)]
+) -> GraphQLContext:
+    return GraphQLContext(session=session, optional_caller=caller)
+
+
+class DinsosGraphQLRouter(GraphQLRouter[GraphQLContext, None]):
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        return HTMLResponse(GRAPHIQL_PAGE)
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        response: GraphQLHTTPResponse = {"data": result.data}
+        if result.errors:
+            response["errors"] = [_format_error(error) for error in result.errors]
+        return response
+
+
+def graphql_router(schema: Schema) -> DinsosGraphQLRouter:
+    return DinsosGraphQLRouter(schema, context_getter=graphql_context, graphql_ide="graphiql")

@@ -1,0 +1,187 @@
+"""The GraphQL door: the same service functions, permissions and region rules as REST."""
+
+from __future__ import annotations
+
+import uuid
+
+import strawberry
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.types import Info
+
+from api.graphql.context import GraphQLContext
+from api.graphql.kpm_types import (
+    Family,
+    FamilyCreateInput,
+    FamilyFilterInput,
+    FamilyPage,
+)
+from api.graphql.permissions import IsAuthenticated
+from api.graphql.router import DinsosSchema
+from api.graphql.types import (
+    BenefitKind,
+    Program,
+    ProgramLevel,
+    ProgramPage,
+    Region,
+    RegionLevel,
+    RegionPage,
+)
+from schemas.kpm import FamilyCreate
+from schemas.programs import ProgramCreate, ProgramUpdate
+from service.kpm import families
+from service.kpm.views import present_family
+from service.programs import service as programs
+from service.regions import service as regions
+from service.settings import Settings
+
+GqlInfo = Info[GraphQLContext, None]
+
+
+@strawberry.input
+class ProgramCreateInput:
+    code: str
+    name: str
+    level: ProgramLevel
+    benefit_kind: BenefitKind
+    region_code: str | None = None
+    group_size_min: int | None = None
+    group_size_max: int | None = None
+    active: bool = True
+
+
+@strawberry.input
+class ProgramUpdateInput:
+    name: str | None = strawberry.UNSET
+    level: ProgramLevel | None = strawberry.UNSET
+    benefit_kind: BenefitKind | None = strawberry.UNSET
+    region_code: str | None = strawberry.UNSET
+    group_size_min: int | None = strawberry.UNSET
+    group_size_max: int | None = strawberry.UNSET
+    active: bool | None = strawberry.UNSET
+
+
+def _sent_fields(data: object) -> dict[str, object]:
+    """Only the fields the client sent, enums as their values: the shape of a REST PATCH body."""
+    sent: dict[str, object] = {}
+    for name, value in vars(data).items():
+        if value is strawberry.UNSET:
+            continue
+        sent[name] = value.value if hasattr(value, "value") else value
+    return sent
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(permission_classes=[IsAuthenticated])
+    async def region(self, info: GqlInfo, code: str) -> Region:
+        found = await regions.get_region(info.context.session, code)
+        return Region.from_record(found.region)
+
+    @strawberry.field(permission_classes=[IsAuthenticated])
+    async def regions(
+        self,
+        info: GqlInfo,
+        parent_code: str | None = None,
+        level: RegionLevel | None = None,
+        name: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RegionPage:
+        page = await regions.list_regions(
+            info.context.session,
+            parent_code=parent_code,
+            level=level.value if level else None,
+            name=name,
+            limit=limit,
+            cursor=cursor,
+        )
+        return RegionPage(
+            items=[Region.from_record(item) for item in page.items], next_cursor=page.next_cursor
+        )
+
+    @strawberry.field(permission_classes=[IsAuthenticated])
+    async def program(self, info: GqlInfo, code: str) -> Program:
+        record = await programs.get_program(info.context.session, info.context.caller, code)
+        return Program.from_record(record)
+
+    @strawberry.field(permission_classes=[IsAuthenticated])
+    async def programs(
+        self, info: GqlInfo, limit: int = 50, cursor: str | None = None
+    ) -> ProgramPage:
+        page = await programs.list_programs(
+            info.context.session, info.context.caller, limit=limit, cursor=cursor
+        )
+        return ProgramPage(
+            items=[Program.from_record(item) for item in page.items], next_cursor=page.next_cursor
+        )
+
+    @strawberry.field(permission_classes=[IsAuthenticated], description="Needs kpm:read.")
+    async def family(self, info: GqlInfo, id: uuid.UUID) -> Family:
+        caller = info.context.caller
+        record = await families.read_family(info.context.session, caller, id)
+        return Family.from_out(present_family(record, caller))
+
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="Live families in your region with their members, as REST's list.",
+    )
+    async def families(
+        self,
+        info: GqlInfo,
+        filter: FamilyFilterInput | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> FamilyPage:
+        caller = info.context.caller
+        filters = families.FamilyFilters(**vars(filter)) if filter else families.FamilyFilters()
+        page = await families.list_families(
+            info.context.session, caller, filters, limit=limit, cursor=cursor
+        )
+        return FamilyPage(
+            items=[Family.from_out(present_family(r, caller)) for r in page.items],
+            next_cursor=page.next_cursor,
+        )
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Needs kpm:write.")
+    async def create_family(self, info: GqlInfo, input: FamilyCreateInput) -> Family:
+        caller = info.context.caller
+        body = FamilyCreate.model_validate(
+            {**vars(input), "members": [vars(member) for member in input.members]}
+        )
+        record = await families.create_family(info.context.session, caller, body)
+        return Family.from_out(present_family(record, caller))
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Needs programs:write.")
+    async def create_program(self, info: GqlInfo, input: ProgramCreateInput) -> Program:
+        body = ProgramCreate.model_validate(_sent_fields(input))
+        record = await programs.create_program(info.context.session, info.context.caller, body)
+        return Program.from_record(record)
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Needs programs:write. `expectedVersion` is the version you read (REST's "
+        "If-Match); a stale one fails with code `version_mismatch`.",
+    )
+    async def update_program(
+        self, info: GqlInfo, code: str, expected_version: int, input: ProgramUpdateInput
+    ) -> Program:
+        body = ProgramUpdate.model_validate(_sent_fields(input))
+        record = await programs.update_program(
+            info.context.session, info.context.caller, code, body, if_match=expected_version
+        )
+        return Program.from_record(record)
+
+
+def build_schema(settings: Settings) -> DinsosSchema:
+    return DinsosSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=[
+            lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
+            lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+            lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+        ],
+    )

@@ -1,0 +1,152 @@
+"""Problem texts in English and Indonesian (``Accept-Language: id``), by stable code.
+
+Domain errors carry an English detail; where the catalogue knows the code, the caller's language
+wins. Field messages fall back to the English text of the validator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+TITLES: dict[int, tuple[str, str]] = {
+    400: ("Bad request", "Permintaan tidak valid"),
+    401: ("Authentication required", "Autentikasi diperlukan"),
+    403: ("Forbidden", "Akses ditolak"),
+    404: ("Not found", "Tidak ditemukan"),
+    405: ("Method not allowed", "Metode tidak diizinkan"),
+    406: ("Not acceptable", "Format tidak tersedia"),
+    409: ("Conflict", "Konflik"),
+    412: ("Precondition failed", "Prasyarat gagal"),
+    413: ("Content too large", "Konten terlalu besar"),
+    415: ("Unsupported media type", "Jenis media tidak didukung"),
+    422: ("Validation failed", "Validasi gagal"),
+    428: ("Precondition required", "Prasyarat diperlukan"),
+    429: ("Too many requests", "Terlalu banyak permintaan"),
+    500: ("Internal server error", "Kesalahan server"),
+    503: ("Service unavailable", "Layanan tidak tersedia"),
+}
+
+# code -> (English, Indonesian); ``{name}`` placeholders come from the error's params.
+DETAILS: dict[str, tuple[str, str]] = {
+    "unauthorized": (
+        "Send a bearer token from POST /oauth/token.",
+        "Kirim bearer token dari POST /oauth/token.",
+    ),
+    "invalid_token": (
+        "The access token is invalid or expired.",
+        "Token akses tidak valid atau kedaluwarsa.",
+    ),
+    "token_expired": ("The access token has expired.", "Token akses sudah kedaluwarsa."),
+    "invalid_client": ("Client authentication failed.", "Autentikasi klien gagal."),
+    "invalid_scope": (
+        "The client may not request that scope.",
+        "Klien tidak boleh meminta scope tersebut.",
+    ),
+    "unsupported_grant_type": (
+        "Only the client_credentials grant is supported.",
+        "Hanya grant client_credentials yang didukung.",
+    ),
+    "insufficient_scope": (
+        "This action needs the scope '{scope}'.",
+        "Tindakan ini memerlukan scope '{scope}'.",
+    ),
+    "outside_region": (
+        "The record's region lies outside the region this client is bound to.",
+        "Wilayah data berada di luar wilayah klien ini.",
+    ),
+    "not_found": ("No such resource.", "Data tidak ditemukan."),
+    "route_not_found": ("No such endpoint.", "Endpoint tidak ditemukan."),
+    "method_not_allowed": (
+        "This endpoint does not accept that method.",
+        "Endpoint ini tidak menerima metode tersebut.",
+    ),
+    "validation_failed": (
+        "The request has invalid fields; see errors.",
+        "Ada isian yang tidak valid; lihat errors.",
+    ),
+    "version_mismatch": (
+        "The record changed since you read it; fetch it again and reapply your change.",
+        "Data sudah berubah sejak Anda membacanya; ambil ulang lalu ulangi perubahan.",
+    ),
+    "if_match_required": (
+        "Send If-Match with the record's ETag.",
+        "Kirim If-Match berisi ETag data tersebut.",
+    ),
+    "duplicate_code": ("A record with that code exists.", "Kode tersebut sudah dipakai."),
+    "internal_error": (
+        "Something went wrong on our side; quote the request id to the operators.",
+        "Terjadi kesalahan di server; sebutkan request id kepada operator.",
+    ),
+    "database_unavailable": (
+        "The database is not reachable; try again shortly.",
+        "Basis data tidak dapat dihubungi; coba lagi sebentar lagi.",
+    ),
+}
+
+FIELD_MESSAGES_ID: dict[str, str] = {
+    "missing": "Wajib diisi.",
+    "extra_forbidden": "Isian ini tidak dikenal.",
+    "string_too_short": "Terlalu pendek.",
+    "string_too_long": "Terlalu panjang.",
+    "string_pattern_mismatch": "Formatnya tidak sesuai.",
+    "string_type": "Harus berupa teks.",
+    "int_parsing": "Harus berupa bilangan bulat.",
+    "int_type": "Harus berupa bilangan bulat.",
+    "greater_than_equal": "Nilainya terlalu kecil.",
+    "less_than_equal": "Nilainya terlalu besar.",
+    "enum": "Nilainya tidak termasuk pilihan yang ada.",
+    "literal_error": "Nilainya tidak termasuk pilihan yang ada.",
+    "bool_parsing": "Harus true atau false.",
+    "json_invalid": "JSON tidak valid.",
+    "uuid_parsing": "Harus berupa UUID.",
+    "date_from_datetime_parsing": "Harus berupa tanggal ISO 8601.",
+    "invalid_region_code": "Kode wilayah terdiri dari 2, 4, 6 atau 10 digit.",
+    "unknown_region": "Wilayah tidak ditemukan.",
+    "invalid_cursor": "Cursor tidak dikenal.",
+    "unknown_scope": "Scope tidak dikenal.",
+    "required": "Wajib diisi.",
+    "too_short": "Terlalu pendek.",
+}
+
+
+def wants_indonesian(accept_language: str | None) -> bool:
+    """True when Indonesian ranks above English in ``Accept-Language`` (q-values honoured)."""
+    if not accept_language:
+        return False
+    best: tuple[float, str] = (0.0, "en")
+    for part in accept_language.split(","):
+        pieces = part.strip().split(";")
+        tag = pieces[0].strip().lower()
+        quality = 1.0
+        for param in pieces[1:]:
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        primary = tag.split("-")[0]
+        if primary in ("id", "en") and quality > best[0]:
+            best = (quality, primary)
+    return best[1] == "id"
+
+
+def title_for(status: int, indonesian: bool) -> str:
+    english, bahasa = TITLES.get(status, (f"Error {status}", f"Kesalahan {status}"))
+    return bahasa if indonesian else english
+
+
+def detail_for(code: str, fallback: str, params: dict[str, Any], indonesian: bool) -> str:
+    texts = DETAILS.get(code)
+    if texts is None:
+        return fallback
+    template = texts[1] if indonesian else fallback
+    try:
+        return template.format(**params)
+    except (KeyError, IndexError):
+        return template
+
+
+def field_message(code: str, english: str, indonesian: bool) -> str:
+    if indonesian:
+        return FIELD_MESSAGES_ID.get(code, english)
+    return english

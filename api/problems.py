@@ -1,0 +1,171 @@
+"""Every error leaves the service as RFC 9457 problem+json: domain errors, FastAPI's validation
+errors, unknown routes and unexpected failures alike. No stack trace, SQL or input value is ever
+echoed, so no personal data can leak through an error."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from asgi_correlation_id import correlation_id
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.i18n import detail_for, field_message, title_for, wants_indonesian
+from schemas.problems import Problem
+from service.errors import DomainError, FieldError
+
+log = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+def problem_type(code: str) -> str:
+    return f"urn:dinsos:problem:{code}"
+
+
+def problem_response(
+    request: Request,
+    *,
+    status: int,
+    code: str,
+    detail: str,
+    errors: list[FieldError] | None = None,
+    params: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    indonesian = wants_indonesian(request.headers.get("accept-language"))
+    body: dict[str, Any] = {
+        "type": problem_type(code),
+        "title": title_for(status, indonesian),
+        "status": status,
+        "detail": detail_for(code, detail, params or {}, indonesian),
+        "code": code,
+        "request_id": correlation_id.get(),
+        "errors": [
+            {
+                "field": error.field,
+                "code": error.code,
+                "message": field_message(error.code, error.message, indonesian),
+            }
+            for error in errors or []
+        ],
+    }
+    if extra:
+        body.update(extra)
+    response_headers = {"Content-Language": "id" if indonesian else "en", **(headers or {})}
+    return JSONResponse(
+        body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=response_headers
+    )
+
+
+def _field_path(location: tuple[Any, ...]) -> str:
+    # ("body", "members", 2, "nik") -> "members.2.nik"; ("query", "limit") -> "limit"
+    parts = [str(part) for part in location]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie", "form"):
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+async def _domain_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, DomainError)
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    extra = None
+    if request.url.path == "/oauth/token":
+        # OAuth2 client libraries read RFC 6749's "error" member from token responses.
+        extra = {
+            "error": error.code if error.status != 401 else "invalid_client",
+            "error_description": error.detail,
+        }
+    return problem_response(
+        request,
+        status=error.status,
+        code=error.code,
+        detail=error.detail,
+        errors=error.errors,
+        params=error.params,
+        headers=headers,
+        extra=extra,
+    )
+
+
+async def _validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    errors = [
+        FieldError(
+            _field_path(tuple(item.get("loc", ()))),
+            str(item.get("type", "invalid")),
+            str(item.get("msg", "Invalid value.")),
+        )
+        for item in error.errors()
+    ]
+    return problem_response(
+        request,
+        status=422,
+        code="validation_failed",
+        detail="The request has invalid fields; see errors.",
+        errors=errors,
+    )
+
+
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    code = {404: "route_not_found", 405: "method_not_allowed"}.get(
+        error.status_code, f"http_{error.status_code}"
+    )
+    return problem_response(
+        request,
+        status=error.status_code,
+        code=code,
+        detail=str(error.detail),
+        headers=dict(error.headers or {}),
+    )
+
+
+async def _database_unavailable(request: Request, error: Exception) -> JSONResponse:
+    # Lost connections, a restarting server, serialization failures: all worth a retry.
+    log.warning("database unavailable: %s", type(error).__name__)
+    return problem_response(
+        request,
+        status=503,
+        code="database_unavailable",
+        detail="The database is not reachable; try again shortly.",
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    # The traceback goes to the log (with the request id), never to the client.
+    log.exception("unhandled error", exc_info=error)
+    return problem_response(
+        request,
+        status=500,
+        code="internal_error",
+        detail="Something went wrong on our side; quote the request id to the operators.",
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(InterfaceError, _database_unavailable)
+    app.add_exception_handler(ConnectionError, _database_unavailable)
+    app.add_exception_handler(Exception, _unexpected_error)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for the given error statuses."""
+    return {
+        status: {
+            "model": Problem,
+            "description": title_for(status, False),
+            "content": {PROBLEM_MEDIA_TYPE: {}},
+        }
+        for status in statuses
+    }

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response, status
+
+from api.deps import CallerDep, IfMatch, SessionDep, etag, parse_if_match
+from api.problems import problem_responses
+from api.rest.params import Cursor, Limit
+from schemas.common import Page
+from schemas.kpm import FacilitatorCreate, FacilitatorOut, FacilitatorUpdate
+from service.kpm import facilitators
+
+router = APIRouter(
+    prefix="/api/v1/facilitators",
+    tags=["facilitators"],
+    responses=problem_responses(401, 403, 422),
+)
+
+FacilitatorId = Annotated[uuid.UUID, Path()]
+
+
+@router.get("", operation_id="listFacilitators", response_model=Page[FacilitatorOut])
+async def list_facilitators(
+    session: SessionDep,
+    caller: CallerDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    region: Annotated[str | None, Query(description="Area of work within this region.")] = None,
+    active: Annotated[bool | None, Query()] = None,
+) -> Page[FacilitatorOut]:
+    """Facilitators (pendamping) working in the client's region. Needs `facilitators:read`."""
+    page = await facilitators.list_facilitators(
+        session, caller, region=region, active=active, limit=limit, cursor=cursor
+    )
+    return Page[FacilitatorOut](
+        items=[FacilitatorOut.model_validate(f, from_attributes=True) for f in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.post(
+    "",
+    operation_id="createFacilitator",
+    response_model=FacilitatorOut,
+    status_code=status.HTTP_201_CREATED,
+)
+async def create_facilitator(
+    session: SessionDep, caller: CallerDep, body: FacilitatorCreate, response: Response
+) -> FacilitatorOut:
+    """Register a facilitator with kind (`PKH`, `TKSK`, `KUBE`, `other`), area of work and
+    yearly graduation target. Needs `facilitators:write`; the area must lie in your region."""
+    facilitator = await facilitators.create_facilitator(session, caller, body)
+    response.headers["ETag"] = etag(facilitator.version)
+    return FacilitatorOut.model_validate(facilitator, from_attributes=True)
+
+
+@router.get(
+    "/{facilitator_id}",
+    operation_id="getFacilitator",
+    response_model=FacilitatorOut,
+    responses=problem_responses(404),
+)
+async def get_facilitator(
+    session: SessionDep, caller: CallerDep, facilitator_id: FacilitatorId, response: Response
+) -> FacilitatorOut:
+    """One facilitator."""
+    facilitator = await facilitators.get_facilitator(session, caller, facilitator_id)
+    response.headers["ETag"] = etag(facilitator.version)
+    return FacilitatorOut.model_validate(facilitator, from_attributes=True)
+
+
+@router.patch(
+    "/{facilitator_id}",
+    operation_id="updateFacilitator",
+    response_model=FacilitatorOut,
+    responses=problem_responses(404, 412, 428),
+)
+async def update_facilitator(
+    session: SessionDep,
+    caller: CallerDep,
+    facilitator_id: FacilitatorId,
+    body: FacilitatorUpdate,
+    response: Response,
+    if_match: IfMatch = None,
+) -> FacilitatorOut:
+    """Change a facilitator (`If-Match` with its `ETag`), e.g. deactivate one who left."""
+    facilitator = await facilitators.update_facilitator(
+        session, caller, facilitator_id, body, if_match=parse_if_match(if_match)
+    )
+    response.headers["ETag"] = etag(facilitator.version)
+    return FacilitatorOut.model_validate(facilitator, from_attributes=True)

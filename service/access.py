@@ -1,0 +1,91 @@
+"""Who may see and change what. The one place the access rules live; REST, GraphQL, exports, the
+change feed and webhooks all ask these functions.
+
+- Scopes: each action names the scope it needs (``Caller.require``).
+- Region scope: a caller bound to region R sees only records whose region lies inside R. A record
+  outside R answers "not found", exactly as if it did not exist (so its existence does not leak);
+  creating or moving a record outside R is "forbidden". A record with no region (``None``) is
+  national: everyone may read it, only national callers may change it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from sqlalchemy import ColumnElement, or_, true
+from sqlalchemy.orm import Mapped
+
+from service.errors import Forbidden, NotFound
+from service.regions.codes import contains
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated client on whose behalf a service function runs."""
+
+    client_id: uuid.UUID | None
+    name: str
+    scopes: frozenset[str]
+    region_code: str | None  # None: national
+    request_id: str | None = None
+    # Set for the operator's command line, which acts outside OAuth.
+    is_operator: bool = field(default=False)
+
+    @property
+    def is_national(self) -> bool:
+        return self.region_code is None
+
+    def has(self, scope: str) -> bool:
+        return scope in self.scopes
+
+    def require(self, scope: str) -> None:
+        if scope not in self.scopes:
+            raise Forbidden(
+                f"This action needs the scope '{scope}'.",
+                code="insufficient_scope",
+                params={"scope": scope},
+            )
+
+    def can_see(self, record_region: str | None) -> bool:
+        if self.region_code is None or record_region is None:
+            return True
+        return contains(self.region_code, record_region)
+
+    def can_write(self, record_region: str | None) -> bool:
+        if self.region_code is None:
+            return True
+        return record_region is not None and contains(self.region_code, record_region)
+
+
+def ensure_visible(caller: Caller, record_region: str | None, entity: str) -> None:
+    """A record outside the caller's region is reported exactly like a missing one."""
+    if not caller.can_see(record_region):
+        raise NotFound.of(entity)
+
+
+def ensure_writable(caller: Caller, target_region: str | None) -> None:
+    """Creating, changing or moving a record to ``target_region`` needs that region in scope."""
+    if not caller.can_write(target_region):
+        raise Forbidden(
+            "The record's region lies outside the region this client is bound to.",
+            code="outside_region",
+        )
+
+
+def visible_to(
+    caller: Caller,
+    region_column: Mapped[str] | Mapped[str | None],
+    *,
+    national_rows_visible: bool = True,
+) -> ColumnElement[bool]:
+    """SQL filter: rows whose region lies inside the caller's region."""
+    if caller.region_code is None:
+        return true()
+    inside = or_(
+        region_column == caller.region_code,
+        region_column.startswith(caller.region_code + ".", autoescape=True),
+    )
+    if national_rows_visible:
+        return or_(region_column.is_(None), inside)
+    return inside

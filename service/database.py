@@ -1,0 +1,40 @@
+"""Engine and session factory. One session per request, one transaction; services only flush."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from service.settings import Settings
+
+
+def async_url(url: str) -> str:
+    """Any ``postgres://``/``postgresql://`` URL, rewritten for SQLAlchemy's asyncpg driver."""
+    parsed = make_url(url)
+    return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+def asyncpg_dsn(url: str) -> str:
+    """The same URL in the plain form that ``asyncpg.connect`` takes."""
+    parsed = make_url(url)
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def create_engine(url: str, settings: Settings) -> AsyncEngine:
+    return create_async_engine(
+        async_url(url),
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_pre_ping=True,
+        # Every timestamp the service writes or compares is UTC.
+        connect_args={"server_settings": {"timezone": "UTC", "application_name": "dinsos"}},
+    )
+
+
+def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)

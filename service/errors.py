@@ -1,0 +1,88 @@
+"""Domain errors. Each carries its HTTP status and a stable machine code; both doors render them
+(REST as problem+json, GraphQL as errors with the same code in ``extensions``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class FieldError:
+    field: str
+    code: str
+    message: str
+
+
+class DomainError(Exception):
+    status: int = 400
+    code: str = "bad_request"
+    title: str = "Bad request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        code: str | None = None,
+        errors: list[FieldError] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        self.detail = detail or self.title
+        if code is not None:
+            self.code = code
+        self.errors = errors or []
+        # Values the message catalogue may interpolate (never personal data).
+        self.params = params or {}
+        super().__init__(self.detail)
+
+
+class Unauthorized(DomainError):
+    status, code, title = 401, "unauthorized", "Authentication required"
+
+
+class Forbidden(DomainError):
+    status, code, title = 403, "forbidden", "Forbidden"
+
+
+class NotFound(DomainError):
+    status, code, title = 404, "not_found", "Not found"
+
+    @classmethod
+    def of(cls, entity: str) -> NotFound:
+        """The one wording for a missing record, also used for records outside the caller's
+        region, so that the answer cannot tell the two apart."""
+        return cls(f"No {entity} with that identifier.", params={"entity": entity})
+
+
+class Conflict(DomainError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class PreconditionFailed(DomainError):
+    status, code, title = 412, "precondition_failed", "Precondition failed"
+
+
+class PreconditionRequired(DomainError):
+    status, code, title = 428, "precondition_required", "Precondition required"
+
+
+class ValidationFailed(DomainError):
+    status, code, title = 422, "validation_failed", "Validation failed"
+
+
+@dataclass
+class ErrorList:
+    """Collects field errors so a request is refused once, with every problem named."""
+
+    errors: list[FieldError] = field(default_factory=list)
+
+    def add(self, field_name: str, code: str, message: str) -> None:
+        self.errors.append(FieldError(field_name, code, message))
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise ValidationFailed(errors=self.errors)
+
+
+class ContentTooLarge(DomainError):
+    status, code, title = 413, "content_too_large", "Content too large"

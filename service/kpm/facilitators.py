@@ -1,0 +1,149 @@
+"""Facilitators (pendamping): who mentors families in which area, and their yearly target."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from schemas.kpm import FacilitatorCreate, FacilitatorUpdate
+from service.access import Caller, ensure_visible, ensure_writable, visible_to
+from service.errors import FieldError, NotFound, ValidationFailed
+from service.journal import field_changes, record_write
+from service.kpm.tables import Facilitator
+from service.pagination import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page_from
+from service.regions.codes import parse_region_code
+from service.regions.service import regions_exist
+from service.versions import ensure_version
+
+ENTITY = "facilitator"
+
+
+async def _area(session: AsyncSession, raw: str) -> str:
+    region = parse_region_code(raw)
+    if region is None or not await regions_exist(session, {region}):
+        raise ValidationFailed(
+            errors=[FieldError("region_code", "unknown_region", "No region with that code.")]
+        )
+    return region
+
+
+def _snapshot(facilitator: Facilitator) -> dict[str, Any]:
+    return {
+        name: getattr(facilitator, name)
+        for name in ("name", "kind", "region_code", "active", "yearly_target")
+    }
+
+
+async def create_facilitator(
+    session: AsyncSession, caller: Caller, data: FacilitatorCreate
+) -> Facilitator:
+    caller.require("facilitators:write")
+    region = await _area(session, data.region_code)
+    ensure_writable(caller, region)
+    facilitator = Facilitator(
+        **data.model_dump(mode="json", exclude={"region_code"}), region_code=region
+    )
+    session.add(facilitator)
+    await session.flush()
+    await record_write(
+        session,
+        caller,
+        action="create",
+        entity=ENTITY,
+        record_id=facilitator.id,
+        region_code=region,
+        version=facilitator.version,
+        changes=field_changes({}, _snapshot(facilitator)),
+    )
+    return facilitator
+
+
+async def get_facilitator(
+    session: AsyncSession, caller: Caller, facilitator_id: uuid.UUID, *, for_update: bool = False
+) -> Facilitator:
+    caller.require("facilitators:write" if for_update else "facilitators:read")
+    query = select(Facilitator).where(col(Facilitator.id) == facilitator_id)
+    if for_update:
+        query = query.with_for_update()
+    facilitator = (await session.scalars(query)).one_or_none()
+    if facilitator is None:
+        raise NotFound.of(ENTITY)
+    ensure_visible(caller, facilitator.region_code, ENTITY)
+    return facilitator
+
+
+async def list_facilitators(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    region: str | None = None,
+    active: bool | None = None,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[Facilitator]:
+    caller.require("facilitators:read")
+    check_limit(limit)
+    query = select(Facilitator).where(
+        visible_to(caller, col(Facilitator.region_code), national_rows_visible=False)
+    )
+    if region:
+        area = parse_region_code(region)
+        if area is None:
+            raise ValidationFailed(
+                errors=[FieldError("region", "invalid_region_code", "Not a region code.")]
+            )
+        query = query.where(
+            (col(Facilitator.region_code) == area)
+            | col(Facilitator.region_code).startswith(area + ".", autoescape=True)
+        )
+    if active is not None:
+        query = query.where(col(Facilitator.active) == active)
+    if cursor:
+        (after,) = decode_cursor(cursor, width=1)
+        query = query.where(col(Facilitator.id) > uuid.UUID(str(after)))
+    rows = (await session.scalars(query.order_by(col(Facilitator.id)).limit(limit + 1))).all()
+    return page_from(rows, limit, key=lambda f: (str(f.id),))
+
+
+async def update_facilitator(
+    session: AsyncSession,
+    caller: Caller,
+    facilitator_id: uuid.UUID,
+    data: FacilitatorUpdate,
+    *,
+    if_match: int | None,
+) -> Facilitator:
+    facilitator = await get_facilitator(session, caller, facilitator_id, for_update=True)
+    ensure_writable(caller, facilitator.region_code)
+    ensure_version(facilitator.version, if_match)
+    before = _snapshot(facilitator)
+    sent = data.model_dump(mode="json", exclude_unset=True)
+    for name in ("name", "kind", "active"):
+        if name in sent and sent[name] is None:
+            raise ValidationFailed(errors=[FieldError(name, "required", "Cannot be emptied.")])
+    if sent.get("region_code") is not None:
+        sent["region_code"] = await _area(session, sent["region_code"])
+        ensure_writable(caller, sent["region_code"])
+    elif "region_code" in sent:
+        raise ValidationFailed(errors=[FieldError("region_code", "required", "Cannot be emptied.")])
+    for name, value in sent.items():
+        setattr(facilitator, name, value)
+    diff = field_changes(before, _snapshot(facilitator))
+    if diff:
+        facilitator.touch()
+        await session.flush()
+        await record_write(
+            session,
+            caller,
+            action="update",
+            entity=ENTITY,
+            record_id=facilitator.id,
+            region_code=facilitator.region_code,
+            version=facilitator.version,
+            changes=diff,
+        )
+    return facilitator

@@ -1,0 +1,606 @@
+"""Families (KPM) and their members: create, read, list, change, archive."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from schemas.kpm import FamilyCreate, FamilyUpdate, MemberIn, MemberUpdate
+from service.access import Caller, ensure_visible, ensure_writable, visible_to
+from service.errors import Conflict, FieldError, NotFound, ValidationFailed
+from service.journal import MASK, record_read, record_write
+from service.kpm.reference import program_codes, village_codes
+from service.kpm.tables import Enrollment, Facilitator, Family, Member
+from service.kpm.validation import FamilyDraft, MemberDraft, Refusal, check_family, check_members
+from service.kpm.views import PII_SCOPE, FamilyRecord
+from service.pagination import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page_from
+from service.records import utcnow
+from service.regions.codes import normalize_region_code, parse_region_code
+from service.versions import ensure_version
+
+ENTITY = "kpm"
+WIB = ZoneInfo("Asia/Jakarta")
+
+
+def today() -> dt.date:
+    """Dates of birth and visits are Indonesian dates (WIB), not UTC ones."""
+    return dt.datetime.now(WIB).date()
+
+
+def _raise_refusals(refusals: Sequence[Refusal], member_prefix: str = "members") -> None:
+    if refusals:
+        raise ValidationFailed(
+            errors=[
+                FieldError(
+                    refusal.field
+                    if refusal.member_index is None
+                    else f"{member_prefix}.{refusal.member_index}.{refusal.field}",
+                    refusal.code,
+                    refusal.message,
+                )
+                for refusal in refusals
+            ]
+        )
+
+
+def _member_draft(member: MemberIn) -> MemberDraft:
+    return MemberDraft(
+        nik=member.nik,
+        name=member.name,
+        sex=member.sex.value,
+        birth_date=member.birth_date,
+        relationship=member.relationship.value,
+    )
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+async def load_records(session: AsyncSession, families: Sequence[Family]) -> list[FamilyRecord]:
+    """Members and enrollments of a page of families: two queries, whatever the page size."""
+    ids = [family.id for family in families]
+    members: dict[uuid.UUID, list[Member]] = defaultdict(list)
+    enrollments: dict[uuid.UUID, list[Enrollment]] = defaultdict(list)
+    if ids:
+        for member in await session.scalars(
+            select(Member)
+            .where(col(Member.family_id).in_(ids))
+            .order_by(col(Member.family_id), col(Member.position))
+        ):
+            members[member.family_id].append(member)
+        for enrollment in await session.scalars(
+            select(Enrollment)
+            .where(col(Enrollment.family_id).in_(ids))
+            .order_by(col(Enrollment.program_code))
+        ):
+            enrollments[enrollment.family_id].append(enrollment)
+    return [FamilyRecord(f, members[f.id], enrollments[f.id]) for f in families]
+
+
+async def get_family(
+    session: AsyncSession, caller: Caller, family_id: uuid.UUID, *, for_update: bool = False
+) -> Family:
+    caller.require("kpm:write" if for_update else "kpm:read")
+    query = select(Family).where(col(Family.id) == family_id)
+    if for_update:
+        query = query.with_for_update()
+    family = (await session.scalars(query)).one_or_none()
+    if family is None:
+        raise NotFound.of("family")
+    ensure_visible(caller, family.village_code, "family")
+    return family
+
+
+async def read_family(session: AsyncSession, caller: Caller, family_id: uuid.UUID) -> FamilyRecord:
+    family = await get_family(session, caller, family_id)
+    (record,) = await load_records(session, [family])
+    if caller.has(PII_SCOPE):
+        await record_read(
+            session, caller, entity=ENTITY, record_id=family.id, region_code=family.village_code
+        )
+    return record
+
+
+@dataclass
+class FamilyFilters:
+    region: str | None = None
+    village_code: str | None = None
+    verification_status: str | None = None
+    program: str | None = None
+    enrollment_status: str | None = None
+    desil: int | None = None
+    updated_since: dt.datetime | None = None
+    name: str | None = None
+    nik: str | None = None
+    no_kk: str | None = None
+
+
+def family_query(caller: Caller, filters: FamilyFilters) -> Any:
+    """The live families the caller may see that match ``filters``; shared by lists and export."""
+    caller.require("kpm:read")
+    query = select(Family).where(
+        visible_to(caller, col(Family.village_code), national_rows_visible=False),
+        col(Family.archived_at).is_(None),
+    )
+    if filters.region:
+        region = normalize_region_code(filters.region, field="region")
+        query = query.where(
+            or_(
+                col(Family.village_code) == region,
+                col(Family.village_code).startswith(region + ".", autoescape=True),
+            )
+        )
+    if filters.village_code:
+        query = query.where(
+            col(Family.village_code)
+            == normalize_region_code(filters.village_code, field="village_code")
+        )
+    if filters.verification_status:
+        query = query.where(col(Family.verification_status) == filters.verification_status)
+    if filters.desil is not None:
+        query = query.where(col(Family.desil) == filters.desil)
+    if filters.updated_since is not None:
+        query = query.where(col(Family.updated_at) >= filters.updated_since)
+    if filters.no_kk:
+        query = query.where(col(Family.no_kk) == filters.no_kk)
+    if filters.program or filters.enrollment_status:
+        conditions = [col(Enrollment.family_id) == Family.id]
+        if filters.program:
+            conditions.append(col(Enrollment.program_code) == filters.program.upper())
+        if filters.enrollment_status:
+            conditions.append(col(Enrollment.status) == filters.enrollment_status)
+        query = query.where(exists().where(and_(*conditions)))
+    if filters.nik:
+        query = query.where(
+            exists().where(col(Member.family_id) == Family.id, col(Member.nik) == filters.nik)
+        )
+    if filters.name:
+        term = filters.name.strip().lower()
+        if len(term) < 2:
+            raise ValidationFailed(
+                errors=[FieldError("name", "too_short", "Search with at least 2 characters.")]
+            )
+        escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(
+            exists().where(
+                col(Member.family_id) == Family.id,
+                func.lower(Member.name).like(f"%{escaped}%"),
+            )
+        )
+    return query
+
+
+async def list_families(
+    session: AsyncSession,
+    caller: Caller,
+    filters: FamilyFilters,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[FamilyRecord]:
+    """Ordered by (updated_at, id): a system that syncs with ``updated_since`` pages forward."""
+    check_limit(limit)
+    query = family_query(caller, filters)
+    if cursor is not None:
+        after_time, after_id = decode_cursor(cursor, width=2)
+        try:
+            key = (dt.datetime.fromisoformat(str(after_time)), uuid.UUID(str(after_id)))
+        except ValueError:
+            raise ValidationFailed(
+                errors=[FieldError("cursor", "invalid_cursor", "The cursor is not one we gave.")]
+            ) from None
+        query = query.where(
+            or_(
+                col(Family.updated_at) > key[0],
+                and_(col(Family.updated_at) == key[0], col(Family.id) > key[1]),
+            )
+        )
+    rows = (
+        await session.scalars(
+            query.order_by(col(Family.updated_at), col(Family.id)).limit(limit + 1)
+        )
+    ).all()
+    page = page_from(rows, limit, key=lambda f: (f.updated_at.isoformat(), str(f.id)))
+    records = await load_records(session, page.items)
+    if records and caller.has(PII_SCOPE):
+        await record_read(session, caller, entity=ENTITY, record_id="list", region_code=None)
+    return Page(items=records, next_cursor=page.next_cursor)
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+async def check_facilitator(
+    session: AsyncSession, caller: Caller, facilitator_id: uuid.UUID | None
+) -> None:
+    if facilitator_id is None:
+        return
+    facilitator = await session.get(Facilitator, facilitator_id)
+    if facilitator is None or not caller.can_see(facilitator.region_code):
+        raise ValidationFailed(
+            errors=[FieldError("facilitator_id", "unknown_facilitator", "No such facilitator.")]
+        )
+
+
+async def _ensure_numbers_free(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    no_kk: str | None,
+    niks: Sequence[str],
+    family_id: uuid.UUID | None,
+) -> None:
+    """A No KK and each NIK belong to at most one live family. A clash with a family outside the
+    caller's region names only that family's regency, nothing else about it."""
+    errors: list[FieldError] = []
+    if no_kk is not None:
+        holder = (
+            await session.execute(
+                select(col(Family.id), col(Family.village_code)).where(
+                    col(Family.no_kk) == no_kk,
+                    col(Family.archived_at).is_(None),
+                    col(Family.id) != family_id if family_id else col(Family.id).is_not(None),
+                )
+            )
+        ).first()
+        if holder is not None:
+            errors.append(FieldError("no_kk", "duplicate_no_kk", _holder_text(caller, *holder)))
+    if niks:
+        holders = (
+            await session.execute(
+                select(col(Member.nik), col(Family.id), col(Family.village_code))
+                .join(Family, col(Family.id) == Member.family_id)
+                .where(col(Member.nik).in_(niks), col(Member.live))
+                .where(col(Family.id) != family_id if family_id else col(Family.id).is_not(None))
+            )
+        ).all()
+        by_nik = {nik: (holder_id, village) for nik, holder_id, village in holders}
+        for index, nik in enumerate(niks):
+            if nik in by_nik:
+                errors.append(
+                    FieldError(
+                        f"members.{index}.nik",
+                        "nik_in_other_family",
+                        _holder_text(caller, *by_nik[nik]),
+                    )
+                )
+    if errors:
+        raise Conflict(
+            "A NIK or No KK already belongs to another live family.",
+            code="nik_conflict",
+            errors=errors,
+        )
+
+
+def _holder_text(caller: Caller, family_id: uuid.UUID, village_code: str) -> str:
+    if caller.can_see(village_code):
+        return f"Already in live family {family_id}."
+    return f"Already in a live family of regency {village_code[:5]}."
+
+
+async def _flush_guarded(
+    session: AsyncSession,
+    caller: Caller,
+    *batches: Sequence[object],
+    no_kk: str | None,
+    niks: Sequence[str],
+    family_id: uuid.UUID | None,
+) -> None:
+    """Write in a savepoint. Two requests that checked the same NIK at the same moment both pass
+    the check; the unique index lets one in and the other lands here, as the same 409.
+
+    Batches are flushed in turn: without ORM relationships (which could load lazily behind our
+    back) the unit of work does not know that a family goes in before its members."""
+    try:
+        async with session.begin_nested():
+            for batch in batches:
+                session.add_all(batch)
+                await session.flush()
+    except IntegrityError:
+        await _ensure_numbers_free(session, caller, no_kk=no_kk, niks=niks, family_id=family_id)
+        raise Conflict("The family changed concurrently; try again.", code="conflict") from None
+
+
+async def create_family(session: AsyncSession, caller: Caller, data: FamilyCreate) -> FamilyRecord:
+    caller.require("kpm:write")
+    draft = FamilyDraft(
+        no_kk=data.no_kk,
+        village_code=data.village_code,
+        address=data.address,
+        desil=data.desil,
+        members=[_member_draft(member) for member in data.members],
+        programs=[code.upper() for code in data.programs],
+        dtsen_id=data.dtsen_id,
+        facilitator_id=data.facilitator_id,
+    )
+    refusals = check_family(
+        draft,
+        village_exists=await village_codes(session),
+        program_exists=await program_codes(session),
+        today=today(),
+    )
+    _raise_refusals(refusals)
+    ensure_writable(caller, draft.village_code)
+    await check_facilitator(session, caller, draft.facilitator_id)
+    niks = [member.nik for member in draft.members]
+    await _ensure_numbers_free(session, caller, no_kk=draft.no_kk, niks=niks, family_id=None)
+
+    family = Family(
+        no_kk=draft.no_kk,
+        village_code=draft.village_code,
+        address=draft.address,
+        desil=draft.desil,
+        dtsen_id=draft.dtsen_id,
+        facilitator_id=draft.facilitator_id,
+    )
+    members = [
+        Member(
+            family_id=family.id,
+            nik=m.nik,
+            name=m.name.strip(),
+            sex=m.sex,
+            birth_date=m.birth_date,  # type: ignore[arg-type]  # checked: not None
+            relationship=m.relationship,
+            nik_mismatch=m.nik_mismatch,
+            position=position,
+        )
+        for position, m in enumerate(draft.members)
+    ]
+    enrollments = [
+        Enrollment(family_id=family.id, program_code=code, status="active", started_on=today())
+        for code in sorted(set(draft.programs))
+    ]
+    await _flush_guarded(
+        session,
+        caller,
+        [family],
+        [*members, *enrollments],
+        no_kk=draft.no_kk,
+        niks=niks,
+        family_id=None,
+    )
+    await record_write(
+        session,
+        caller,
+        action="create",
+        entity=ENTITY,
+        record_id=family.id,
+        region_code=family.village_code,
+        version=family.version,
+        changes={
+            "no_kk": [None, MASK],
+            "village_code": [None, family.village_code],
+            "members": [None, len(members)],
+            "programs": [None, [e.program_code for e in enrollments]],
+        },
+    )
+    return FamilyRecord(family, members, enrollments)
+
+
+async def _writable_family(
+    session: AsyncSession, caller: Caller, family_id: uuid.UUID, if_match: int | None
+) -> Family:
+    family = await get_family(session, caller, family_id, for_update=True)
+    ensure_writable(caller, family.village_code)
+    if family.archived_at is not None:
+        raise Conflict("The family is archived.", code="archived")
+    ensure_version(family.version, if_match)
+    return family
+
+
+async def update_family(
+    session: AsyncSession,
+    caller: Caller,
+    family_id: uuid.UUID,
+    data: FamilyUpdate,
+    *,
+    if_match: int | None,
+) -> FamilyRecord:
+    family = await _writable_family(session, caller, family_id, if_match)
+    sent = data.model_dump(exclude_unset=True)
+    errors: list[FieldError] = []
+    if "village_code" in sent:
+        village = parse_region_code(sent["village_code"] or "")
+        if village is None or village not in await village_codes(session):
+            errors.append(
+                FieldError("village_code", "unknown_region", "No village with that code.")
+            )
+        else:
+            ensure_writable(caller, village)  # moving a family out of the region is refused
+            sent["village_code"] = village
+    if sent.get("desil") is not None and not 1 <= sent["desil"] <= 10:
+        errors.append(FieldError("desil", "invalid_value", "desil is 1 to 10."))
+    if errors:
+        raise ValidationFailed(errors=errors)
+    if "facilitator_id" in sent:
+        await check_facilitator(session, caller, sent["facilitator_id"])
+    changes = {
+        name: [getattr(family, name), value]
+        for name, value in sent.items()
+        if getattr(family, name) != value
+    }
+    for name, value in sent.items():
+        setattr(family, name, value)
+    if changes:
+        family.touch()
+        await session.flush()
+        await record_write(
+            session,
+            caller,
+            action="update",
+            entity=ENTITY,
+            record_id=family.id,
+            region_code=family.village_code,
+            version=family.version,
+            changes={
+                name: [str(a) if a is not None else None, str(b) if b is not None else None]
+                for name, (a, b) in changes.items()
+            },
+        )
+    (record,) = await load_records(session, [family])
+    return record
+
+
+async def archive_family(
+    session: AsyncSession,
+    caller: Caller,
+    family_id: uuid.UUID,
+    reason: str,
+    *,
+    if_match: int | None,
+) -> FamilyRecord:
+    """Out of lists, its No KK and NIKs free for another family; still readable by id."""
+    family = await _writable_family(session, caller, family_id, if_match)
+    family.archived_at = utcnow()
+    family.archive_reason = reason
+    family.touch()
+    members = list(await session.scalars(select(Member).where(col(Member.family_id) == family.id)))
+    for member in members:
+        member.live = False
+    await session.flush()
+    await record_write(
+        session,
+        caller,
+        action="archive",
+        entity=ENTITY,
+        record_id=family.id,
+        region_code=family.village_code,
+        version=family.version,
+        changes={
+            "archived_at": [None, family.archived_at.isoformat()],
+            "archive_reason": [None, reason],
+        },
+    )
+    (record,) = await load_records(session, [family])
+    return record
+
+
+# --- members ---------------------------------------------------------------------------------
+
+
+async def _change_members(
+    session: AsyncSession,
+    caller: Caller,
+    family: Family,
+    members: list[Member],
+    *,
+    action: str,
+    member_id: uuid.UUID,
+) -> FamilyRecord:
+    """Re-check the whole family after a member change, then write it as one family change."""
+    drafts = [MemberDraft(m.nik, m.name, m.sex, m.birth_date, m.relationship) for m in members]
+    _raise_refusals(check_members(drafts, today=today()))
+    for member, draft in zip(members, drafts, strict=True):
+        member.nik_mismatch = draft.nik_mismatch
+    niks = [member.nik for member in members]
+    await _ensure_numbers_free(session, caller, no_kk=None, niks=niks, family_id=family.id)
+    family.touch()
+    await _flush_guarded(session, caller, no_kk=None, niks=niks, family_id=family.id)
+    await record_write(
+        session,
+        caller,
+        action="update",
+        entity=ENTITY,
+        record_id=family.id,
+        region_code=family.village_code,
+        version=family.version,
+        changes={"members": [action, str(member_id)]},
+    )
+    (record,) = await load_records(session, [family])
+    return record
+
+
+async def _family_members(session: AsyncSession, family: Family) -> list[Member]:
+    return list(
+        await session.scalars(
+            select(Member)
+            .where(col(Member.family_id) == family.id)
+            .order_by(col(Member.position))
+            .with_for_update()
+        )
+    )
+
+
+async def add_member(
+    session: AsyncSession,
+    caller: Caller,
+    family_id: uuid.UUID,
+    data: MemberIn,
+    *,
+    if_match: int | None,
+) -> FamilyRecord:
+    family = await _writable_family(session, caller, family_id, if_match)
+    members = await _family_members(session, family)
+    member = Member(
+        family_id=family.id,
+        nik=data.nik,
+        name=data.name,
+        sex=data.sex.value,
+        birth_date=data.birth_date,
+        relationship=data.relationship.value,
+        position=max((m.position for m in members), default=-1) + 1,
+    )
+    session.add(member)
+    return await _change_members(
+        session, caller, family, [*members, member], action="add", member_id=member.id
+    )
+
+
+def _find_member(members: Iterable[Member], member_id: uuid.UUID) -> Member:
+    for member in members:
+        if member.id == member_id:
+            return member
+    raise NotFound.of("member")
+
+
+async def update_member(
+    session: AsyncSession,
+    caller: Caller,
+    family_id: uuid.UUID,
+    member_id: uuid.UUID,
+    data: MemberUpdate,
+    *,
+    if_match: int | None,
+) -> FamilyRecord:
+    family = await _writable_family(session, caller, family_id, if_match)
+    members = await _family_members(session, family)
+    member = _find_member(members, member_id)
+    for name, value in data.model_dump(exclude_unset=True, mode="json").items():
+        if value is None:
+            raise ValidationFailed(errors=[FieldError(name, "required", "Cannot be emptied.")])
+        setattr(member, name, dt.date.fromisoformat(value) if name == "birth_date" else value)
+    return await _change_members(
+        session, caller, family, members, action="change", member_id=member.id
+    )
+
+
+async def remove_member(
+    session: AsyncSession,
+    caller: Caller,
+    family_id: uuid.UUID,
+    member_id: uuid.UUID,
+    *,
+    if_match: int | None,
+) -> FamilyRecord:
+    family = await _writable_family(session, caller, family_id, if_match)
+    members = await _family_members(session, family)
+    member = _find_member(members, member_id)
+    remaining = [m for m in members if m.id != member_id]
+    if not remaining:
+        raise ValidationFailed(
+            errors=[FieldError("members", "last_member", "A family keeps at least one member.")]
+        )
+    await session.delete(member)
+    return await _change_members(
+        session, caller, family, remaining, action="remove", member_id=member_id
+    )

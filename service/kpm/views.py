@@ -1,0 +1,55 @@
+"""How a family leaves the service: one presenter for REST, GraphQL and exports, so masking of
+personal numbers cannot differ between them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schemas.kpm import EnrollmentOut, FamilyOut, MemberOut
+from service.access import Caller
+from service.kpm.identity import mask
+from service.kpm.tables import Enrollment, Family, Member
+
+PII_SCOPE = "pii:read"
+
+
+@dataclass
+class FamilyRecord:
+    family: Family
+    members: list[Member]
+    enrollments: list[Enrollment]
+
+
+def present_family(record: FamilyRecord, caller: Caller) -> FamilyOut:
+    unmasked = caller.has(PII_SCOPE)
+    family = record.family
+    return FamilyOut(
+        id=family.id,
+        created_at=family.created_at,
+        updated_at=family.updated_at,
+        version=family.version,
+        no_kk=family.no_kk if unmasked else mask(family.no_kk) or "",
+        village_code=family.village_code,
+        address=family.address,
+        desil=family.desil,
+        dtsen_id=family.dtsen_id,
+        facilitator_id=family.facilitator_id,
+        verification_status=family.verification_status,
+        archived_at=family.archived_at,
+        archive_reason=family.archive_reason,
+        members=[
+            MemberOut(
+                id=member.id,
+                nik=member.nik if unmasked else mask(member.nik) or "",
+                name=member.name,
+                sex=member.sex,
+                birth_date=member.birth_date,
+                relationship=member.relationship,
+                nik_mismatch=member.nik_mismatch,
+            )
+            for member in record.members
+        ],
+        enrollments=[
+            EnrollmentOut.model_validate(e, from_attributes=True) for e in record.enrollments
+        ],
+    )

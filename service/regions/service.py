@@ -1,0 +1,76 @@
+"""Region look-ups. Regions are public reference data: every authenticated caller may read the
+whole tree (a village system needs the names of the regions around it), so no region scope
+applies here; the scope applies to the records that lie in regions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from service.errors import FieldError, NotFound, ValidationFailed
+from service.pagination import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page_from
+from service.regions.codes import ancestors_of, normalize_region_code
+from service.regions.tables import Region
+
+
+@dataclass
+class RegionWithParents:
+    region: Region
+    parents: list[Region]
+
+
+async def get_region(session: AsyncSession, raw_code: str) -> RegionWithParents:
+    code = normalize_region_code(raw_code, field="code")
+    wanted = [*ancestors_of(code), code]
+    rows = (await session.scalars(select(Region).where(col(Region.code).in_(wanted)))).all()
+    by_code = {row.code: row for row in rows}
+    if code not in by_code:
+        raise NotFound.of("region")
+    return RegionWithParents(
+        region=by_code[code], parents=[by_code[c] for c in ancestors_of(code) if c in by_code]
+    )
+
+
+async def regions_exist(session: AsyncSession, codes: set[str]) -> set[str]:
+    """Which of ``codes`` (dotted) are known regions."""
+    if not codes:
+        return set()
+    found = await session.scalars(select(col(Region.code)).where(col(Region.code).in_(codes)))
+    return set(found)
+
+
+async def list_regions(
+    session: AsyncSession,
+    *,
+    parent_code: str | None = None,
+    level: str | None = None,
+    name: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[Region]:
+    """Regions ordered by code. With no filter: the provinces."""
+    check_limit(limit)
+    query = select(Region)
+    if parent_code is not None:
+        parent = normalize_region_code(parent_code, field="parent_code")
+        query = query.where(col(Region.parent_code) == parent)
+    if level is not None:
+        query = query.where(col(Region.level) == level)
+    if name is not None:
+        term = name.strip()
+        if len(term) < 2:
+            raise ValidationFailed(
+                errors=[FieldError("name", "too_short", "Search with at least 2 characters.")]
+            )
+        escaped = term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(func.lower(Region.name).like(f"%{escaped}%"))
+    if parent_code is None and level is None and name is None:
+        query = query.where(col(Region.parent_code).is_(None))
+    if cursor is not None:
+        (after,) = decode_cursor(cursor, width=1)
+        query = query.where(col(Region.code) > str(after))
+    rows = (await session.scalars(query.order_by(col(Region.code)).limit(limit + 1))).all()
+    return page_from(rows, limit, key=lambda region: (region.code,))

@@ -1,0 +1,58 @@
+"""Runtime settings, read once from the environment (prefix ``DINSOS_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DINSOS_", extra="ignore")
+
+    # No URL means: start the embedded PostgreSQL in ``data_dir``. ``DATABASE_URL`` without the
+    # prefix is accepted too, because that is what every hosting platform sets.
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DINSOS_DATABASE_URL", "DATABASE_URL")
+    )
+    data_dir: Path = Path(".data")
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+
+    # Tokens. With no key configured, one is generated and kept in ``data_dir`` so tokens
+    # survive a restart; several replicas must share a configured key.
+    jwt_key: SecretStr | None = None
+    jwt_key_id: str = "k1"
+    # Keys that tokens may still be signed with after a rotation: {"k0": "old secret"}.
+    jwt_previous_keys: dict[str, SecretStr] = {}
+    jwt_issuer: str = "dinsos-exchange"
+    jwt_audience: str = "dinsos-exchange-api"
+    token_ttl_seconds: int = 900
+
+    # Start-up behaviour of ``dinsos serve``.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    create_demo_client: bool = True
+    migrate_on_start: bool = True
+
+    # GraphQL guards against expensive queries.
+    graphql_max_depth: int = 8
+    graphql_max_aliases: int = 30
+    graphql_max_tokens: int = 2000
+
+    # Largest accepted import upload, and how long shutdown waits for running imports.
+    import_max_bytes: int = 200_000_000
+    shutdown_grace_seconds: float = 20.0
+
+    log_level: str = "INFO"
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        return self.database_url is None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

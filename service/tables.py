@@ -1,0 +1,35 @@
+"""Imports every table module so ``metadata`` is complete (for Alembic and the test schema)."""
+
+from service.audit.tables import AuditEntry
+from service.auth.tables import ApiClient
+from service.changes.tables import ChangeEvent
+from service.kpm.tables import (
+    Enrollment,
+    EnrollmentTransition,
+    Facilitator,
+    Family,
+    ImportJob,
+    ImportRefusal,
+    Member,
+    Verification,
+)
+from service.programs.tables import Program
+from service.records import metadata
+from service.regions.tables import Region
+
+__all__ = [
+    "ApiClient",
+    "AuditEntry",
+    "ChangeEvent",
+    "Enrollment",
+    "EnrollmentTransition",
+    "Facilitator",
+    "Family",
+    "ImportJob",
+    "ImportRefusal",
+    "Member",
+    "Program",
+    "Region",
+    "Verification",
+    "metadata",
+]

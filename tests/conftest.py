@@ -1,0 +1,195 @@
+"""Test fixtures: a real PostgreSQL, migrated by Alembic, one rolled-back transaction per test.
+
+The server is the embedded one (started in a temporary folder) unless ``TEST_DATABASE_URL``
+names another; either way the run gets a fresh database of its own, dropped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from api.app import create_app
+from service.database import async_url, asyncpg_dsn, create_session_factory
+from service.embedded_database import EmbeddedPostgres
+from service.runtime import load_reference_data, migrate
+from service.settings import Settings
+from tests.factories import ClientFactory
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Everything that touches the database is marked, so CI can rerun exactly those
+    # against a second PostgreSQL server.
+    for item in items:
+        if "database_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.db)
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    configured = os.environ.get("TEST_DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    embedded = EmbeddedPostgres(tmp_path_factory.mktemp("embedded"))
+    try:
+        yield embedded.start()
+    finally:
+        embedded.stop()
+
+
+def database_url_for(server_url: str, name: str) -> str:
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+async def create_database(server_url: str, name: str) -> str:
+    admin = await asyncpg.connect(asyncpg_dsn(server_url))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return database_url_for(server_url, name)
+
+
+async def drop_database(server_url: str, name: str) -> None:
+    admin = await asyncpg.connect(asyncpg_dsn(server_url))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@asynccontextmanager
+async def prepared_database(server_url: str) -> AsyncIterator[str]:
+    """A fresh database, migrated to head, with the reference data loaded; dropped after."""
+    name = f"dinsos_test_{uuid.uuid4().hex[:10]}"
+    url = await create_database(server_url, name)
+    try:
+        await migrate(url)
+        engine = create_async_engine(async_url(url))
+        async with create_session_factory(engine)() as session, session.begin():
+            await load_reference_data(session)
+        await engine.dispose()
+        yield url
+    finally:
+        await drop_database(server_url, name)
+
+
+@pytest.fixture(scope="session")
+async def database_url(server_url: str) -> AsyncIterator[str]:
+    async with prepared_database(server_url) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        database_url=database_url,
+        data_dir=tmp_path_factory.mktemp("data"),
+        jwt_key="test-signing-key-that-is-long-enough-for-hs256",
+        create_demo_client=False,
+    )
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(async_url(database_url), pool_size=20, max_overflow=10)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """The test's transaction: everything the test and its requests write is rolled back."""
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        yield connection
+        if transaction.is_active:
+            await transaction.rollback()
+
+
+@pytest.fixture
+def sessions(connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
+    # Each request's "transaction" becomes a SAVEPOINT inside the test's transaction.
+    return async_sessionmaker(
+        bind=connection,
+        join_transaction_mode="create_savepoint",
+        expire_on_commit=False,
+        autoflush=False,
+    )
+
+
+@pytest.fixture
+async def session(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    async with sessions() as session:
+        yield session
+
+
+def _app_on(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], engine: AsyncEngine
+) -> FastAPI:
+    app = create_app(settings, database_url=settings.database_url)
+    # ASGITransport does not run the lifespan; the state it would set is provided here.
+    app.state.engine = engine
+    app.state.sessions = sessions
+    return app
+
+
+@pytest.fixture
+def app(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], engine: AsyncEngine
+) -> FastAPI:
+    return _app_on(settings, sessions, engine)
+
+
+@pytest.fixture
+async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+def clients(session: AsyncSession, app: FastAPI) -> ClientFactory:
+    return ClientFactory(session, app.state.token_keys)
+
+
+# Committed data, for tests whose requests must really run in parallel on separate
+# connections (a shared test transaction would serialise them). Such tests use unique codes.
+
+
+@pytest.fixture
+def live_app(settings: Settings, engine: AsyncEngine) -> FastAPI:
+    return _app_on(settings, create_session_factory(engine), engine)
+
+
+@pytest.fixture
+async def live_http(live_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=live_app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+async def live_clients(engine: AsyncEngine, live_app: FastAPI) -> AsyncIterator[ClientFactory]:
+    async with create_session_factory(engine)() as session:
+        yield ClientFactory(session, live_app.state.token_keys, commit=True)
+
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
