@@ -11,6 +11,12 @@ from api.problems import PROBLEM_MEDIA_TYPE
 
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
+# Any operation that reaches the database may also answer these two.
+_SERVER_ERRORS = {
+    "500": "Internal error: quote the `request_id` to the operators",
+    "503": "The database is unreachable for a moment: retry after `Retry-After` seconds",
+}
+
 
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
@@ -22,8 +28,17 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         routes=app.routes,
         tags=app.openapi_tags,
     )
-    for path_item in document.get("paths", {}).values():
+    for path, path_item in document.get("paths", {}).items():
         for operation in path_item.values():
+            if path.startswith(("/api/", "/oauth/")):
+                for status, description in _SERVER_ERRORS.items():
+                    operation["responses"].setdefault(
+                        status,
+                        {
+                            "description": description,
+                            "content": {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF}},
+                        },
+                    )
             for status, response in operation.get("responses", {}).items():
                 if status.isdigit() and int(status) >= 400 and status != "503":
                     # FastAPI documents its own validation shape for 422; ours is a Problem.

@@ -141,11 +141,15 @@ async def _database_unavailable(request: Request, error: Exception) -> JSONRespo
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
     # The traceback goes to the log (with the request id), never to the client.
     log.exception("unhandled error", exc_info=error)
+    # Starlette runs this handler outside every middleware, so the request-id middleware never
+    # sees this response: the header is set here, where the id is most needed.
+    request_id = correlation_id.get()
     return problem_response(
         request,
         status=500,
         code="internal_error",
         detail="Something went wrong on our side; quote the request id to the operators.",
+        headers={"X-Request-ID": request_id} if request_id else None,
     )
 
 

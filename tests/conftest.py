@@ -7,9 +7,11 @@ names another; either way the run gets a fresh database of its own, dropped at t
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -41,17 +43,38 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.db)
 
 
+@contextmanager
+def server_folder() -> Iterator[Path]:
+    """A data folder for an embedded server, outside pytest's temporary tree.
+
+    The server runs as its own OS user when the tests run as root, and pytest resets its tree
+    (``/tmp/pytest-of-USER``) to owner-only whenever another pytest session starts on the
+    machine, which would lock that user out of a server it is running."""
+    folder = Path(tempfile.mkdtemp(prefix="dinsos-test-pg-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def embedded_folder() -> Iterator[Path]:
+    with server_folder() as folder:
+        yield folder
+
+
 @pytest.fixture(scope="session")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server_url() -> Iterator[str]:
     configured = os.environ.get("TEST_DATABASE_URL")
     if configured:
         yield configured
         return
-    embedded = EmbeddedPostgres(tmp_path_factory.mktemp("embedded"))
-    try:
-        yield embedded.start()
-    finally:
-        embedded.stop()
+    with server_folder() as folder:
+        embedded = EmbeddedPostgres(folder)
+        try:
+            yield embedded.start()
+        finally:
+            embedded.stop()
 
 
 def database_url_for(server_url: str, name: str) -> str:

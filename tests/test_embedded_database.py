@@ -35,8 +35,8 @@ def _gone_within(pid: int, seconds: float = 10.0) -> bool:
     return False
 
 
-async def test_start_restart_and_stop(tmp_path: Path) -> None:
-    server = EmbeddedPostgres(tmp_path)
+async def test_start_restart_and_stop(embedded_folder: Path) -> None:
+    server = EmbeddedPostgres(embedded_folder)
     url = server.start()
     connection = await asyncpg.connect(url)
     await connection.execute("CREATE TABLE kept (value text)")
@@ -48,7 +48,7 @@ async def test_start_restart_and_stop(tmp_path: Path) -> None:
     assert major >= 15
     assert _gone_within(pid)
 
-    again = EmbeddedPostgres(tmp_path)
+    again = EmbeddedPostgres(embedded_folder)
     connection = await asyncpg.connect(again.start())
     assert await connection.fetchval("SELECT value FROM kept") == "still here"
     await connection.close()
@@ -57,14 +57,14 @@ async def test_start_restart_and_stop(tmp_path: Path) -> None:
     assert _gone_within(pid)
 
 
-async def test_a_killed_owner_does_not_keep_the_server_alive(tmp_path: Path) -> None:
-    first = EmbeddedPostgres(tmp_path)
+async def test_a_killed_owner_does_not_keep_the_server_alive(embedded_folder: Path) -> None:
+    first = EmbeddedPostgres(embedded_folder)
     first.start()
     first.stop()
     # A run that was killed (SIGKILL, power loss) left its pid registered as a user of the
     # server; the library would then never stop the server for anyone else.
     (first.pgdata / ".handle_pids.json").write_text("[999999]")
-    server = EmbeddedPostgres(tmp_path)
+    server = EmbeddedPostgres(embedded_folder)
     server.start()
     pid = _postmaster_pid(server.pgdata)
     server.stop()

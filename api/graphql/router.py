@@ -50,6 +50,12 @@ def _error_extensions(error: GraphQLError) -> dict[str, Any]:
         }
     if original is None:  # a GraphQL-level error: syntax, unknown field, a limit exceeded
         return {"code": (error.extensions or {}).get("code", "graphql_error"), "status": 400}
+    if isinstance(original, GraphQLError):  # a refusal raised as GraphQL error (permissions)
+        extensions = original.extensions or {}
+        return {
+            "code": extensions.get("code", "graphql_error"),
+            "status": extensions.get("status", 400),
+        }
     return {"code": "internal_error", "status": 500}
 
 
@@ -76,7 +82,9 @@ class DinsosSchema(Schema):
         # Refusals are answers, not incidents: only unexpected failures reach the error log.
         for error in errors:
             original = error.original_error
-            if original is not None and not isinstance(original, DomainError | ValidationError):
+            if original is not None and not isinstance(
+                original, DomainError | ValidationError | GraphQLError
+            ):
                 log.error("graphql resolver failed", exc_info=original)
 
 

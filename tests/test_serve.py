@@ -1,0 +1,130 @@
+"""`dinsos serve`, the README's run command, as a newcomer meets it: on an empty data folder it
+starts the embedded server, migrates, prints a working demo client, and leaves no process behind
+when stopped. With DATABASE_URL set it never creates a demo client."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+DINSOS = Path(sys.executable).parent / "dinsos"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _inherited_environment() -> dict[str, str]:
+    # Whether the service uses the embedded server is decided by the test, not the shell.
+    return {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DINSOS_DATABASE_URL")}
+
+
+def _start(env: dict[str, str], port: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(DINSOS), "serve", "--port", str(port)],
+        env={**_inherited_environment(), **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _wait_ready(process: subprocess.Popen[str], port: int, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError("the service did not become ready")
+
+
+def _stop(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    return output
+
+
+def _gone(pid: int, seconds: float = 15) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _demo_client(output: str) -> tuple[str, str]:
+    found = re.search(r"client_id:\s+(\S+)\s+client_secret:\s+(\S+)", output)
+    assert found is not None, output
+    return found.group(1), found.group(2)
+
+
+def test_serve_on_an_empty_folder_gives_a_working_demo_client(embedded_folder: Path) -> None:
+    env = {"DINSOS_DATA_DIR": str(embedded_folder)}
+    port = _free_port()
+    process = _start(env, port)
+    try:
+        _wait_ready(process, port)
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{base}/docs").status_code == 200
+        pid = int((embedded_folder / "pg" / "postmaster.pid").read_text().splitlines()[0])
+    finally:
+        output = _stop(process)
+    client_id, secret = _demo_client(output)
+    assert _gone(pid), "the embedded PostgreSQL outlived the service"
+    stored = json.loads((embedded_folder / "demo-client.json").read_text())
+    assert stored == {"client_id": client_id, "client_secret": secret}
+    assert (embedded_folder / "demo-client.json").stat().st_mode & 0o077 == 0
+
+    # A second start reuses the data and the same demo client, which still works.
+    process = _start(env, port)
+    try:
+        _wait_ready(process, port)
+        token = httpx.post(
+            f"http://127.0.0.1:{port}/oauth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": secret,
+            },
+        )
+        assert token.status_code == 200
+        region = httpx.get(
+            f"http://127.0.0.1:{port}/api/v1/regions/3328022001",
+            headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+        )
+        assert region.json()["name"] == "Guci"
+    finally:
+        output = _stop(process)
+    assert _demo_client(output) == (client_id, secret)
+
+
+def test_serve_on_a_configured_database_creates_no_demo_client(
+    database_url: str, tmp_path: Path
+) -> None:
+    port = _free_port()
+    process = _start({"DATABASE_URL": database_url, "DINSOS_DATA_DIR": str(tmp_path)}, port)
+    try:
+        _wait_ready(process, port)
+    finally:
+        output = _stop(process)
+    assert "client_secret" not in output
+    assert not (tmp_path / "demo-client.json").exists()
