@@ -15,7 +15,7 @@ from api.imports import wait_for_background
 from api.observability import install_observability
 from api.openapi import build_openapi
 from api.problems import install_problem_handlers
-from api.rest import facilitators, kpm, oauth, operations, programs, regions
+from api.rest import facilitators, kpm, oauth, operations, programs, regions, reports
 from service.auth.keys import token_keys
 from service.database import create_engine, create_session_factory
 from service.settings import Settings, get_settings
@@ -47,6 +47,7 @@ TAGS = [
         "description": "Beneficiary families (KPM): members, verification, enrollment.",
     },
     {"name": "facilitators", "description": "Field facilitators (pendamping)."},
+    {"name": "reports", "description": "Region-scoped reports, as JSON or CSV."},
     {"name": "operations", "description": "Health, readiness and metrics."},
 ]
 
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         programs.router,
         kpm.router,
         facilitators.router,
+        reports.router,
         operations.router,
     ):
         app.include_router(router)

@@ -82,10 +82,30 @@ def visible_to(
     """SQL filter: rows whose region lies inside the caller's region."""
     if caller.region_code is None:
         return true()
-    inside = or_(
-        region_column == caller.region_code,
-        region_column.startswith(caller.region_code + ".", autoescape=True),
-    )
+    inside = within(region_column, caller.region_code)
     if national_rows_visible:
         return or_(region_column.is_(None), inside)
     return inside
+
+
+def within(
+    region_column: Mapped[str] | Mapped[str | None], region_code: str
+) -> ColumnElement[bool]:
+    """SQL filter: rows whose region is ``region_code`` or lies below it (an index range scan
+    on a ``text_pattern_ops`` index)."""
+    return or_(
+        region_column == region_code,
+        region_column.startswith(region_code + ".", autoescape=True),
+    )
+
+
+def narrowed_region(caller: Caller, requested: str | None) -> str | None:
+    """The region a report or export covers: the caller's own, or a region inside it that the
+    caller asked for. A region outside the caller's is reported as not found."""
+    if requested is None:
+        return caller.region_code
+    if caller.region_code is not None and contains(requested, caller.region_code):
+        return caller.region_code  # asked for a region above its own: still only its own
+    if not caller.can_see(requested):
+        raise NotFound.of("region")
+    return requested

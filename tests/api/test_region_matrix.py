@@ -180,6 +180,13 @@ REST_CASES: dict[str, Case] = {
         "PATCH", lambda w: f"/api/v1/programs/{w.program_code}", 404, 200,
         body=lambda w: {"name": "PK3E Tegal 2024"}, etag="program",
     ),
+    # Reports cover the caller's region; another region is "not found".
+    "reportVerificationFunnel": Case(
+        "GET", lambda w: "/api/v1/reports/verification-funnel?region=33.28", 404, 200
+    ),
+    "reportGraduations": Case(
+        "GET", lambda w: "/api/v1/reports/graduations?region=33.28", 404, 200
+    ),
     # The region tree is reference data: everyone reads all of it.
     "listRegions": Case("GET", lambda w: "/api/v1/regions?name=guci", 200, 200),
     "getRegion": Case("GET", lambda w: "/api/v1/regions/33.28.02.2001", 200, 200),

@@ -1,0 +1,134 @@
+"""Reports read back what was recorded, region by region, as JSON and as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import httpx
+
+from tests.factories import ClientFactory, IssuedClient, family_body
+
+PASURUAN = "35.75"  # Kota Pasuruan
+
+
+async def _family(http: httpx.AsyncClient, client: IssuedClient, **overrides: Any) -> str:
+    response = await http.post("/api/v1/kpm", json=family_body(**overrides), headers=client.headers)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def _verify(http: httpx.AsyncClient, client: IssuedClient, family: str, outcome: str) -> None:
+    response = await http.post(
+        f"/api/v1/kpm/{family}/verifications",
+        json={"visited_on": "2026-03-02", "outcome": outcome},
+        headers=client.headers,
+    )
+    assert response.status_code == 201, response.text
+
+
+def _funnel(body: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    return {row["step"]: (row["families"], row["people"]) for row in body["rows"]}
+
+
+async def test_verification_funnel_counts_families_and_people(
+    http: httpx.AsyncClient, clients: ClientFactory
+) -> None:
+    office = await clients(region=PASURUAN)
+    in_karangketug = [await _family(http, office, village="35.75.01.1001") for _ in range(3)]
+    in_pohjentrek = [await _family(http, office, village="35.75.02.1001") for _ in range(2)]
+    await _verify(http, office, in_karangketug[0], "ineligible")
+    await _verify(http, office, in_karangketug[0], "eligible")  # the latest visit counts
+    await _verify(http, office, in_karangketug[1], "moved")
+    await _verify(http, office, in_pohjentrek[0], "eligible")
+    archived = await _family(http, office, village="35.75.02.1001")
+    await http.post(
+        f"/api/v1/kpm/{archived}/archive",
+        json={"reason": "Data ganda"},
+        headers={**office.headers, "If-Match": '"1"'},
+    )
+
+    response = await http.get("/api/v1/reports/verification-funnel", headers=office.headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["region_code"] == PASURUAN
+    # Each family of the factory has three people.
+    assert _funnel(body) == {
+        "listed": (5, 15),
+        "unverified": (2, 6),
+        "eligible": (2, 6),
+        "ineligible": (0, 0),
+        "not_found": (0, 0),
+        "moved": (1, 3),
+        "deceased": (0, 0),
+    }
+    district = await http.get(
+        "/api/v1/reports/verification-funnel?region=357501", headers=office.headers
+    )
+    assert district.json()["region_code"] == "35.75.01"
+    assert _funnel(district.json())["listed"] == (3, 9)
+
+    as_csv = await http.get(
+        "/api/v1/reports/verification-funnel?format=csv&region=35.75.02", headers=office.headers
+    )
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert rows[0] == {"step": "listed", "families": "2", "people": "6"}
+    assert rows[2] == {"step": "eligible", "families": "1", "people": "3"}
+
+
+async def test_reports_stay_inside_the_callers_region(
+    http: httpx.AsyncClient, clients: ClientFactory
+) -> None:
+    office = await clients(region=PASURUAN)
+    await _family(http, office, village="35.75.01.1001")
+    elsewhere = await clients(region="35.73")  # Kota Malang
+    theirs = await http.get("/api/v1/reports/verification-funnel", headers=elsewhere.headers)
+    assert theirs.json()["region_code"] == "35.73"
+    assert _funnel(theirs.json())["listed"] == (0, 0)
+
+    peek = await http.get(
+        "/api/v1/reports/verification-funnel?region=35.75", headers=elsewhere.headers
+    )
+    assert peek.status_code == 404
+    # Asking for the province above gives the caller's own region, never more.
+    wider = await http.get("/api/v1/reports/verification-funnel?region=35", headers=office.headers)
+    assert wider.json()["region_code"] == PASURUAN
+
+    no_scope = await clients(region=PASURUAN, scopes=["kpm:read"])
+    refused = await http.get("/api/v1/reports/graduations", headers=no_scope.headers)
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "insufficient_scope"
+
+
+async def test_graduations_per_facilitator_against_target(
+    http: httpx.AsyncClient, clients: ClientFactory
+) -> None:
+    klaten = await clients(region="33.10")
+    made = await http.post(
+        "/api/v1/facilitators",
+        json={"name": "Sri Wahyuni", "kind": "PKH", "region_code": "33.10.12", "yearly_target": 5},
+        headers=klaten.headers,
+    )
+    facilitator = made.json()["id"]
+    for kind in ("mandiri", "mandiri", "alamiah"):
+        family = await _family(
+            http, klaten, village="33.10.12.2001", programs=["PKH"], facilitator_id=facilitator
+        )
+        graduated = await http.patch(
+            f"/api/v1/kpm/{family}/enrollments/PKH",
+            json={"status": "graduated", "graduation_kind": kind, "on_date": "2026-08-17"},
+            headers={**klaten.headers, "If-Match": '"1"'},
+        )
+        assert graduated.status_code == 200, graduated.text
+
+    report = await http.get("/api/v1/reports/graduations?year=2026", headers=klaten.headers)
+    (row,) = [r for r in report.json()["rows"] if r["facilitator_id"] == facilitator]
+    assert (row["graduated"], row["mandiri"], row["alamiah"], row["verval"]) == (3, 2, 1, 0)
+    assert row["yearly_target"] == 5
+    assert row["target_reached_pct"] == 60.0
+
+    last_year = await http.get("/api/v1/reports/graduations?year=2025", headers=klaten.headers)
+    (row,) = [r for r in last_year.json()["rows"] if r["facilitator_id"] == facilitator]
+    assert row["graduated"] == 0
