@@ -93,6 +93,8 @@ def serve(
         url = resolve_database_url(settings)
         if settings.migrate_on_start:
             asyncio.run(_prepare(url))
+        if settings.uses_embedded_database and settings.load_demo_data:
+            _load_demo(url, only_if_empty=True)
         demo = _demo_credentials(url)
         if demo is not None:
             typer.secho(
@@ -126,6 +128,36 @@ def _demo_credentials(url: str) -> DemoCredentials | None:
             await engine.dispose()
 
     return asyncio.run(run())
+
+
+def _load_demo(url: str, *, only_if_empty: bool) -> bool:
+    from service.demo.loader import database_is_empty, load_demo
+
+    async def run() -> bool:
+        engine = create_engine(url, get_settings())
+        sessions = create_session_factory(engine)
+        try:
+            if only_if_empty and not await database_is_empty(sessions):
+                return False
+            typer.echo("Loading the demo data (the field stories of Tegal, Klaten, ...):")
+            return await load_demo(sessions, report=lambda line: typer.echo(f"  {line}"))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+@app.command()
+def demo() -> None:
+    """Load the demo data: the five field stories, with their real numbers. Loads once; running
+    it again changes nothing."""
+    settings = get_settings()
+    try:
+        url = resolve_database_url(settings)
+        asyncio.run(_prepare(url))
+        _load_demo(url, only_if_empty=False)
+    finally:
+        stop_embedded_database()
 
 
 @app.command("migrate")

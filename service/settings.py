@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     create_demo_client: bool = True
+    # Load the field stories (demo data) on the first start of an empty embedded database.
+    load_demo_data: bool = True
     migrate_on_start: bool = True
 
     # GraphQL guards against expensive queries.

@@ -89,6 +89,7 @@ def test_serve_on_an_empty_folder_gives_a_working_demo_client(embedded_folder: P
     finally:
         output = _stop(process)
     client_id, secret = _demo_client(output)
+    assert "Kota Pasuruan" in output  # the demo data was loaded on this first start
     assert _gone(pid), "the embedded PostgreSQL outlived the service"
     stored = json.loads((embedded_folder / "demo-client.json").read_text())
     assert stored == {"client_id": client_id, "client_secret": secret}
@@ -112,6 +113,13 @@ def test_serve_on_an_empty_folder_gives_a_working_demo_client(embedded_folder: P
             headers={"Authorization": f"Bearer {token.json()['access_token']}"},
         )
         assert region.json()["name"] == "Guci"
+        # The first start loaded the demo data: Kota Pasuruan's verification, for one.
+        funnel = httpx.get(
+            f"http://127.0.0.1:{port}/api/v1/reports/verification-funnel?region=35.75",
+            headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+        )
+        eligible = next(row for row in funnel.json()["rows"] if row["step"] == "eligible")
+        assert eligible["people"] == 891
     finally:
         output = _stop(process)
     assert _demo_client(output) == (client_id, secret)
@@ -127,4 +135,5 @@ def test_serve_on_a_configured_database_creates_no_demo_client(
     finally:
         output = _stop(process)
     assert "client_secret" not in output
+    assert "demo data" not in output
     assert not (tmp_path / "demo-client.json").exists()

@@ -1,0 +1,89 @@
+"""`dinsos demo` loads the field stories once, and the reports show their real numbers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
+from typer.testing import CliRunner
+
+from api.app import create_app
+from service.cli import app as cli
+from service.database import async_url, create_session_factory
+from service.settings import Settings, get_settings
+from tests.conftest import prepared_database
+from tests.factories import ClientFactory
+
+
+@pytest.fixture
+async def demo_database(
+    server_url: str, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[str]:
+    # A database of its own: the demo commits, and its numbers must be exact.
+    async with prepared_database(server_url) as url:
+        monkeypatch.setenv("DATABASE_URL", url)
+        get_settings.cache_clear()
+        yield url
+        get_settings.cache_clear()
+
+
+@pytest.fixture
+async def demo_http(demo_database: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    settings = Settings(database_url=demo_database, data_dir=tmp_path, jwt_key="k" * 40)
+    application = create_app(settings, database_url=demo_database)
+    engine = create_async_engine(async_url(demo_database))
+    application.state.engine = engine
+    application.state.sessions = create_session_factory(engine)
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://demo") as client:
+        national = ClientFactory(
+            create_session_factory(engine)(), application.state.token_keys, commit=True
+        )
+        client.headers.update((await national()).headers)
+        yield client
+    await engine.dispose()
+
+
+async def _demo_command() -> str:
+    result = await asyncio.to_thread(CliRunner().invoke, cli, ["demo"])
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def _funnel(body: dict[str, list[dict[str, int | str]]]) -> dict[object, tuple[object, object]]:
+    return {row["step"]: (row["families"], row["people"]) for row in body["rows"]}
+
+
+async def test_demo_tells_the_stories_in_numbers(
+    demo_database: str, demo_http: httpx.AsyncClient
+) -> None:
+    output = await _demo_command()
+    assert "Kota Pasuruan" in output
+
+    pasuruan = await demo_http.get("/api/v1/reports/verification-funnel?region=35.75")
+    funnel = _funnel(pasuruan.json())
+    assert funnel["listed"] == (1337, 4011)
+    assert funnel["eligible"] == (297, 891)
+    assert funnel["unverified"] == (0, 0)
+
+    mukomuko = await demo_http.get("/api/v1/reports/verification-funnel?region=17.06")
+    assert _funnel(mukomuko.json())["listed"][0] == 5000
+    for program, families in (("PKH", 4000), ("BPNT", 4000)):
+        report = await demo_http.get(
+            f"/api/v1/reports/verification-funnel?region=17.06&program={program}"
+        )
+        assert _funnel(report.json())["listed"][0] == families
+
+    klaten = (await demo_http.get("/api/v1/reports/graduations?region=33.10")).json()["rows"]
+    assert len(klaten) == 10
+    assert sorted(row["graduated"] for row in klaten) == [3, 3, 3] + [5] * 7
+    assert all(row["yearly_target"] == 5 for row in klaten)
+
+    again = await _demo_command()
+    assert "already loaded" in again
+    recount = await demo_http.get("/api/v1/reports/verification-funnel?region=35.75")
+    assert _funnel(recount.json())["listed"] == (1337, 4011)
