@@ -30,7 +30,11 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         async_url(url),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        pool_pre_ping=True,
+        # No ping before each checkout (a round trip on every request): a connection the
+        # server dropped fails its statement, which answers 503 with Retry-After, and
+        # SQLAlchemy then discards the whole pool, so the retry gets fresh connections.
+        pool_pre_ping=False,
+        pool_recycle=1800,
         # Every timestamp the service writes or compares is UTC.
         connect_args={"server_settings": {"timezone": "UTC", "application_name": "dinsos"}},
     )
