@@ -1,0 +1,14 @@
+"""Placeholder."""
+
+from __future__ import annotations
+
+from bench.context import BenchContext
+from bench.pairs import Pair
+from bench.results import PairResult
+
+
+async def run(context: BenchContext) -> PairResult:
+    raise NotImplementedError
+
+
+PAIR = Pair("export", "todo", run, default=False)
