@@ -119,3 +119,31 @@ async def server_version(database: BenchDatabase) -> str:
         return str(await connection.fetchval("SHOW server_version"))
     finally:
         await connection.close()
+
+
+REGISTRY_TABLES = (
+    "kpm_enrollment_transition",
+    "kpm_enrollment",
+    "kpm_verification",
+    "kpm_member",
+    "kpm_family",
+)
+
+
+async def empty_registry(database: BenchDatabase) -> None:
+    """No families at all (the audit trail is append-only and stays), then a checkpoint, so
+    that each side of a bulk pair starts from the same empty tables and clean buffers."""
+    connection = await asyncpg.connect(database.dsn)
+    try:
+        await connection.execute(f"TRUNCATE {', '.join(REGISTRY_TABLES)} CASCADE")
+        await connection.execute("CHECKPOINT")
+    finally:
+        await connection.close()
+
+
+async def checkpoint(database: BenchDatabase) -> None:
+    connection = await asyncpg.connect(database.dsn)
+    try:
+        await connection.execute("CHECKPOINT")
+    finally:
+        await connection.close()

@@ -147,3 +147,30 @@ async def import_roll(database: BenchDatabase, path: Path) -> Imported:
         return Imported(done.families_created, done.families_refused, done.people_imported)
     finally:
         await engine.dispose()
+
+
+def cached_roll(folder: Path, families: int, *, generator: Path | None) -> Roll:
+    """Generating a million people takes a while: a roll of the same size is reused."""
+    meta = folder / "roll.json"
+    if meta.exists():
+        saved = json.loads(meta.read_text())
+        if saved["families"] == families and (folder / "kpm.csv").exists():
+            return Roll(
+                folder / "kpm.csv",
+                int(saved["rows_families"]),
+                int(saved["people"]),
+                frozenset(saved["spoiled"]),
+            )
+    folder.mkdir(parents=True, exist_ok=True)
+    roll = generate_roll(folder, families, generator=generator)
+    meta.write_text(
+        json.dumps(
+            {
+                "families": families,
+                "rows_families": roll.families,
+                "people": roll.people,
+                "spoiled": sorted(roll.spoiled_no_kks),
+            }
+        )
+    )
+    return roll
