@@ -149,12 +149,15 @@ def parse_options(argv: Sequence[str] | None = None) -> tuple[Options, argparse.
 
 def settings_text(options: Options) -> str:
     w = options.wrk
-    return (
+    text = (
         f"wrk -t{w.threads} -c{w.connections} -d{w.duration_s}s (warm-up {w.warmup_s}s, "
         f"best of {options.rounds} rounds per side; list pair -c{options.list_connections}); "
         f"uvicorn --workers {options.workers} on both sides; "
-        f"{options.seed_families} seeded families; bulk roll {options.families} families"
+        f"{options.seed_families} seeded families"
     )
+    if {"import", "export"} & set(options.only):
+        text += f"; bulk roll of {options.families} families"
+    return text
 
 
 async def pick_family(database: BenchDatabase) -> uuid.UUID:
