@@ -37,6 +37,7 @@ lint: sync
 contracts: sync
 	$(UV) run python -m api.contracts
 
-## Side-by-side benchmarks (see bench/README.md).
+## Side-by-side benchmarks (see bench/README.md): `make bench`, `make bench ONLY=regions,kpm`,
+## `make bench ONLY=import,export FAMILIES=20000`, `make bench BENCH_ARGS="--all --rounds 3"`.
 bench: sync
-	$(UV) run python -m bench.run
+	$(UV) run python -m bench.run $(if $(ONLY),--only $(ONLY)) $(if $(FAMILIES),--families $(FAMILIES)) $(BENCH_ARGS)

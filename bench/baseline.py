@@ -1,0 +1,145 @@
+"""The bare baseline: a minimal Starlette app on an asyncpg pool, serving the same rows as the
+service's read endpoints, with the same JSON shape. No authentication, no ORM, no validation
+layer, no middleware: what is left is the floor that the service's overhead is measured against.
+
+Run as ``uvicorn bench.baseline:app`` with ``DATABASE_URL`` in the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+# The same ceiling as the service's pool (DINSOS_DB_POOL_SIZE 10 + DINSOS_DB_MAX_OVERFLOW 10).
+POOL_MAX = int(os.environ.get("BENCH_BASELINE_POOL_MAX", "20"))
+
+_pool: asyncpg.Pool | None = None
+
+
+def _pool_of() -> asyncpg.Pool:
+    assert _pool is not None
+    return _pool
+
+
+def _dotted(raw: str) -> str | None:
+    """``3328022001`` or ``33.28.02.2001`` -> ``33.28.02.2001``."""
+    code = raw.strip()
+    if "." in code:
+        return code
+    widths = {2: (2,), 4: (2, 2), 6: (2, 2, 2), 10: (2, 2, 2, 4)}.get(len(code))
+    if widths is None or not code.isdigit():
+        return None
+    parts, start = [], 0
+    for width in widths:
+        parts.append(code[start : start + width])
+        start += width
+    return ".".join(parts)
+
+
+def _json(body: Any) -> Response:
+    return Response(
+        json.dumps(body, default=str, separators=(",", ":")), media_type="application/json"
+    )
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def region(request: Request) -> Response:
+    """The region and the chain above it, in one query (as the service does)."""
+    code = _dotted(request.path_params["code"])
+    if code is None:
+        return JSONResponse({"detail": "invalid code"}, status_code=422)
+    parts = code.split(".")
+    wanted = [".".join(parts[: i + 1]) for i in range(len(parts))]
+    rows = await _pool_of().fetch(
+        "SELECT code, parent_code, level, name FROM region WHERE code = any($1::text[])", wanted
+    )
+    by_code = {row["code"]: row for row in rows}
+    found = by_code.get(code)
+    if found is None:
+        return JSONResponse({"detail": "not found"}, status_code=404)
+    return _json(
+        {
+            "code": found["code"],
+            "name": found["name"],
+            "level": found["level"],
+            "parent_code": found["parent_code"],
+            "parents": [
+                {"code": c, "name": by_code[c]["name"], "level": by_code[c]["level"]}
+                for c in wanted[:-1]
+                if c in by_code
+            ],
+        }
+    )
+
+
+FAMILY_SQL = (
+    "SELECT id, created_at, updated_at, version, no_kk, village_code, address, desil, dtsen_id,"
+    " facilitator_id, verification_status, archived_at, archive_reason"
+    " FROM kpm_family WHERE id = $1"
+)
+MEMBERS_SQL = (
+    "SELECT id, nik, name, sex, birth_date, relationship, nik_mismatch"
+    " FROM kpm_member WHERE family_id = $1 ORDER BY position"
+)
+ENROLLMENTS_SQL = (
+    "SELECT id, created_at, updated_at, version, family_id, program_code, status, started_on,"
+    " ended_on, graduation_kind, credited_facilitator_id"
+    " FROM kpm_enrollment WHERE family_id = $1 ORDER BY program_code"
+)
+
+
+async def family(request: Request) -> Response:
+    """The family row, its members and its enrollments: the rows the service's read returns."""
+    try:
+        family_id = uuid.UUID(request.path_params["family_id"])
+    except ValueError:
+        return JSONResponse({"detail": "invalid id"}, status_code=422)
+    async with _pool_of().acquire() as connection:
+        row = await connection.fetchrow(FAMILY_SQL, family_id)
+        if row is None:
+            return JSONResponse({"detail": "not found"}, status_code=404)
+        members = await connection.fetch(MEMBERS_SQL, family_id)
+        enrollments = await connection.fetch(ENROLLMENTS_SQL, family_id)
+    body = dict(row)
+    body["members"] = [dict(member) for member in members]
+    body["enrollments"] = [dict(enrollment) for enrollment in enrollments]
+    return _json(body)
+
+
+@asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    global _pool
+    _pool = await asyncpg.create_pool(
+        os.environ["DATABASE_URL"],
+        min_size=1,
+        max_size=POOL_MAX,
+        server_settings={"timezone": "UTC", "application_name": "dinsos-bench-baseline"},
+    )
+    try:
+        yield
+    finally:
+        await _pool.close()
+        _pool = None
+
+
+app = Starlette(
+    routes=[
+        Route("/healthz", healthz),
+        Route("/regions/{code}", region),
+        Route("/kpm/{family_id}", family),
+    ],
+    lifespan=lifespan,
+)

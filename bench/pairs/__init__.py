@@ -1,0 +1,26 @@
+"""The pairs: each module measures the service against a baseline doing the same work and
+exposes a ``PAIR``. A new pair is a new module here plus one line in ``PAIRS``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from bench.context import BenchContext
+from bench.results import PairResult
+
+
+@dataclass(frozen=True)
+class Pair:
+    key: str
+    title: str
+    run: Callable[[BenchContext], Awaitable[PairResult]]
+    # Part of a plain `make bench`; the slow ones run when asked for by name (or with --all).
+    default: bool = True
+
+
+def all_pairs() -> dict[str, Pair]:
+    from bench.pairs import family_list, kpm_export, kpm_import, kpm_read, regions
+
+    pairs = (regions.PAIR, kpm_read.PAIR, family_list.PAIR, kpm_import.PAIR, kpm_export.PAIR)
+    return {pair.key: pair for pair in pairs}
