@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from schemas.kpm import FamilyCreate, FamilyUpdate, MemberIn, MemberUpdate
-from service.access import Caller, ensure_visible, ensure_writable, visible_to
+from service.access import Caller, ensure_visible, ensure_writable, visible_to, within
 from service.errors import Conflict, FieldError, NotFound, ValidationFailed
 from service.journal import MASK, record_read, record_write
 from service.kpm.reference import program_codes, village_codes
@@ -134,12 +134,7 @@ def family_query(caller: Caller, filters: FamilyFilters) -> Any:
     )
     if filters.region:
         region = normalize_region_code(filters.region, field="region")
-        query = query.where(
-            or_(
-                col(Family.village_code) == region,
-                col(Family.village_code).startswith(region + ".", autoescape=True),
-            )
-        )
+        query = query.where(within(col(Family.village_code), region))
     if filters.village_code:
         query = query.where(
             col(Family.village_code)
