@@ -11,7 +11,7 @@ from asgi_correlation_id import correlation_id
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.i18n import detail_for, field_message, title_for, wants_indonesian
@@ -138,6 +138,15 @@ async def _database_unavailable(request: Request, error: Exception) -> JSONRespo
     )
 
 
+async def _database_error(request: Request, error: Exception) -> JSONResponse:
+    # A connection the server dropped (a restart, a failover) surfaces as a plain DBAPIError
+    # flagged as invalidated: worth a retry, like the errors above. Any other is a bug.
+    assert isinstance(error, DBAPIError)
+    if error.connection_invalidated:
+        return await _database_unavailable(request, error)
+    return await _unexpected_error(request, error)
+
+
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
     # The traceback goes to the log (with the request id), never to the client.
     log.exception("unhandled error", exc_info=error)
@@ -160,6 +169,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(InterfaceError, _database_unavailable)
     app.add_exception_handler(ConnectionError, _database_unavailable)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)
 
 
