@@ -80,6 +80,54 @@ DETAILS: dict[str, tuple[str, str]] = {
         "The database is not reachable; try again shortly.",
         "Basis data tidak dapat dihubungi; coba lagi sebentar lagi.",
     ),
+    # KUBE groups and grants
+    "invalid_transition": (
+        "That status change is not allowed.",
+        "Status {from} tidak dapat berubah menjadi {to}.",
+    ),
+    "group_size": (
+        "The member count does not fit the program's group size.",
+        "Jumlah anggota tidak sesuai ukuran kelompok program.",
+    ),
+    "ketua_required": ("The group needs its ketua.", "Kelompok harus memiliki ketua."),
+    "family_in_active_kube": (
+        "A family already belongs to another active KUBE.",
+        "Keluarga sudah menjadi anggota KUBE aktif lain.",
+    ),
+    "already_member": ("The family is already a member.", "Keluarga sudah menjadi anggota."),
+    "group_full": (
+        "The group has the most member families its program allows.",
+        "Kelompok sudah mencapai jumlah anggota maksimum ({max}).",
+    ),
+    "group_dissolved": ("The group is dissolved.", "Kelompok sudah dibubarkan."),
+    "not_forming": (
+        "Only a forming group can move to another village.",
+        "Hanya kelompok yang sedang dibentuk yang dapat pindah desa.",
+    ),
+    "open_grant": (
+        "The group still has a grant under way.",
+        "Kelompok masih memiliki bantuan yang sedang berjalan.",
+    ),
+    "open_grant_exists": (
+        "The group already has a grant under way.",
+        "Kelompok sudah memiliki bantuan yang sedang berjalan.",
+    ),
+    "group_not_active": (
+        "Grants are proposed for active groups only.",
+        "Bantuan hanya diusulkan untuk kelompok yang aktif.",
+    ),
+    "grant_locked": (
+        "The grant can no longer be changed.",
+        "Bantuan tidak dapat diubah lagi.",
+    ),
+    "province_required": (
+        "Only a provincial or national client recommends a grant.",
+        "Hanya klien provinsi atau nasional yang dapat merekomendasikan bantuan.",
+    ),
+    "not_reporting": (
+        "Reports are taken for disbursed grants.",
+        "Laporan hanya untuk bantuan yang sudah dicairkan.",
+    ),
 }
 
 FIELD_MESSAGES_ID: dict[str, str] = {
@@ -105,6 +153,16 @@ FIELD_MESSAGES_ID: dict[str, str] = {
     "unknown_scope": "Scope tidak dikenal.",
     "required": "Wajib diisi.",
     "too_short": "Terlalu pendek.",
+    "unknown_program": "Program tidak ditemukan.",
+    "unknown_family": "Keluarga tidak ditemukan.",
+    "archived_family": "Keluarga sudah diarsipkan.",
+    "outside_group_regency": "Keluarga berada di luar kabupaten/kota kelompok.",
+    "in_other_active_kube": "Keluarga sudah menjadi anggota KUBE aktif lain.",
+    "duplicate_family": "Keluarga tercantum dua kali.",
+    "duplicate_role": "Jabatan ini hanya untuk satu anggota.",
+    "unknown_group": "Kelompok KUBE tidak ditemukan.",
+    "in_future": "Tanggal tidak boleh di masa depan.",
+    "not_allowed": "Isian ini tidak diperbolehkan di sini.",
 }
 
 

@@ -3,6 +3,7 @@ created fresh for each request (a loader outliving its request would leak data a
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -11,8 +12,11 @@ from sqlmodel import col
 from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
+from api.graphql.loaders import lists_by_parent, values_by_id
 from service.access import Caller
 from service.errors import Unauthorized
+from service.kube import grants, reports, rules
+from service.kube.tables import KubeGrantReport, KubeGrantTransition, KubeGroup, KubeMember
 from service.regions.tables import Region
 
 
@@ -28,6 +32,20 @@ def _region_loader(session: AsyncSession) -> DataLoader[str, Region | None]:
 @dataclass
 class Loaders:
     region_by_code: DataLoader[str, Region | None]
+    kube_members: DataLoader[uuid.UUID, list[KubeMember]]
+    kube_group: DataLoader[uuid.UUID, KubeGroup | None]
+    grant_transitions: DataLoader[uuid.UUID, list[KubeGrantTransition]]
+    grant_reports: DataLoader[uuid.UUID, list[KubeGrantReport]]
+
+
+def _loaders(session: AsyncSession) -> Loaders:
+    return Loaders(
+        region_by_code=_region_loader(session),
+        kube_members=lists_by_parent(session, rules.members_of),
+        kube_group=values_by_id(session, grants.groups_by_id, None),
+        grant_transitions=lists_by_parent(session, grants.transitions_of),
+        grant_reports=lists_by_parent(session, reports.reports_of),
+    )
 
 
 @dataclass
@@ -38,7 +56,12 @@ class GraphQLContext(BaseContext):
 
     def __post_init__(self) -> None:
         super().__init__()
-        self.loaders = Loaders(region_by_code=_region_loader(self.session))
+        self.loaders = _loaders(self.session)
+
+    def forget_loaded(self) -> None:
+        """After a mutation: what the loaders cached may have changed (mutations run one after
+        another, so fresh loaders see each one's writes)."""
+        self.loaders = _loaders(self.session)
 
     @property
     def caller(self) -> Caller:
