@@ -24,6 +24,7 @@ from api.rest import (
     operations,
     programs,
     regions,
+    training,
 )
 from service.auth.keys import token_keys
 from service.database import create_engine, create_session_factory
@@ -64,6 +65,10 @@ TAGS = [
     {
         "name": "kube-grants",
         "description": "KUBE capital grants: recommendation, approval, payment, business reports.",
+    },
+    {
+        "name": "training",
+        "description": "Training cohorts: sessions, participants, attendance, completion.",
     },
 ]
 
@@ -110,6 +115,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         operations.router,
         kube.router,
         kube_grants.router,
+        training.router,
     ):
         app.include_router(router)
     app.include_router(

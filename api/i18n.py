@@ -80,7 +80,7 @@ DETAILS: dict[str, tuple[str, str]] = {
         "The database is not reachable; try again shortly.",
         "Basis data tidak dapat dihubungi; coba lagi sebentar lagi.",
     ),
-    # KUBE groups and grants
+    # KUBE groups and grants, training cohorts
     "invalid_transition": (
         "That status change is not allowed.",
         "Status {from} tidak dapat berubah menjadi {to}.",
@@ -128,6 +128,42 @@ DETAILS: dict[str, tuple[str, str]] = {
         "Reports are taken for disbursed grants.",
         "Laporan hanya untuk bantuan yang sudah dicairkan.",
     ),
+    "cohort_full": (
+        "The cohort is full.",
+        "Kelas pelatihan sudah penuh ({capacity} tempat).",
+    ),
+    "cohort_closed": (
+        "The cohort takes no more changes of this kind.",
+        "Kelas pelatihan sudah ditutup.",
+    ),
+    "already_enrolled": (
+        "The person is already in this cohort.",
+        "Peserta sudah terdaftar di kelas ini.",
+    ),
+    "cohort_started": (
+        "The cohort has started.",
+        "Kelas pelatihan sudah dimulai.",
+    ),
+    "cohort_not_running": (
+        "Attendance is taken once the cohort runs.",
+        "Presensi dicatat setelah pelatihan berjalan.",
+    ),
+    "cohort_not_completed": (
+        "Outcomes follow a completed cohort.",
+        "Hasil tindak lanjut dicatat setelah pelatihan selesai.",
+    ),
+    "session_in_future": (
+        "The session has not taken place yet.",
+        "Sesi belum berlangsung.",
+    ),
+    "no_sessions": (
+        "Add the cohort's sessions before it starts.",
+        "Tambahkan jadwal sesi sebelum pelatihan dimulai.",
+    ),
+    "capacity_below_participants": (
+        "The capacity cannot go below the number enrolled.",
+        "Kapasitas tidak boleh kurang dari jumlah peserta.",
+    ),
 }
 
 FIELD_MESSAGES_ID: dict[str, str] = {
@@ -161,6 +197,11 @@ FIELD_MESSAGES_ID: dict[str, str] = {
     "duplicate_family": "Keluarga tercantum dua kali.",
     "duplicate_role": "Jabatan ini hanya untuk satu anggota.",
     "unknown_group": "Kelompok KUBE tidak ditemukan.",
+    "unknown_member": "Anggota keluarga tidak ditemukan.",
+    "outside_cohort_region": "Keluarga berada di luar wilayah pelatihan.",
+    "duplicate_session": "Sudah ada sesi pada tanggal itu.",
+    "unknown_participant": "Bukan peserta kelas ini.",
+    "duplicate_participant": "Peserta tercantum dua kali.",
     "in_future": "Tanggal tidak boleh di masa depan.",
     "not_allowed": "Isian ini tidak diperbolehkan di sini.",
 }

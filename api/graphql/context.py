@@ -18,6 +18,9 @@ from service.errors import Unauthorized
 from service.kube import grants, reports, rules
 from service.kube.tables import KubeGrantReport, KubeGrantTransition, KubeGroup, KubeMember
 from service.regions.tables import Region
+from service.training import cohorts, participants
+from service.training.tables import TrainingSession
+from service.training.views import ParticipantRecord
 
 
 def _region_loader(session: AsyncSession) -> DataLoader[str, Region | None]:
@@ -36,6 +39,9 @@ class Loaders:
     kube_group: DataLoader[uuid.UUID, KubeGroup | None]
     grant_transitions: DataLoader[uuid.UUID, list[KubeGrantTransition]]
     grant_reports: DataLoader[uuid.UUID, list[KubeGrantReport]]
+    cohort_sessions: DataLoader[uuid.UUID, list[TrainingSession]]
+    cohort_participants: DataLoader[uuid.UUID, list[ParticipantRecord]]
+    cohort_participant_count: DataLoader[uuid.UUID, int]
 
 
 def _loaders(session: AsyncSession) -> Loaders:
@@ -45,6 +51,9 @@ def _loaders(session: AsyncSession) -> Loaders:
         kube_group=values_by_id(session, grants.groups_by_id, None),
         grant_transitions=lists_by_parent(session, grants.transitions_of),
         grant_reports=lists_by_parent(session, reports.reports_of),
+        cohort_sessions=lists_by_parent(session, cohorts.sessions_of),
+        cohort_participants=lists_by_parent(session, participants.participants_of),
+        cohort_participant_count=values_by_id(session, cohorts.participant_counts, 0),
     )
 
 

@@ -10,6 +10,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
 from api.graphql import kube_resolvers as kube
+from api.graphql import training_resolvers as training
 from api.graphql.context import GraphQLContext
 from api.graphql.kpm_types import (
     Family,
@@ -41,6 +42,8 @@ GqlInfo = Info[GraphQLContext, None]
 
 KUBE_READ = "Needs kube:read."
 KUBE_WRITE = "Needs kube:write. Same rules and error codes as the REST endpoint."
+TRAINING_READ = "Needs training:read."
+TRAINING_WRITE = "Needs training:write. Same rules and error codes as the REST endpoint."
 # `expectedVersion`, where offered, is REST's If-Match: optional; a stale one fails with code
 # `version_mismatch`.
 
@@ -166,6 +169,17 @@ class Query:
         permission_classes=[IsAuthenticated],
         description="KUBE grants in your region, ordered by last change. Needs kube:read.",
     )
+    training_cohort = strawberry.field(
+        resolver=training.training_cohort,
+        permission_classes=[IsAuthenticated],
+        description=TRAINING_READ,
+    )
+    training_cohorts = strawberry.field(
+        resolver=training.training_cohorts,
+        permission_classes=[IsAuthenticated],
+        description="Training cohorts held in your region, ordered by last change. "
+        "Needs training:read.",
+    )
 
 
 @strawberry.type
@@ -221,6 +235,21 @@ class Mutation:
         resolver=kube.transition_kube_grant,
         permission_classes=[IsAuthenticated],
         description=KUBE_WRITE,
+    )
+    create_training_cohort = strawberry.mutation(
+        resolver=training.create_training_cohort,
+        permission_classes=[IsAuthenticated],
+        description=TRAINING_WRITE,
+    )
+    enrol_participant = strawberry.mutation(
+        resolver=training.enrol_participant,
+        permission_classes=[IsAuthenticated],
+        description=TRAINING_WRITE,
+    )
+    record_attendance = strawberry.mutation(
+        resolver=training.record_attendance,
+        permission_classes=[IsAuthenticated],
+        description=TRAINING_WRITE,
     )
 
 
