@@ -3,18 +3,28 @@ so money is a scalar that carries the whole 64-bit integer."""
 
 from __future__ import annotations
 
-from typing import NewType
+from typing import Any, NewType
 
 import strawberry
+from graphql import GraphQLError, IntValueNode, ValueNode
 from strawberry.types.scalar import ScalarDefinition
 
 Rupiah = NewType("Rupiah", int)
 
+_NOT_RUPIAH = "Rupiah is a whole number (no fraction, not a string)."
 
-def _whole_rupiah(value: object) -> int:
+
+def _whole_rupiah(value: Any) -> int:
+    # A GraphQLError, not a ValueError: a bad amount is the client's mistake (400), not ours.
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError("Rupiah is a whole number.")
+        raise GraphQLError(_NOT_RUPIAH)
     return value
+
+
+def _whole_rupiah_literal(node: ValueNode, variables: dict[str, Any] | None = None) -> int:
+    if not isinstance(node, IntValueNode):
+        raise GraphQLError(_NOT_RUPIAH)
+    return int(node.value)
 
 
 SCALARS: dict[object, ScalarDefinition] = {
@@ -23,5 +33,6 @@ SCALARS: dict[object, ScalarDefinition] = {
         description="A whole number of rupiah (64-bit); never a fraction.",
         serialize=int,
         parse_value=_whole_rupiah,
+        parse_literal=_whole_rupiah_literal,
     )
 }

@@ -939,6 +939,44 @@ async def test_graphql_groups_and_grants_through_the_same_rules(
     assert len(listed["data"]["kubeGroups"]["items"][0]["members"]) == 5
 
 
+@pytest.mark.parametrize(
+    ("literal", "variable"),
+    [("1.5", 1.5), ('"20000000"', "20000000"), ("true", True)],
+)
+async def test_graphql_money_is_whole_rupiah(
+    http: httpx.AsyncClient, clients: ClientFactory, literal: str, variable: object
+) -> None:
+    """A fractional or quoted amount is the client's mistake (400), in a literal or a variable;
+    a variable of the wrong type anywhere is one too, never an internal error."""
+    office = await clients(region="33.28", scopes=OFFICE)
+    group = await active_group(http, office)
+    inline = await gql(
+        http,
+        office,
+        "mutation($g: UUID!) { createKubeGrant(input: {groupId: $g, amount: "
+        + literal
+        + "}) { id } }",
+        g=group["id"],
+    )
+    assert inline["errors"][0]["extensions"]["code"] == "graphql_error"
+    assert inline["errors"][0]["extensions"]["status"] == 400
+    passed = await gql(
+        http,
+        office,
+        "mutation($g: UUID!, $a: Rupiah!) { createKubeGrant(input: {groupId: $g, amount: $a}) "
+        "{ id } }",
+        g=group["id"],
+        a=variable,
+    )
+    assert passed["errors"][0]["extensions"]["code"] == "graphql_error"
+    limit = await gql(
+        http, office, "query($l: Int!) { kubeGroups(limit: $l) { nextCursor } }", l="x"
+    )
+    assert limit["errors"][0]["extensions"]["status"] == 400
+    listed = await http.get("/api/v1/kube-grants", headers=office.headers)
+    assert listed.json()["items"] == []
+
+
 async def test_graphql_nested_lists_cost_one_query_per_kind(
     http: httpx.AsyncClient,
     clients: ClientFactory,
