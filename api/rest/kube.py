@@ -33,7 +33,7 @@ def group_filters(
         str | None, Query(description="Region code prefix: groups in this region.")
     ] = None,
     village_code: Annotated[str | None, Query()] = None,
-    status: Annotated[KubeStatus | None, Query()] = None,
+    group_status: Annotated[KubeStatus | None, Query(alias="status")] = None,
     program: Annotated[str | None, Query(max_length=20)] = None,
     updated_since: Annotated[
         dt.datetime | None, Query(description="Changed at or after this time (ISO 8601).")
@@ -45,7 +45,7 @@ def group_filters(
     return groups.GroupFilters(
         region=region,
         village_code=village_code,
-        status=status.value if status else None,
+        status=group_status.value if group_status else None,
         program=program,
         updated_since=updated_since,
         name=name,

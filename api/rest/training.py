@@ -44,7 +44,7 @@ def cohort_filters(
     region: Annotated[
         str | None, Query(description="Region code prefix: cohorts held in this region.")
     ] = None,
-    status: Annotated[CohortStatus | None, Query()] = None,
+    cohort_status: Annotated[CohortStatus | None, Query(alias="status")] = None,
     program: Annotated[str | None, Query(max_length=20)] = None,
     topic: Annotated[TrainingTopic | None, Query()] = None,
     updated_since: Annotated[
@@ -56,7 +56,7 @@ def cohort_filters(
 ) -> cohorts.CohortFilters:
     return cohorts.CohortFilters(
         region=region,
-        status=status.value if status else None,
+        status=cohort_status.value if cohort_status else None,
         program=program,
         topic=topic.value if topic else None,
         updated_since=updated_since,
