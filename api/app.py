@@ -15,7 +15,18 @@ from api.imports import wait_for_background
 from api.observability import install_observability
 from api.openapi import build_openapi
 from api.problems import install_problem_handlers
-from api.rest import facilitators, kpm, oauth, operations, programs, regions, reports
+from api.rest import (
+    facilitators,
+    kpm,
+    kube,
+    kube_grants,
+    oauth,
+    operations,
+    programs,
+    regions,
+    reports,
+    training,
+)
 from service.auth.keys import token_keys
 from service.database import create_engine, create_session_factory
 from service.settings import Settings, get_settings
@@ -49,6 +60,18 @@ TAGS = [
     {"name": "facilitators", "description": "Field facilitators (pendamping)."},
     {"name": "reports", "description": "Region-scoped reports, as JSON or CSV."},
     {"name": "operations", "description": "Health, readiness and metrics."},
+    {
+        "name": "kube",
+        "description": "KUBE groups (kelompok usaha bersama): member families, roles, status.",
+    },
+    {
+        "name": "kube-grants",
+        "description": "KUBE capital grants: recommendation, approval, payment, business reports.",
+    },
+    {
+        "name": "training",
+        "description": "Training cohorts: sessions, participants, attendance, completion.",
+    },
 ]
 
 
@@ -93,6 +116,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         facilitators.router,
         reports.router,
         operations.router,
+        kube.router,
+        kube_grants.router,
+        training.router,
     ):
         app.include_router(router)
     app.include_router(

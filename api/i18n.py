@@ -80,6 +80,90 @@ DETAILS: dict[str, tuple[str, str]] = {
         "The database is not reachable; try again shortly.",
         "Basis data tidak dapat dihubungi; coba lagi sebentar lagi.",
     ),
+    # KUBE groups and grants, training cohorts
+    "invalid_transition": (
+        "That status change is not allowed.",
+        "Status {from} tidak dapat berubah menjadi {to}.",
+    ),
+    "group_size": (
+        "The member count does not fit the program's group size.",
+        "Jumlah anggota tidak sesuai ukuran kelompok program.",
+    ),
+    "ketua_required": ("The group needs its ketua.", "Kelompok harus memiliki ketua."),
+    "family_in_active_kube": (
+        "A family already belongs to another active KUBE.",
+        "Keluarga sudah menjadi anggota KUBE aktif lain.",
+    ),
+    "already_member": ("The family is already a member.", "Keluarga sudah menjadi anggota."),
+    "group_full": (
+        "The group has the most member families its program allows.",
+        "Kelompok sudah mencapai jumlah anggota maksimum ({max}).",
+    ),
+    "group_dissolved": ("The group is dissolved.", "Kelompok sudah dibubarkan."),
+    "not_forming": (
+        "Only a forming group can move to another village.",
+        "Hanya kelompok yang sedang dibentuk yang dapat pindah desa.",
+    ),
+    "open_grant": (
+        "The group still has a grant under way.",
+        "Kelompok masih memiliki bantuan yang sedang berjalan.",
+    ),
+    "open_grant_exists": (
+        "The group already has a grant under way.",
+        "Kelompok sudah memiliki bantuan yang sedang berjalan.",
+    ),
+    "group_not_active": (
+        "Grants are proposed for active groups only.",
+        "Bantuan hanya diusulkan untuk kelompok yang aktif.",
+    ),
+    "grant_locked": (
+        "The grant can no longer be changed.",
+        "Bantuan tidak dapat diubah lagi.",
+    ),
+    "province_required": (
+        "Only a provincial or national client recommends a grant.",
+        "Hanya klien provinsi atau nasional yang dapat merekomendasikan bantuan.",
+    ),
+    "not_reporting": (
+        "Reports are taken for disbursed grants.",
+        "Laporan hanya untuk bantuan yang sudah dicairkan.",
+    ),
+    "cohort_full": (
+        "The cohort is full.",
+        "Kelas pelatihan sudah penuh ({capacity} tempat).",
+    ),
+    "cohort_closed": (
+        "The cohort takes no more changes of this kind.",
+        "Kelas pelatihan sudah ditutup.",
+    ),
+    "already_enrolled": (
+        "The person is already in this cohort.",
+        "Peserta sudah terdaftar di kelas ini.",
+    ),
+    "cohort_started": (
+        "The cohort has started.",
+        "Kelas pelatihan sudah dimulai.",
+    ),
+    "cohort_not_running": (
+        "Attendance is taken once the cohort runs.",
+        "Presensi dicatat setelah pelatihan berjalan.",
+    ),
+    "cohort_not_completed": (
+        "Outcomes follow a completed cohort.",
+        "Hasil tindak lanjut dicatat setelah pelatihan selesai.",
+    ),
+    "session_in_future": (
+        "The session has not taken place yet.",
+        "Sesi belum berlangsung.",
+    ),
+    "no_sessions": (
+        "Add the cohort's sessions before it starts.",
+        "Tambahkan jadwal sesi sebelum pelatihan dimulai.",
+    ),
+    "capacity_below_participants": (
+        "The capacity cannot go below the number enrolled.",
+        "Kapasitas tidak boleh kurang dari jumlah peserta.",
+    ),
 }
 
 FIELD_MESSAGES_ID: dict[str, str] = {
@@ -105,6 +189,21 @@ FIELD_MESSAGES_ID: dict[str, str] = {
     "unknown_scope": "Scope tidak dikenal.",
     "required": "Wajib diisi.",
     "too_short": "Terlalu pendek.",
+    "unknown_program": "Program tidak ditemukan.",
+    "unknown_family": "Keluarga tidak ditemukan.",
+    "archived_family": "Keluarga sudah diarsipkan.",
+    "outside_group_regency": "Keluarga berada di luar kabupaten/kota kelompok.",
+    "in_other_active_kube": "Keluarga sudah menjadi anggota KUBE aktif lain.",
+    "duplicate_family": "Keluarga tercantum dua kali.",
+    "duplicate_role": "Jabatan ini hanya untuk satu anggota.",
+    "unknown_group": "Kelompok KUBE tidak ditemukan.",
+    "unknown_member": "Anggota keluarga tidak ditemukan.",
+    "outside_cohort_region": "Keluarga berada di luar wilayah pelatihan.",
+    "duplicate_session": "Sudah ada sesi pada tanggal itu.",
+    "unknown_participant": "Bukan peserta kelas ini.",
+    "duplicate_participant": "Peserta tercantum dua kali.",
+    "in_future": "Tanggal tidak boleh di masa depan.",
+    "not_allowed": "Isian ini tidak diperbolehkan di sini.",
 }
 
 

@@ -13,9 +13,22 @@ from service.kpm.tables import (
     Member,
     Verification,
 )
+from service.kube.tables import (
+    KubeGrant,
+    KubeGrantReport,
+    KubeGrantTransition,
+    KubeGroup,
+    KubeMember,
+)
 from service.programs.tables import Program
 from service.records import metadata
 from service.regions.tables import Region
+from service.training.tables import (
+    TrainingAttendance,
+    TrainingCohort,
+    TrainingParticipant,
+    TrainingSession,
+)
 
 __all__ = [
     "ApiClient",
@@ -32,4 +45,13 @@ __all__ = [
     "Region",
     "Verification",
     "metadata",
+    "KubeGroup",
+    "KubeMember",
+    "KubeGrant",
+    "KubeGrantTransition",
+    "KubeGrantReport",
+    "TrainingCohort",
+    "TrainingSession",
+    "TrainingParticipant",
+    "TrainingAttendance",
 ]

@@ -124,3 +124,56 @@ def family_body(village: str = "33.28.02.2001", **overrides: Any) -> dict[str, A
     }
     body.update(overrides)
     return body
+
+
+# --- KUBE groups and grants, training cohorts ------------------------------------------------
+
+
+def kube_group_body(
+    village: str = "33.28.02.2001", family_ids: list[str] | None = None, **overrides: Any
+) -> dict[str, Any]:
+    """A KUBE in Guci (Bumijawa, Kabupaten Tegal) by default; the first family is its ketua."""
+    body: dict[str, Any] = {
+        "name": f"KUBE Sekar Melati {next(_counter)}",
+        "village_code": village,
+        "business_category": "kuliner",
+        "members": [
+            {"family_id": family_id, "role": "ketua" if index == 0 else "anggota"}
+            for index, family_id in enumerate(family_ids or [])
+        ],
+    }
+    body.update(overrides)
+    return body
+
+
+def grant_body(group_id: str, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "group_id": group_id,
+        "amount": 20_000_000,
+        "purpose": "Modal usaha katering",
+    }
+    body.update(overrides)
+    return body
+
+
+def cohort_body(
+    region: str = "33.28.02", session_days: list[dt.date] | None = None, **overrides: Any
+) -> dict[str, Any]:
+    """A sewing training in Bumijawa, four past session days by default."""
+    days = (
+        session_days
+        if session_days is not None
+        else [dt.date(2026, 10, 5) + dt.timedelta(days=n) for n in range(4)]
+    )
+    body: dict[str, Any] = {
+        "name": f"Pelatihan menjahit {next(_counter)}",
+        "program_code": "PK3E",
+        "topic": "menjahit",
+        "region_code": region,
+        "venue": "Balai Desa Guci",
+        "capacity": 30,
+        "trainer_name": "Ibu Ratna",
+        "sessions": [{"held_on": day.isoformat()} for day in days],
+    }
+    body.update(overrides)
+    return body

@@ -3,6 +3,8 @@ created fresh for each request (a loader outliving its request would leak data a
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -11,14 +13,21 @@ from sqlmodel import col
 from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
+from api.graphql.loaders import lists_by_parent, values_by_id
 from service.access import Caller
 from service.errors import Unauthorized
+from service.kube import grants, reports, rules
+from service.kube.tables import KubeGrantReport, KubeGrantTransition, KubeGroup, KubeMember
 from service.regions.tables import Region
+from service.training import cohorts, participants
+from service.training.tables import TrainingSession
+from service.training.views import ParticipantRecord
 
 
-def _region_loader(session: AsyncSession) -> DataLoader[str, Region | None]:
+def _region_loader(session: AsyncSession, turn: asyncio.Lock) -> DataLoader[str, Region | None]:
     async def load(codes: list[str]) -> list[Region | None]:
-        rows = await session.scalars(select(Region).where(col(Region.code).in_(codes)))
+        async with turn:
+            rows = await session.scalars(select(Region).where(col(Region.code).in_(codes)))
         by_code = {row.code: row for row in rows}
         return [by_code.get(code) for code in codes]
 
@@ -28,6 +37,26 @@ def _region_loader(session: AsyncSession) -> DataLoader[str, Region | None]:
 @dataclass
 class Loaders:
     region_by_code: DataLoader[str, Region | None]
+    kube_members: DataLoader[uuid.UUID, list[KubeMember]]
+    kube_group: DataLoader[uuid.UUID, KubeGroup | None]
+    grant_transitions: DataLoader[uuid.UUID, list[KubeGrantTransition]]
+    grant_reports: DataLoader[uuid.UUID, list[KubeGrantReport]]
+    cohort_sessions: DataLoader[uuid.UUID, list[TrainingSession]]
+    cohort_participants: DataLoader[uuid.UUID, list[ParticipantRecord]]
+    cohort_participant_count: DataLoader[uuid.UUID, int]
+
+
+def _loaders(session: AsyncSession, turn: asyncio.Lock) -> Loaders:
+    return Loaders(
+        region_by_code=_region_loader(session, turn),
+        kube_members=lists_by_parent(session, turn, rules.members_of),
+        kube_group=values_by_id(session, turn, grants.groups_by_id, None),
+        grant_transitions=lists_by_parent(session, turn, grants.transitions_of),
+        grant_reports=lists_by_parent(session, turn, reports.reports_of),
+        cohort_sessions=lists_by_parent(session, turn, cohorts.sessions_of),
+        cohort_participants=lists_by_parent(session, turn, participants.participants_of),
+        cohort_participant_count=values_by_id(session, turn, cohorts.participant_counts, 0),
+    )
 
 
 @dataclass
@@ -35,10 +64,17 @@ class GraphQLContext(BaseContext):
     session: AsyncSession
     optional_caller: Caller | None
     loaders: Loaders = field(init=False)
+    # Taken by root fields and loader batches: the session serves one of them at a time.
+    database_turn: asyncio.Lock = field(init=False, default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
         super().__init__()
-        self.loaders = Loaders(region_by_code=_region_loader(self.session))
+        self.loaders = _loaders(self.session, self.database_turn)
+
+    def forget_loaded(self) -> None:
+        """After a mutation: what the loaders cached may have changed (mutations run one after
+        another, so fresh loaders see each one's writes)."""
+        self.loaders = _loaders(self.session, self.database_turn)
 
     @property
     def caller(self) -> Caller:

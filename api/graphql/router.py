@@ -48,7 +48,9 @@ def _error_extensions(error: GraphQLError) -> dict[str, Any]:
                 for item in original.errors()
             ],
         }
-    if original is None:  # a GraphQL-level error: syntax, unknown field, a limit exceeded
+    if original is None or not error.path:
+        # A GraphQL-level error: syntax, unknown field, a limit exceeded, or a variable of the
+        # wrong type (those carry the scalar's own error, but arise before any resolver runs).
         return {"code": (error.extensions or {}).get("code", "graphql_error"), "status": 400}
     if isinstance(original, GraphQLError):  # a refusal raised as GraphQL error (permissions)
         extensions = original.extensions or {}
@@ -82,8 +84,10 @@ class DinsosSchema(Schema):
         # Refusals are answers, not incidents: only unexpected failures reach the error log.
         for error in errors:
             original = error.original_error
-            if original is not None and not isinstance(
-                original, DomainError | ValidationError | GraphQLError
+            if (
+                original is not None
+                and error.path
+                and not isinstance(original, DomainError | ValidationError | GraphQLError)
             ):
                 log.error("graphql resolver failed", exc_info=original)
 

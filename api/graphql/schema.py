@@ -6,8 +6,11 @@ import uuid
 
 import strawberry
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
+from api.graphql import kube_resolvers as kube
+from api.graphql import training_resolvers as training
 from api.graphql.context import GraphQLContext
 from api.graphql.kpm_types import (
     Family,
@@ -17,6 +20,8 @@ from api.graphql.kpm_types import (
 )
 from api.graphql.permissions import IsAuthenticated
 from api.graphql.router import DinsosSchema
+from api.graphql.scalars import SCALARS
+from api.graphql.serial_access import SerialDatabaseAccess
 from api.graphql.types import (
     BenefitKind,
     Program,
@@ -35,6 +40,13 @@ from service.regions import service as regions
 from service.settings import Settings
 
 GqlInfo = Info[GraphQLContext, None]
+
+KUBE_READ = "Needs kube:read."
+KUBE_WRITE = "Needs kube:write. Same rules and error codes as the REST endpoint."
+TRAINING_READ = "Needs training:read."
+TRAINING_WRITE = "Needs training:write. Same rules and error codes as the REST endpoint."
+# `expectedVersion`, where offered, is REST's If-Match: optional; a stale one fails with code
+# `version_mismatch`.
 
 
 @strawberry.input
@@ -142,6 +154,34 @@ class Query:
             next_cursor=page.next_cursor,
         )
 
+    kube_group = strawberry.field(
+        resolver=kube.kube_group, permission_classes=[IsAuthenticated], description=KUBE_READ
+    )
+    kube_groups = strawberry.field(
+        resolver=kube.kube_groups,
+        permission_classes=[IsAuthenticated],
+        description="KUBE groups in your region, ordered by last change. Needs kube:read.",
+    )
+    kube_grant = strawberry.field(
+        resolver=kube.kube_grant, permission_classes=[IsAuthenticated], description=KUBE_READ
+    )
+    kube_grants = strawberry.field(
+        resolver=kube.kube_grants,
+        permission_classes=[IsAuthenticated],
+        description="KUBE grants in your region, ordered by last change. Needs kube:read.",
+    )
+    training_cohort = strawberry.field(
+        resolver=training.training_cohort,
+        permission_classes=[IsAuthenticated],
+        description=TRAINING_READ,
+    )
+    training_cohorts = strawberry.field(
+        resolver=training.training_cohorts,
+        permission_classes=[IsAuthenticated],
+        description="Training cohorts held in your region, ordered by last change. "
+        "Needs training:read.",
+    )
+
 
 @strawberry.type
 class Mutation:
@@ -174,14 +214,55 @@ class Mutation:
         )
         return Program.from_record(record)
 
+    create_kube_group = strawberry.mutation(
+        resolver=kube.create_kube_group,
+        permission_classes=[IsAuthenticated],
+        description=KUBE_WRITE,
+    )
+    add_kube_member = strawberry.mutation(
+        resolver=kube.add_kube_member, permission_classes=[IsAuthenticated], description=KUBE_WRITE
+    )
+    change_kube_group_status = strawberry.mutation(
+        resolver=kube.change_kube_group_status,
+        permission_classes=[IsAuthenticated],
+        description=KUBE_WRITE,
+    )
+    create_kube_grant = strawberry.mutation(
+        resolver=kube.create_kube_grant,
+        permission_classes=[IsAuthenticated],
+        description=KUBE_WRITE,
+    )
+    transition_kube_grant = strawberry.mutation(
+        resolver=kube.transition_kube_grant,
+        permission_classes=[IsAuthenticated],
+        description=KUBE_WRITE,
+    )
+    create_training_cohort = strawberry.mutation(
+        resolver=training.create_training_cohort,
+        permission_classes=[IsAuthenticated],
+        description=TRAINING_WRITE,
+    )
+    enrol_participant = strawberry.mutation(
+        resolver=training.enrol_participant,
+        permission_classes=[IsAuthenticated],
+        description=TRAINING_WRITE,
+    )
+    record_attendance = strawberry.mutation(
+        resolver=training.record_attendance,
+        permission_classes=[IsAuthenticated],
+        description=TRAINING_WRITE,
+    )
+
 
 def build_schema(settings: Settings) -> DinsosSchema:
     return DinsosSchema(
         query=Query,
         mutation=Mutation,
+        config=StrawberryConfig(scalar_map=SCALARS),
         extensions=[
             lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
             lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
             lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+            SerialDatabaseAccess,
         ],
     )

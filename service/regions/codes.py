@@ -69,3 +69,8 @@ def ancestors_of(code: str) -> list[str]:
 def contains(outer: str, inner: str) -> bool:
     """Whether region ``inner`` lies within region ``outer`` (a region contains itself)."""
     return inner == outer or inner.startswith(outer + ".")
+
+
+def regency_of(code: str) -> str:
+    """The regency (kabupaten/kota) ``code`` lies in; a province is returned as it is."""
+    return ".".join(code.split(".")[:2])

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from api.graphql.schema import Mutation
-from tests.factories import ClientFactory
+from tests.factories import ClientFactory, family_body
 
 
 async def _query(
@@ -74,3 +74,27 @@ async def test_depth_aliases_and_size_are_limited(
     within = '{ region(code: "33.28.02.2001") { ' + "parent { " * 3 + "code" + " }" * 4 + " }"
     body = await _query(http, within, client.headers)
     assert body["data"]["region"]["parent"]["parent"]["parent"]["code"] == "33"
+
+
+async def test_sibling_fields_share_the_session_safely(
+    http: httpx.AsyncClient, clients: ClientFactory
+) -> None:
+    # GraphQL runs sibling fields concurrently, and every one of them uses the request's one
+    # database session; they must take turns rather than interleave on it.
+    client = await clients(region="33.28")
+    created = await http.post("/api/v1/kpm", json=family_body(), headers=client.headers)
+    assert created.status_code == 201
+    query = """{
+        a: families(limit: 20) { items { id members { name } } }
+        b: programs(limit: 20) { items { code } }
+        c: kubeGroups(limit: 20) { items { id members { familyId } } }
+        d: trainingCohorts(limit: 20) { items { id sessions { heldOn } } }
+        e: regions(parentCode: "33.28") { items { code } }
+        f: family(id: "FAMILY_ID") { id }
+        g: region(code: "33.28.02") { name parent { name } }
+    }""".replace("FAMILY_ID", created.json()["id"])
+    for _ in range(5):
+        body = await _query(http, query, client.headers)
+        assert body.get("errors") is None, body["errors"]
+        assert body["data"]["f"]["id"] == created.json()["id"]
+        assert len(body["data"]["e"]["items"]) == 18

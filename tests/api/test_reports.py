@@ -32,10 +32,22 @@ def _funnel(body: dict[str, Any]) -> dict[str, tuple[int, int]]:
     return {row["step"]: (row["families"], row["people"]) for row in body["rows"]}
 
 
+def _added(
+    now: dict[str, tuple[int, int]], before: dict[str, tuple[int, int]]
+) -> dict[str, tuple[int, int]]:
+    return {step: (f - before[step][0], p - before[step][1]) for step, (f, p) in now.items()}
+
+
 async def test_verification_funnel_counts_families_and_people(
     http: httpx.AsyncClient, clients: ClientFactory
 ) -> None:
     office = await clients(region=PASURUAN)
+    # Other tests may have committed families here: count what this test adds.
+    url = "/api/v1/reports/verification-funnel"
+    start = {
+        region: _funnel((await http.get(f"{url}?region={region}", headers=office.headers)).json())
+        for region in (PASURUAN, "35.75.01", "35.75.02")
+    }
     in_karangketug = [await _family(http, office, village="35.75.01.1001") for _ in range(3)]
     in_pohjentrek = [await _family(http, office, village="35.75.02.1001") for _ in range(2)]
     await _verify(http, office, in_karangketug[0], "ineligible")
@@ -49,12 +61,12 @@ async def test_verification_funnel_counts_families_and_people(
         headers={**office.headers, "If-Match": '"1"'},
     )
 
-    response = await http.get("/api/v1/reports/verification-funnel", headers=office.headers)
+    response = await http.get(url, headers=office.headers)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["region_code"] == PASURUAN
     # Each family of the factory has three people.
-    assert _funnel(body) == {
+    assert _added(_funnel(body), start[PASURUAN]) == {
         "listed": (5, 15),
         "unverified": (2, 6),
         "eligible": (2, 6),
@@ -63,30 +75,32 @@ async def test_verification_funnel_counts_families_and_people(
         "moved": (1, 3),
         "deceased": (0, 0),
     }
-    district = await http.get(
-        "/api/v1/reports/verification-funnel?region=357501", headers=office.headers
-    )
+    district = await http.get(f"{url}?region=357501", headers=office.headers)
     assert district.json()["region_code"] == "35.75.01"
-    assert _funnel(district.json())["listed"] == (3, 9)
+    assert _added(_funnel(district.json()), start["35.75.01"])["listed"] == (3, 9)
 
-    as_csv = await http.get(
-        "/api/v1/reports/verification-funnel?format=csv&region=35.75.02", headers=office.headers
-    )
+    as_csv = await http.get(f"{url}?format=csv&region=35.75.02", headers=office.headers)
     assert as_csv.headers["content-type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(as_csv.text)))
-    assert rows[0] == {"step": "listed", "families": "2", "people": "6"}
-    assert rows[2] == {"step": "eligible", "families": "1", "people": "3"}
+    rows = {
+        row["step"]: (int(row["families"]), int(row["people"]))
+        for row in csv.DictReader(io.StringIO(as_csv.text))
+    }
+    assert list(rows)[:3] == ["listed", "unverified", "eligible"]
+    added = _added(rows, start["35.75.02"])
+    assert (added["listed"], added["eligible"]) == ((2, 6), (1, 3))
 
 
 async def test_reports_stay_inside_the_callers_region(
     http: httpx.AsyncClient, clients: ClientFactory
 ) -> None:
     office = await clients(region=PASURUAN)
-    await _family(http, office, village="35.75.01.1001")
     elsewhere = await clients(region="35.73")  # Kota Malang
-    theirs = await http.get("/api/v1/reports/verification-funnel", headers=elsewhere.headers)
+    url = "/api/v1/reports/verification-funnel"
+    before = await http.get(url, headers=elsewhere.headers)
+    await _family(http, office, village="35.75.01.1001")
+    theirs = await http.get(url, headers=elsewhere.headers)
     assert theirs.json()["region_code"] == "35.73"
-    assert _funnel(theirs.json())["listed"] == (0, 0)
+    assert _funnel(theirs.json()) == _funnel(before.json())  # Pasuruan's family is not theirs
 
     peek = await http.get(
         "/api/v1/reports/verification-funnel?region=35.75", headers=elsewhere.headers

@@ -1,0 +1,87 @@
+"""Resolvers of the training fields: parse, call the same service functions as REST, render."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+from strawberry.types import Info
+
+from api.graphql.context import GraphQLContext
+from api.graphql.training_types import (
+    AssessmentInput,
+    AttendanceInput,
+    TrainingCohort,
+    TrainingCohortCreateInput,
+    TrainingCohortFilterInput,
+    TrainingCohortPage,
+    TrainingParticipant,
+)
+from schemas.training import AttendanceSheet, CohortCreate, ParticipantCreate
+from service.training import attendance, cohorts, participants
+
+GqlInfo = Info[GraphQLContext, None]
+
+
+async def training_cohort(info: GqlInfo, id: uuid.UUID) -> TrainingCohort:
+    cohort = await cohorts.get_cohort(info.context.session, info.context.caller, id)
+    return TrainingCohort.from_record(cohort)
+
+
+async def training_cohorts(
+    info: GqlInfo,
+    filter: TrainingCohortFilterInput | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> TrainingCohortPage:
+    filters = (
+        cohorts.CohortFilters(**dataclasses.asdict(filter)) if filter else cohorts.CohortFilters()
+    )
+    page = await cohorts.find_cohorts(
+        info.context.session, info.context.caller, filters, limit=limit, cursor=cursor
+    )
+    return TrainingCohortPage(
+        items=[TrainingCohort.from_record(row) for row in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+async def create_training_cohort(info: GqlInfo, input: TrainingCohortCreateInput) -> TrainingCohort:
+    body = CohortCreate.model_validate(dataclasses.asdict(input))
+    record = await cohorts.create_cohort(info.context.session, info.context.caller, body)
+    info.context.forget_loaded()
+    return TrainingCohort.from_record(record.cohort)
+
+
+async def enrol_participant(
+    info: GqlInfo,
+    cohort_id: uuid.UUID,
+    member_id: uuid.UUID,
+    assessment: AssessmentInput | None = None,
+) -> TrainingParticipant:
+    body = ParticipantCreate.model_validate(
+        {
+            "member_id": member_id,
+            "assessment": dataclasses.asdict(assessment) if assessment else None,
+        }
+    )
+    record = await participants.enrol(info.context.session, info.context.caller, cohort_id, body)
+    info.context.forget_loaded()
+    return TrainingParticipant.from_record(record)
+
+
+async def record_attendance(
+    info: GqlInfo,
+    cohort_id: uuid.UUID,
+    session_id: uuid.UUID,
+    records: list[AttendanceInput],
+) -> TrainingCohort:
+    sheet = AttendanceSheet.model_validate(
+        {"records": [dataclasses.asdict(record) for record in records]}
+    )
+    await attendance.record_attendance(
+        info.context.session, info.context.caller, cohort_id, session_id, sheet
+    )
+    info.context.forget_loaded()
+    cohort = await cohorts.get_cohort(info.context.session, info.context.caller, cohort_id)
+    return TrainingCohort.from_record(cohort)

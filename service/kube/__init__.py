@@ -1,0 +1,1 @@
+"""KUBE (kelompok usaha bersama): joint business groups of families and their capital grants."""

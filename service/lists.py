@@ -1,0 +1,70 @@
+"""What the record lists share: the order by last change, ``(updated_at, id)``, so that a system
+syncing with ``updated_since`` pages forward with the cursor and never misses or repeats a
+record; the region prefix filter; the name search."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, TypeVar
+
+from sqlalchemy import and_, func, or_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from service.errors import FieldError, ValidationFailed
+from service.pagination import Page, check_limit, decode_cursor, page_from
+from service.records import RecordColumns
+from service.regions.codes import normalize_region_code
+
+R = TypeVar("R", bound=RecordColumns)
+
+
+def _cursor_key(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
+    after_time, after_id = decode_cursor(cursor, width=2)
+    try:
+        return dt.datetime.fromisoformat(str(after_time)), uuid.UUID(str(after_id))
+    except ValueError:
+        raise ValidationFailed(
+            errors=[FieldError("cursor", "invalid_cursor", "The cursor is not one we gave.")]
+        ) from None
+
+
+async def page_by_last_change(
+    session: AsyncSession,
+    model: type[R],
+    query: Any,
+    *,
+    limit: int,
+    cursor: str | None,
+    updated_since: dt.datetime | None = None,
+) -> Page[R]:
+    """One page of ``query`` (a ``select(model)`` already filtered by region and the rest)."""
+    check_limit(limit)
+    updated_at, record_id = col(model.updated_at), col(model.id)
+    if updated_since is not None:
+        query = query.where(updated_at >= updated_since)
+    if cursor is not None:
+        after_time, after_id = _cursor_key(cursor)
+        query = query.where(
+            or_(updated_at > after_time, and_(updated_at == after_time, record_id > after_id))
+        )
+    rows = (await session.scalars(query.order_by(updated_at, record_id).limit(limit + 1))).all()
+    return page_from(rows, limit, key=lambda row: (row.updated_at.isoformat(), str(row.id)))
+
+
+def in_region(column: Any, raw_region: str, *, field: str = "region") -> Any:
+    """SQL filter: ``column`` lies in the region given as a list filter (dotted or not)."""
+    region = normalize_region_code(raw_region, field=field)
+    return or_(column == region, column.startswith(region + ".", autoescape=True))
+
+
+def name_contains(column: Any, term: str) -> Any:
+    """SQL filter: case-insensitive substring search, at least 2 characters."""
+    cleaned = term.strip().lower()
+    if len(cleaned) < 2:
+        raise ValidationFailed(
+            errors=[FieldError("name", "too_short", "Search with at least 2 characters.")]
+        )
+    escaped = cleaned.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return func.lower(column).like(f"%{escaped}%")

@@ -1,0 +1,1 @@
+"""Training cohorts: sessions, participants, attendance, completion and follow-up."""
