@@ -41,3 +41,30 @@ class FacilitatorGraduationsOut(BaseModel):
     alamiah: int
     verval: int
     target_reached_pct: float | None = Field(description="`null` when no target is set.")
+
+
+class CohortCompletionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    cohort_id: uuid.UUID
+    name: str
+    program_code: str
+    topic: str
+    region_code: str
+    status: str
+    first_session: dt.date | None
+    sessions: int
+    capacity: int
+    participants: int
+    completed: int = Field(description="Attended at least the cohort's threshold of sessions.")
+    completion_pct: float | None = Field(description="`null` while nobody is enrolled.")
+    started_business: int = Field(description="Participants whose follow-up says so.")
+
+
+class KubeStatusCountOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    record: str = Field(description="`group` or `grant`.")
+    status: str
+    count: int
+    amount: int = Field(description="Sum of the grants' amounts in rupiah; 0 for groups.")

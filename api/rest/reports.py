@@ -12,8 +12,14 @@ from pydantic import BaseModel
 
 from api.deps import CallerDep, SessionDep
 from api.problems import problem_responses
-from schemas.reports import FacilitatorGraduationsOut, FunnelStepOut, ReportOut
-from service.reports import graduations, verification
+from schemas.reports import (
+    CohortCompletionOut,
+    FacilitatorGraduationsOut,
+    FunnelStepOut,
+    KubeStatusCountOut,
+    ReportOut,
+)
+from service.reports import graduations, kube, training, verification
 from service.reports.envelope import Report
 
 router = APIRouter(
@@ -23,6 +29,7 @@ router = APIRouter(
 Row = TypeVar("Row", bound=BaseModel)
 
 
+ProgramParam = Annotated[str | None, Query(max_length=20, description="Only this program.")]
 RegionParam = Annotated[
     str | None,
     Query(
@@ -101,3 +108,42 @@ async def graduations_per_facilitator(
         session, caller, region=region, year=year
     )
     return _render(report, FacilitatorGraduationsOut, fmt, "graduations")
+
+
+@router.get(
+    "/training-completion",
+    operation_id="reportTrainingCompletion",
+    response_model=ReportOut[CohortCompletionOut],
+    responses=CSV_RESPONSE,
+)
+async def training_completion(
+    session: SessionDep,
+    caller: CallerDep,
+    region: RegionParam = None,
+    program: ProgramParam = None,
+    fmt: FormatParam = "json",
+) -> ReportOut[CohortCompletionOut] | Response:
+    """Training cohorts held in the region: sessions, participants, how many completed (their
+    attendance reached the cohort's threshold, 75% unless set otherwise) and how many started
+    a business afterwards. Needs `reports:read`."""
+    report = await training.training_completion(session, caller, region=region, program=program)
+    return _render(report, CohortCompletionOut, fmt, "training-completion")
+
+
+@router.get(
+    "/kube",
+    operation_id="reportKube",
+    response_model=ReportOut[KubeStatusCountOut],
+    responses=CSV_RESPONSE,
+)
+async def kube_by_status(
+    session: SessionDep,
+    caller: CallerDep,
+    region: RegionParam = None,
+    program: ProgramParam = None,
+    fmt: FormatParam = "json",
+) -> ReportOut[KubeStatusCountOut] | Response:
+    """KUBE groups of the region by status, and their grants by status with the sum of their
+    amounts (rupiah). Needs `reports:read`."""
+    report = await kube.kube_by_status(session, caller, region=region, program=program)
+    return _render(report, KubeStatusCountOut, fmt, "kube")

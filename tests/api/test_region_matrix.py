@@ -187,6 +187,10 @@ REST_CASES: dict[str, Case] = {
     "reportVerificationFunnel": Case(
         "GET", lambda w: "/api/v1/reports/verification-funnel?region=33.28", 404, 200
     ),
+    "reportTrainingCompletion": Case(
+        "GET", lambda w: "/api/v1/reports/training-completion?region=33.28", 404, 200
+    ),
+    "reportKube": Case("GET", lambda w: "/api/v1/reports/kube?region=33.28", 404, 200),
     "reportGraduations": Case(
         "GET", lambda w: "/api/v1/reports/graduations?region=33.28", 404, 200
     ),

@@ -8,9 +8,12 @@ from typing import Any
 
 import httpx
 
-from tests.factories import ClientFactory, IssuedClient, family_body
+from tests.api.test_kube import active_group, create_group, families
+from tests.api.test_training import create_cohort, enrol, move, people, sheet
+from tests.factories import ClientFactory, IssuedClient, family_body, grant_body
 
 PASURUAN = "35.75"  # Kota Pasuruan
+JATINEGARA_VILLAGE = "33.28.07.2001"  # a village of Jatinegara, Kabupaten Tegal
 
 
 async def _family(http: httpx.AsyncClient, client: IssuedClient, **overrides: Any) -> str:
@@ -146,3 +149,62 @@ async def test_graduations_per_facilitator_against_target(
     last_year = await http.get("/api/v1/reports/graduations?year=2025", headers=klaten.headers)
     (row,) = [r for r in last_year.json()["rows"] if r["facilitator_id"] == facilitator]
     assert row["graduated"] == 0
+
+
+async def test_training_completion_per_cohort(
+    http: httpx.AsyncClient, clients: ClientFactory
+) -> None:
+    office = await clients(region="33.28")
+    cohort = await create_cohort(http, office, region="33.28.07")
+    members = await people(http, office, 2, village=JATINEGARA_VILLAGE)
+    enrolled = [(await enrol(http, office, cohort["id"], m)).json()["id"] for m in members[:4]]
+    assert (await move(http, office, cohort["id"], "running")).status_code == 200
+    # Four sessions: two people at every one, one at three (75%: completes), one at two.
+    attended = {enrolled[0]: 4, enrolled[1]: 4, enrolled[2]: 3, enrolled[3]: 2}
+    for index, day in enumerate(cohort["sessions"]):
+        present = {person: index < count for person, count in attended.items()}
+        assert (await sheet(http, office, cohort["id"], day["id"], present)).status_code == 200
+
+    report = await http.get(
+        "/api/v1/reports/training-completion?region=33.28.07", headers=office.headers
+    )
+    (row,) = [r for r in report.json()["rows"] if r["cohort_id"] == cohort["id"]]
+    assert (row["sessions"], row["participants"], row["completed"]) == (4, 4, 3)
+    assert row["completion_pct"] == 75.0
+    assert row["first_session"] == cohort["sessions"][0]["held_on"]
+    assert row["topic"] == "menjahit"
+
+
+async def test_kube_groups_and_grants_by_status(
+    http: httpx.AsyncClient, clients: ClientFactory
+) -> None:
+    office = await clients(region="33.28")
+    url = f"/api/v1/reports/kube?region={JATINEGARA_VILLAGE}"
+
+    def counts(body: dict[str, Any]) -> dict[tuple[str, str], tuple[int, int]]:
+        return {(r["record"], r["status"]): (r["count"], r["amount"]) for r in body["rows"]}
+
+    before = counts((await http.get(url, headers=office.headers)).json())
+    groups = [await active_group(http, office, village=JATINEGARA_VILLAGE) for _ in range(2)]
+    await create_group(
+        http, office, await families(http, office, 1, JATINEGARA_VILLAGE),
+        village_code=JATINEGARA_VILLAGE,
+    )  # fmt: skip
+    for group in groups:
+        made = await http.post(
+            "/api/v1/kube-grants", json=grant_body(group["id"]), headers=office.headers
+        )
+        assert made.status_code == 201, made.text
+
+    after = counts((await http.get(url, headers=office.headers)).json())
+    added = {
+        key: (count - before.get(key, (0, 0))[0], amount - before.get(key, (0, 0))[1])
+        for key, (count, amount) in after.items()
+    }
+    assert added[("group", "active")] == (2, 0)
+    assert added[("group", "forming")] == (1, 0)
+    assert added[("grant", "proposed")] == (2, 40_000_000)
+
+    as_csv = await http.get(url + "&format=csv", headers=office.headers)
+    header = as_csv.text.splitlines()[0]
+    assert header == "record,status,count,amount"
