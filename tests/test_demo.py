@@ -83,6 +83,40 @@ async def test_demo_tells_the_stories_in_numbers(
     assert sorted(row["graduated"] for row in klaten) == [3, 3, 3] + [5] * 7
     assert all(row["yearly_target"] == 5 for row in klaten)
 
+    # Tegal PK3E 2023: 298 active groups in 25 villages of 5 districts, and their trainings.
+    pk3e = (await demo_http.get("/api/v1/reports/kube?region=33.28&program=PK3E")).json()
+    assert {(r["record"], r["status"]): r["count"] for r in pk3e["rows"]} == {
+        ("group", "active"): 298
+    }
+    listed = (await demo_http.get("/api/v1/kube?program=PK3E&limit=500")).json()["items"]
+    villages = {group["village_code"] for group in listed}
+    assert len(listed) == 298
+    assert len(villages) == 25
+    assert {v[:8] for v in villages} == {"33.28.02", "33.28.03", "33.28.04", "33.28.06", "33.28.07"}
+    trainings = (
+        await demo_http.get("/api/v1/reports/training-completion?region=33.28&program=PK3E")
+    ).json()["rows"]
+    assert len(trainings) == 15
+    assert {row["topic"] for row in trainings} == {"menjahit", "tata_boga", "beternak"}
+    assert all(row["first_session"].startswith("2023-10") for row in trainings)
+    assert sum(row["participants"] for row in trainings) == 298
+    assert 0 < sum(row["completed"] for row in trainings) < 298
+
+    # Klaten: five training days of at most 60, everyone attended.
+    klaten_days = (await demo_http.get("/api/v1/reports/training-completion?region=33.10")).json()[
+        "rows"
+    ]
+    assert [(r["sessions"], r["participants"], r["completed"]) for r in klaten_days] == [
+        (1, 60, 60)
+    ] * 5
+
+    # Tegal KUBE 2026: nine grants of Rp20 million; six paid and reporting, three approved.
+    kube = (await demo_http.get("/api/v1/reports/kube?region=33.28&program=KUBE")).json()
+    grants = {
+        r["status"]: (r["count"], r["amount"]) for r in kube["rows"] if r["record"] == "grant"
+    }
+    assert grants == {"reporting": (6, 120_000_000), "approved": (3, 60_000_000)}
+
     again = await _demo_command()
     assert "already loaded" in again
     recount = await demo_http.get("/api/v1/reports/verification-funnel?region=35.75")

@@ -11,7 +11,7 @@ from sqlalchemy import exists, select
 from sqlmodel import col
 
 from service.audit.tables import AuditEntry
-from service.demo import families
+from service.demo import families, groups
 from service.demo.common import DEMO_ACTOR, Sessions
 from service.demo.roll import RollMaker
 from service.kpm.tables import Family
@@ -24,6 +24,9 @@ STORIES: list[tuple[str, Story]] = [
     ("Kabupaten Mukomuko: PKH and BPNT families, facilitators", families.mukomuko),
     ("Kota Pasuruan: field verification of 4,011 listed people", families.pasuruan),
     ("Kabupaten Klaten: PKH graduation against facilitator targets", families.klaten),
+    ("Kabupaten Klaten: 5 training days of at most 60", groups.klaten_trainings),
+    ("Kabupaten Tegal, PK3E 2023: 298 groups in 25 villages, trainings", groups.tegal_pk3e),
+    ("Kabupaten Tegal, KUBE 2026: 9 grants of Rp20 million", groups.tegal_kube_2026),
 ]
 
 
