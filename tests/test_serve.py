@@ -120,9 +120,41 @@ def test_serve_on_an_empty_folder_gives_a_working_demo_client(embedded_folder: P
         )
         eligible = next(row for row in funnel.json()["rows"] if row["step"] == "eligible")
         assert eligible["people"] == 891
+        walk_through = _readme_walk_through(port, embedded_folder)
     finally:
         output = _stop(process)
     assert _demo_client(output) == (client_id, secret)
+    # Every step of the README's walk-through answered what the README says it does.
+    for expected in (
+        '"name":"Guci"',  # 2. a region with its parents
+        '"name":"Bumijawa"',  # 3. the districts of Kabupaten Tegal
+        '"name":"Kota Pasuruan"',  # 3. the name search
+        '"code":"PK3E_TEGAL"',  # 4. the program created
+        '"name":"PK3E Tegal 2024"',  # 5. and changed with If-Match
+        '{"data":{"region":{"name":"Kabupaten Tegal","parent":{"name":"Jawa Tengah"}}}}',  # 6.
+        '"step":"eligible","families":297,"people":891',  # 7. the funnel
+        "facilitator_id,name,kind,region_code",  # 7. the CSV report
+        '"title":"Validasi gagal"',  # 8. an Indonesian problem (a malformed code)
+    ):
+        assert expected in walk_through, expected
+
+
+def _readme_walk_through(port: int, data_dir: Path) -> str:
+    """The README's curl walk-through, run as written but for the port and data folder."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Walk-through with curl", 1)[1]
+    script = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    script = script.replace("http://127.0.0.1:8000", f"http://127.0.0.1:{port}")
+    script = script.replace(".data/demo-client.json", str(data_dir / "demo-client.json"))
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
 
 
 def test_serve_on_a_configured_database_creates_no_demo_client(
