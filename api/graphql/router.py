@@ -27,8 +27,17 @@ log = logging.getLogger(__name__)
 GRAPHIQL_PAGE = (Path(__file__).parent.parent / "static" / "graphiql" / "index.html").read_text()
 
 
-def _error_extensions(error: GraphQLError) -> dict[str, Any]:
+def _cause(error: GraphQLError) -> Exception | None:
+    """What went wrong underneath: a bad variable value arrives as a GraphQL error wrapping the
+    scalar's GraphQL error, which wraps the scalar's own exception (if any)."""
     original = error.original_error
+    while isinstance(original, GraphQLError):
+        original = original.original_error
+    return original
+
+
+def _error_extensions(error: GraphQLError) -> dict[str, Any]:
+    original = _cause(error)
     if isinstance(original, DomainError):
         return {
             "code": original.code,
@@ -75,7 +84,7 @@ class DinsosSchema(Schema):
     ) -> None:
         # Refusals are answers, not incidents: only unexpected failures reach the error log.
         for error in errors:
-            original = error.original_error
+            original = _cause(error)
             if original is not None and not isinstance(original, DomainError | ValidationError):
                 log.error("graphql resolver failed", exc_info=original)
 
