@@ -15,7 +15,16 @@ from api.imports import wait_for_background
 from api.observability import install_observability
 from api.openapi import build_openapi
 from api.problems import install_problem_handlers
-from api.rest import facilitators, kpm, oauth, operations, programs, regions
+from api.rest import (
+    allocations,
+    disbursements,
+    facilitators,
+    kpm,
+    oauth,
+    operations,
+    programs,
+    regions,
+)
 from service.auth.keys import token_keys
 from service.database import create_engine, create_session_factory
 from service.settings import Settings, get_settings
@@ -48,6 +57,15 @@ TAGS = [
     },
     {"name": "facilitators", "description": "Field facilitators (pendamping)."},
     {"name": "operations", "description": "Health, readiness and metrics."},
+    {
+        "name": "allocations",
+        "description": "Budget allocations per program, fiscal year, funding source and region.",
+    },
+    {
+        "name": "disbursements",
+        "description": "Payments out of allocations: single, in batches, status moves and "
+        "reconciliation files. Every request that moves money needs an `Idempotency-Key`.",
+    },
 ]
 
 
@@ -91,6 +109,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         kpm.router,
         facilitators.router,
         operations.router,
+        allocations.router,
+        disbursements.router,
     ):
         app.include_router(router)
     app.include_router(
