@@ -15,9 +15,10 @@ from pydantic import ValidationError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema import Schema
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext, ExecutionResult
 
-from api.deps import SessionDep, get_caller, oauth2_scheme
+from api.deps import SessionDep, get_standalone_caller, oauth2_scheme
 from api.graphql.context import GraphQLContext
 from service.access import Caller
 from service.errors import DomainError
@@ -78,6 +79,25 @@ def _format_error(error: GraphQLError) -> dict[str, Any]:
     return formatted
 
 
+class RootFieldsInTurn(StrawberryGraphQLCoreExecutionContext):
+    """Resolves the root fields of a query one after another, as GraphQL does for mutations.
+    They share the request's database session, which runs one statement at a time; resolved
+    concurrently, two root fields (``{ programs {..} families {..} }``) would use it at once.
+    Fields below the root still resolve concurrently, so DataLoaders keep batching."""
+
+    def execute_root_grouped_field_set(
+        self,
+        root_type: Any,
+        root_value: Any,
+        grouped_field_set: Any,
+        serially: bool,
+        position_context: Any,
+    ) -> Any:
+        return super().execute_root_grouped_field_set(
+            root_type, root_value, grouped_field_set, True, position_context
+        )
+
+
 class DinsosSchema(Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -90,15 +110,15 @@ class DinsosSchema(Schema):
 
 
 async def optional_caller(
-    request: Request,
-    session: SessionDep,
-    authorization: Annotated[str | None, Depends(oauth2_scheme)],
+    request: Request, authorization: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> Caller | None:
     """No token: introspection still works (the schema is public), data fields refuse.
-    A bad token is refused outright, as on REST."""
+    A bad token is refused outright, as on REST. Checked in a short transaction of its own, so
+    the request's session takes a connection only when a resolver needs it (the money
+    mutations run transactions of their own, and must not hold two connections at once)."""
     if authorization is None:
         return None
-    return await get_caller(request, session, authorization)
+    return await get_standalone_caller(request, authorization)
 
 
 async def graphql_context(

@@ -275,6 +275,43 @@ async def test_batches_transitions_and_files_replay_too(
     assert replayed.headers["idempotent-replayed"] == "true"
 
 
+async def test_graphql_shares_the_keys_of_rest(
+    http: httpx.AsyncClient,
+    session: AsyncSession,
+    setting: tuple[IssuedClient, dict[str, Any], list[str]],
+) -> None:
+    office, allocation, families = setting
+    key = str(uuid.uuid4())
+    body = disbursement_body(allocation["id"], families[0])
+    rest = await http.post("/api/v1/disbursements", json=body, headers=money_headers(office, key))
+    mutation = (
+        "mutation($k: String!, $i: DisbursementCreateInput!) {"
+        " createDisbursement(idempotencyKey: $k, input: $i) { id amount status } }"
+    )
+    graphql_input = {
+        "allocationId": body["allocation_id"],
+        "recipientKind": "kpm",
+        "recipientId": body["recipient_id"],
+        "amount": body["amount"],
+        "purpose": body["purpose"],
+        "channel": body["channel"],
+        "period": body["period"],
+    }
+    answer = await http.post(
+        "/graphql",
+        json={"query": mutation, "variables": {"k": key, "i": graphql_input}},
+        headers=office.headers,
+    )
+    assert answer.json()["data"]["createDisbursement"]["id"] == rest.json()["id"]
+    changed = await http.post(
+        "/graphql",
+        json={"query": mutation, "variables": {"k": key, "i": {**graphql_input, "amount": 1}}},
+        headers=office.headers,
+    )
+    assert changed.json()["errors"][0]["extensions"]["code"] == "idempotency_key_reused"
+    assert await _paid(session, allocation["id"]) == 1
+
+
 async def test_twenty_parallel_retries_pay_exactly_once(
     live_http: httpx.AsyncClient, live_clients: ClientFactory, engine: AsyncEngine
 ) -> None:
