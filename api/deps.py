@@ -70,3 +70,16 @@ IfMatch = Annotated[
 
 def etag(version: int) -> str:
     return f'"{version}"'
+
+
+async def get_standalone_caller(
+    request: Request, authorization: Annotated[str | None, Depends(oauth2_scheme)]
+) -> Caller:
+    """The caller, checked in a short transaction of its own rather than the request's: for
+    endpoints that run their own transactions (the money moves), so that a request never holds
+    one pooled connection while waiting for another, which under load would exhaust the pool."""
+    async with request.app.state.sessions() as session, session.begin():
+        return await get_caller(request, session, authorization)
+
+
+StandaloneCallerDep = Annotated[Caller, Depends(get_standalone_caller)]

@@ -72,6 +72,48 @@ DETAILS: dict[str, tuple[str, str]] = {
         "Kirim If-Match berisi ETag data tersebut.",
     ),
     "duplicate_code": ("A record with that code exists.", "Kode tersebut sudah dipakai."),
+    # Budget allocations and disbursements.
+    "duplicate_allocation": (
+        "An allocation for that program, fiscal year, funding source and region exists.",
+        "Alokasi untuk program, tahun anggaran, sumber dana dan wilayah tersebut sudah ada.",
+    ),
+    "amount_below_committed": (
+        "The amount cannot go below the {committed} rupiah already committed.",
+        "Pagu tidak boleh lebih kecil dari Rp{committed} yang sudah terikat pada penyaluran.",
+    ),
+    "allocation_exhausted": (
+        "The allocation has not enough left for this amount.",
+        "Sisa alokasi tidak cukup untuk jumlah ini.",
+    ),
+    "duplicate_disbursement": (
+        "The recipient already has a disbursement of this program for that period.",
+        "Penerima sudah mendapat penyaluran program ini untuk periode tersebut.",
+    ),
+    "duplicate_external_reference": (
+        "Another disbursement has that external reference.",
+        "Nomor referensi tersebut sudah dipakai penyaluran lain.",
+    ),
+    "external_reference_set": (
+        "The disbursement has another external reference already.",
+        "Penyaluran ini sudah memiliki nomor referensi lain.",
+    ),
+    "invalid_transition": (
+        "A record that is {from} cannot become {to}.",
+        "Status {from} tidak dapat diubah menjadi {to}.",
+    ),
+    "idempotency_key_required": (
+        "Send an Idempotency-Key header.",
+        "Kirim header Idempotency-Key: nilai unik per permintaan, diulang hanya saat mencoba "
+        "ulang permintaan yang sama.",
+    ),
+    "idempotency_key_reused": (
+        "This Idempotency-Key was used for a different request.",
+        "Idempotency-Key ini sudah dipakai untuk permintaan lain; gunakan kunci baru.",
+    ),
+    "idempotency_in_progress": (
+        "A request with this Idempotency-Key is still running; retry in a moment.",
+        "Permintaan dengan Idempotency-Key ini masih diproses; coba lagi sebentar lagi.",
+    ),
     "internal_error": (
         "Something went wrong on our side; quote the request id to the operators.",
         "Terjadi kesalahan di server; sebutkan request id kepada operator.",
@@ -81,10 +123,6 @@ DETAILS: dict[str, tuple[str, str]] = {
         "Basis data tidak dapat dihubungi; coba lagi sebentar lagi.",
     ),
     # KUBE groups and grants, training cohorts
-    "invalid_transition": (
-        "That status change is not allowed.",
-        "Status {from} tidak dapat berubah menjadi {to}.",
-    ),
     "group_size": (
         "The member count does not fit the program's group size.",
         "Jumlah anggota tidak sesuai ukuran kelompok program.",
@@ -204,6 +242,8 @@ FIELD_MESSAGES_ID: dict[str, str] = {
     "duplicate_participant": "Peserta tercantum dua kali.",
     "in_future": "Tanggal tidak boleh di masa depan.",
     "not_allowed": "Isian ini tidak diperbolehkan di sini.",
+    "not_whole_rupiah": "Harus berupa bilangan bulat rupiah.",
+    "missing_column": "Kolom ini tidak ada di baris judul.",
 }
 
 

@@ -4,7 +4,9 @@ the same transaction, so the audit trail and the change feed can never disagree 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.access import Caller
 from service.audit.tables import AuditEntry
 from service.changes.tables import ChangeEvent
+from service.database import driver_connection
 
 MASK = "***"
 
@@ -96,3 +99,76 @@ async def record_read(
         )
     )
     await session.flush()
+
+
+@dataclass(frozen=True)
+class Write:
+    """One write of a bulk operation, for ``record_writes``."""
+
+    action: str
+    entity: str
+    record_id: object
+    region_code: str | None
+    version: int | None
+    changes: dict[str, list[Any]] | None
+
+
+async def record_writes(
+    session: AsyncSession, caller: Caller, writes: Sequence[Write], *, publish: bool = True
+) -> None:
+    """``record_write`` for many records at once: one audit entry (and one change event) per
+    record, written with COPY, in the same transaction as the writes."""
+    if not writes:
+        return
+    connection = await driver_connection(session)
+    await connection.copy_records_to_table(
+        "audit_entry",
+        records=[
+            (
+                caller.client_id,
+                caller.name,
+                write.action,
+                write.entity,
+                str(write.record_id),
+                write.region_code,
+                json.dumps(write.changes, default=str) if write.changes is not None else None,
+                caller.request_id,
+            )
+            for write in writes
+        ],
+        columns=[
+            "client_id",
+            "actor",
+            "action",
+            "entity",
+            "record_id",
+            "region_code",
+            "changes",
+            "request_id",
+        ],
+    )
+    if publish:
+        await connection.copy_records_to_table(
+            "change_event",
+            records=[
+                (
+                    write.entity,
+                    str(write.record_id),
+                    write.action,
+                    write.region_code,
+                    write.version,
+                    sorted(write.changes) if write.changes else None,
+                    caller.client_id,
+                )
+                for write in writes
+            ],
+            columns=[
+                "entity",
+                "record_id",
+                "action",
+                "region_code",
+                "version",
+                "changed_fields",
+                "client_id",
+            ],
+        )

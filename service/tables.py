@@ -1,8 +1,11 @@
 """Imports every table module so ``metadata`` is complete (for Alembic and the test schema)."""
 
+from service.allocations.tables import Allocation
 from service.audit.tables import AuditEntry
 from service.auth.tables import ApiClient
 from service.changes.tables import ChangeEvent
+from service.disbursements.tables import Disbursement, DisbursementTransition
+from service.idempotency.tables import IdempotencyKey
 from service.kpm.tables import (
     Enrollment,
     EnrollmentTransition,
@@ -31,13 +34,17 @@ from service.training.tables import (
 )
 
 __all__ = [
+    "Allocation",
     "ApiClient",
     "AuditEntry",
     "ChangeEvent",
+    "Disbursement",
+    "DisbursementTransition",
     "Enrollment",
     "EnrollmentTransition",
     "Facilitator",
     "Family",
+    "IdempotencyKey",
     "ImportJob",
     "ImportRefusal",
     "Member",

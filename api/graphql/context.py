@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
@@ -81,3 +81,10 @@ class GraphQLContext(BaseContext):
         if self.optional_caller is None:
             raise Unauthorized("Send a bearer token from POST /oauth/token.", code="unauthorized")
         return self.optional_caller
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        """For mutations that run transactions of their own (the money moves)."""
+        assert self.request is not None
+        sessions: async_sessionmaker[AsyncSession] = self.request.app.state.sessions
+        return sessions

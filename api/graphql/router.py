@@ -17,7 +17,7 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema import Schema
 from strawberry.types import ExecutionContext, ExecutionResult
 
-from api.deps import SessionDep, get_caller, oauth2_scheme
+from api.deps import SessionDep, get_standalone_caller, oauth2_scheme
 from api.graphql.context import GraphQLContext
 from service.access import Caller
 from service.errors import DomainError
@@ -27,8 +27,17 @@ log = logging.getLogger(__name__)
 GRAPHIQL_PAGE = (Path(__file__).parent.parent / "static" / "graphiql" / "index.html").read_text()
 
 
-def _error_extensions(error: GraphQLError) -> dict[str, Any]:
+def _cause(error: GraphQLError) -> Exception | None:
+    """What went wrong underneath: a bad variable value arrives as a GraphQL error wrapping the
+    scalar's GraphQL error, which wraps the scalar's own exception (if any)."""
     original = error.original_error
+    while isinstance(original, GraphQLError):
+        original = original.original_error
+    return original
+
+
+def _error_extensions(error: GraphQLError) -> dict[str, Any]:
+    original = _cause(error)
     if isinstance(original, DomainError):
         return {
             "code": original.code,
@@ -48,12 +57,10 @@ def _error_extensions(error: GraphQLError) -> dict[str, Any]:
                 for item in original.errors()
             ],
         }
-    if original is None or not error.path:
-        # A GraphQL-level error: syntax, unknown field, a limit exceeded, or a variable of the
-        # wrong type (those carry the scalar's own error, but arise before any resolver runs).
-        return {"code": (error.extensions or {}).get("code", "graphql_error"), "status": 400}
-    if isinstance(original, GraphQLError):  # a refusal raised as GraphQL error (permissions)
-        extensions = original.extensions or {}
+    if original is None:
+        # A GraphQL-level error (syntax, unknown field, a limit exceeded, a bad variable) or a
+        # refusal raised as one (permissions): its code, if it carries one.
+        extensions = error.extensions or {}
         return {
             "code": extensions.get("code", "graphql_error"),
             "status": extensions.get("status", 400),
@@ -83,25 +90,21 @@ class DinsosSchema(Schema):
     ) -> None:
         # Refusals are answers, not incidents: only unexpected failures reach the error log.
         for error in errors:
-            original = error.original_error
-            if (
-                original is not None
-                and error.path
-                and not isinstance(original, DomainError | ValidationError | GraphQLError)
-            ):
+            original = _cause(error)
+            if original is not None and not isinstance(original, DomainError | ValidationError):
                 log.error("graphql resolver failed", exc_info=original)
 
 
 async def optional_caller(
-    request: Request,
-    session: SessionDep,
-    authorization: Annotated[str | None, Depends(oauth2_scheme)],
+    request: Request, authorization: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> Caller | None:
     """No token: introspection still works (the schema is public), data fields refuse.
-    A bad token is refused outright, as on REST."""
+    A bad token is refused outright, as on REST. Checked in a short transaction of its own, so
+    the request's session takes a connection only when a resolver needs it (the money
+    mutations run transactions of their own, and must not hold two connections at once)."""
     if authorization is None:
         return None
-    return await get_caller(request, session, authorization)
+    return await get_standalone_caller(request, authorization)
 
 
 async def graphql_context(

@@ -18,6 +18,18 @@ from api.graphql.kpm_types import (
     FamilyFilterInput,
     FamilyPage,
 )
+from api.graphql.money_types import (
+    Allocation,
+    AllocationCreateInput,
+    AllocationFilterInput,
+    AllocationPage,
+    AllocationUpdateInput,
+    Disbursement,
+    DisbursementCreateInput,
+    DisbursementFilterInput,
+    DisbursementPage,
+    TransitionInput,
+)
 from api.graphql.permissions import IsAuthenticated
 from api.graphql.router import DinsosSchema
 from api.graphql.scalars import SCALARS
@@ -31,8 +43,15 @@ from api.graphql.types import (
     RegionLevel,
     RegionPage,
 )
+from schemas.allocations import AllocationCreate, AllocationUpdate
+from schemas.disbursements import DisbursementCreate, DisbursementOut, TransitionRequest
 from schemas.kpm import FamilyCreate
 from schemas.programs import ProgramCreate, ProgramUpdate
+from service.allocations import service as allocations
+from service.allocations.service import present_allocation
+from service.disbursements import operations as money
+from service.disbursements import queries as disbursements
+from service.disbursements.queries import present_disbursement
 from service.kpm import families
 from service.kpm.views import present_family
 from service.programs import service as programs
@@ -182,6 +201,65 @@ class Query:
         "Needs training:read.",
     )
 
+    @strawberry.field(permission_classes=[IsAuthenticated], description="Needs allocations:read.")
+    async def allocation(self, info: GqlInfo, id: uuid.UUID) -> Allocation:
+        record = await allocations.get_allocation(info.context.session, info.context.caller, id)
+        return Allocation.from_out(present_allocation(record))
+
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="Allocations in your region, as REST's list. Needs allocations:read.",
+    )
+    async def allocations(
+        self,
+        info: GqlInfo,
+        filter: AllocationFilterInput | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> AllocationPage:
+        filters = allocations.AllocationFilters(**vars(filter)) if filter else None
+        page = await allocations.list_allocations(
+            info.context.session,
+            info.context.caller,
+            filters or allocations.AllocationFilters(),
+            limit=limit,
+            cursor=cursor,
+        )
+        return AllocationPage(
+            items=[Allocation.from_out(present_allocation(item)) for item in page.items],
+            next_cursor=page.next_cursor,
+        )
+
+    @strawberry.field(permission_classes=[IsAuthenticated], description="Needs disbursements:read.")
+    async def disbursement(self, info: GqlInfo, id: uuid.UUID) -> Disbursement:
+        record = await disbursements.get_disbursement(info.context.session, info.context.caller, id)
+        return Disbursement.from_out(present_disbursement(record))
+
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="Disbursements to recipients in your region, as REST's list. "
+        "Needs disbursements:read.",
+    )
+    async def disbursements(
+        self,
+        info: GqlInfo,
+        filter: DisbursementFilterInput | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> DisbursementPage:
+        filters = disbursements.DisbursementFilters(**vars(filter)) if filter else None
+        page = await disbursements.list_disbursements(
+            info.context.session,
+            info.context.caller,
+            filters or disbursements.DisbursementFilters(),
+            limit=limit,
+            cursor=cursor,
+        )
+        return DisbursementPage(
+            items=[Disbursement.from_out(present_disbursement(item)) for item in page.items],
+            next_cursor=page.next_cursor,
+        )
+
 
 @strawberry.type
 class Mutation:
@@ -252,6 +330,62 @@ class Mutation:
         permission_classes=[IsAuthenticated],
         description=TRAINING_WRITE,
     )
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated], description="Needs allocations:write."
+    )
+    async def create_allocation(self, info: GqlInfo, input: AllocationCreateInput) -> Allocation:
+        body = AllocationCreate.model_validate(vars(input))
+        record = await allocations.create_allocation(
+            info.context.session, info.context.caller, body
+        )
+        return Allocation.from_out(present_allocation(record))
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Needs allocations:write. `expectedVersion` is the version you read (REST's "
+        "If-Match); the amount cannot go below what is committed.",
+    )
+    async def update_allocation(
+        self, info: GqlInfo, id: uuid.UUID, expected_version: int, input: AllocationUpdateInput
+    ) -> Allocation:
+        body = AllocationUpdate.model_validate(_sent_fields(input))
+        record = await allocations.update_allocation(
+            info.context.session, info.context.caller, id, body, if_match=expected_version
+        )
+        return Allocation.from_out(present_allocation(record))
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Needs disbursements:write. Runs at most once per `idempotencyKey`, as REST's "
+        "Idempotency-Key (shared with REST): a retry with the same key and input answers the "
+        "first result; another input is refused (`idempotency_key_reused`); while the first "
+        "still runs, `idempotency_in_progress`. Commits on its own, whatever else the request "
+        "does.",
+    )
+    async def create_disbursement(
+        self, info: GqlInfo, idempotency_key: str, input: DisbursementCreateInput
+    ) -> Disbursement:
+        body = DisbursementCreate.model_validate(vars(input))
+        outcome = await money.create_once(
+            info.context.sessions, info.context.caller, idempotency_key, body
+        )
+        return Disbursement.from_out(DisbursementOut.model_validate(outcome.response.body))
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Needs disbursements:write. Moves: scheduled -> sent -> confirmed | failed, "
+        "confirmed -> reversed (`invalid_transition` otherwise). Runs at most once per "
+        "`idempotencyKey`, as createDisbursement.",
+    )
+    async def transition_disbursement(
+        self, info: GqlInfo, idempotency_key: str, id: uuid.UUID, input: TransitionInput
+    ) -> Disbursement:
+        body = TransitionRequest.model_validate(vars(input))
+        outcome = await money.transition_once(
+            info.context.sessions, info.context.caller, idempotency_key, id, body
+        )
+        return Disbursement.from_out(DisbursementOut.model_validate(outcome.response.body))
 
 
 def build_schema(settings: Settings) -> DinsosSchema:

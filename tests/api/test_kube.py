@@ -555,7 +555,7 @@ async def test_validation_is_problem_json_naming_fields(
         json={"to": "forming"},
         headers={**office.headers, "Accept-Language": "id"},
     )
-    assert indonesian.json()["detail"] == "Status active tidak dapat berubah menjadi forming."
+    assert indonesian.json()["detail"] == "Status active tidak dapat diubah menjadi forming."
 
 
 # --- grants ----------------------------------------------------------------------------------

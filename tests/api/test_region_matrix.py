@@ -13,7 +13,6 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
@@ -24,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.graphql.schema import Mutation, Query
 from service.auth import service as auth_service
 from service.kpm import imports
-from tests.api import test_kube, test_training
+from tests.api import test_kube, test_money_access, test_training
 from tests.factories import ClientFactory, IssuedClient, family_body, member_body, program_body
 
 OWNER_REGION, INSIDER_REGION, OUTSIDER_REGION = "33.28", "33.28", "33.29"
@@ -352,41 +351,54 @@ async def test_graphql_outsider_sees_nothing_and_changes_nothing(
     assert inside.json().get("errors") is None, inside.text
 
 
-# Domains whose own test module runs the same matrix over their endpoints (with fixtures of
-# their own): OpenAPI tag -> module. Their GraphQL fields are listed by module too.
-DOMAIN_MATRICES: dict[str, ModuleType] = {
-    "kube": test_kube,
-    "kube-grants": test_kube,
-    "training": test_training,
+# Domains whose own tests run the same matrix over their endpoints (with fixtures of their
+# own): OpenAPI tag -> those tests. Their GraphQL fields are listed per domain too.
+KUBE_MATRIX = (test_kube.test_region_matrix,)
+TRAINING_MATRIX = (test_training.test_region_matrix,)
+MONEY_MATRIX = (
+    test_money_access.test_reads,
+    test_money_access.test_allocation_writes,
+    test_money_access.test_disbursement_writes,
+)
+DOMAIN_MATRICES: dict[str, tuple[Callable[..., Any], ...]] = {
+    "kube": KUBE_MATRIX,
+    "kube-grants": KUBE_MATRIX,
+    "training": TRAINING_MATRIX,
+    "allocations": MONEY_MATRIX,
+    "disbursements": MONEY_MATRIX,
 }
-DOMAIN_GRAPHQL_FIELDS: dict[ModuleType, set[str]] = {
-    test_kube: {
+DOMAIN_GRAPHQL_FIELDS: dict[tuple[Callable[..., Any], ...], set[str]] = {
+    KUBE_MATRIX: {
         "kubeGroup", "kubeGroups", "kubeGrant", "kubeGrants", "createKubeGroup",
         "addKubeMember", "changeKubeGroupStatus", "createKubeGrant", "transitionKubeGrant",
     },
-    test_training: {
+    TRAINING_MATRIX: {
         "trainingCohort", "trainingCohorts", "createTrainingCohort", "enrolParticipant",
         "recordAttendance",
+    },
+    MONEY_MATRIX: {
+        "allocation", "allocations", "disbursement", "disbursements", "createAllocation",
+        "updateAllocation", "createDisbursement", "transitionDisbursement",
     },
 }  # fmt: skip
 
 
-def _domain_matrix_source(module: ModuleType) -> str:
-    return inspect.getsource(module.test_region_matrix)
+def _domain_matrix_source(tests: tuple[Callable[..., Any], ...]) -> str:
+    return "\n".join(inspect.getsource(test) for test in tests)
 
 
 def test_every_rest_operation_is_in_a_matrix(app: FastAPI) -> None:
-    elsewhere: dict[str, ModuleType] = {}
+    elsewhere: dict[str, tuple[Callable[..., Any], ...]] = {}
     operations = set()
     for path, methods in app.openapi()["paths"].items():
         for operation in methods.values():
             operations.add(operation["operationId"])
-            module = DOMAIN_MATRICES.get(operation["tags"][0])
-            if module is not None:
-                elsewhere[operation["operationId"]] = module
+            tests = DOMAIN_MATRICES.get(operation["tags"][0])
+            if tests is not None:
+                elsewhere[operation["operationId"]] = tests
                 # The domain's matrix must at least reach this path's resource.
                 resource = path.split("{")[0].rstrip("/").removeprefix("/api/v1")
-                assert resource in _domain_matrix_source(module), operation["operationId"]
+                assert resource in _domain_matrix_source(tests), operation["operationId"]
     assert operations - set(REST_CASES) - set(NOT_REGION_BOUND) - set(elsewhere) == set()
     assert set(REST_CASES) - operations == set()
 
@@ -397,8 +409,8 @@ def test_every_graphql_field_is_in_a_matrix() -> None:
         for kind in (Query, Mutation)
         for field in kind.__strawberry_definition__.fields  # type: ignore[union-attr]
     }
-    for module, names in DOMAIN_GRAPHQL_FIELDS.items():
-        source = _domain_matrix_source(module)
-        assert [name for name in names if name not in source] == [], module.__name__
+    for tests, names in DOMAIN_GRAPHQL_FIELDS.items():
+        source = _domain_matrix_source(tests)
+        assert [name for name in names if name not in source] == [], tests[0].__name__
     covered = set(GRAPHQL_CASES).union(*DOMAIN_GRAPHQL_FIELDS.values())
     assert fields == covered

@@ -1,0 +1,272 @@
+"""Budget allocations: create, read, list, change. The running sums (``committed``,
+``confirmed``) belong to the disbursement writes; here an office sets and revises the budget."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from schemas.allocations import AllocationCreate, AllocationOut, AllocationUpdate, FundingSource
+from service.access import Caller, ensure_visible, ensure_writable, visible_to
+from service.allocations.tables import Allocation
+from service.errors import Conflict, ErrorList, FieldError, NotFound, ValidationFailed
+from service.journal import field_changes, record_write
+from service.pagination import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page_from
+from service.programs.tables import Program
+from service.regions.codes import (
+    RegionLevel,
+    contains,
+    level_of,
+    normalize_region_code,
+    parse_region_code,
+)
+from service.regions.service import regions_exist
+from service.versions import ensure_version
+
+ENTITY = "allocation"
+READ_SCOPE = "allocations:read"
+WRITE_SCOPE = "allocations:write"
+
+
+def present_allocation(allocation: Allocation) -> AllocationOut:
+    return AllocationOut(
+        id=allocation.id,
+        created_at=allocation.created_at,
+        updated_at=allocation.updated_at,
+        version=allocation.version,
+        program_code=allocation.program_code,
+        fiscal_year=allocation.fiscal_year,
+        funding_source=FundingSource(allocation.funding_source),
+        region_code=allocation.region_code,
+        amount=allocation.amount,
+        committed=allocation.committed,
+        confirmed=allocation.confirmed,
+        remaining=allocation.amount - allocation.committed,
+    )
+
+
+async def get_allocation(
+    session: AsyncSession, caller: Caller, allocation_id: uuid.UUID, *, for_update: bool = False
+) -> Allocation:
+    caller.require(WRITE_SCOPE if for_update else READ_SCOPE)
+    query = select(Allocation).where(col(Allocation.id) == allocation_id)
+    if for_update:
+        query = query.with_for_update()
+    allocation = (
+        await session.scalars(query.execution_options(populate_existing=True))
+    ).one_or_none()
+    if allocation is None:
+        raise NotFound.of(ENTITY)
+    ensure_visible(caller, allocation.region_code, ENTITY)
+    return allocation
+
+
+@dataclass
+class AllocationFilters:
+    program: str | None = None
+    fiscal_year: int | None = None
+    funding_source: str | None = None
+    region: str | None = None
+    updated_since: dt.datetime | None = None
+
+
+async def list_allocations(
+    session: AsyncSession,
+    caller: Caller,
+    filters: AllocationFilters,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[Allocation]:
+    """Ordered by (updated_at, id), so ``updated_since`` plus the cursor is an incremental sync."""
+    caller.require(READ_SCOPE)
+    check_limit(limit)
+    query = select(Allocation).where(
+        visible_to(caller, col(Allocation.region_code), national_rows_visible=False)
+    )
+    if filters.program:
+        query = query.where(col(Allocation.program_code) == filters.program.upper())
+    if filters.fiscal_year is not None:
+        query = query.where(col(Allocation.fiscal_year) == filters.fiscal_year)
+    if filters.funding_source:
+        query = query.where(col(Allocation.funding_source) == filters.funding_source)
+    if filters.region:
+        region = normalize_region_code(filters.region, field="region")
+        query = query.where(
+            or_(
+                col(Allocation.region_code) == region,
+                col(Allocation.region_code).startswith(region + ".", autoescape=True),
+            )
+        )
+    if filters.updated_since is not None:
+        query = query.where(col(Allocation.updated_at) >= filters.updated_since)
+    if cursor is not None:
+        after_time, after_id = _cursor_key(cursor)
+        query = query.where(
+            or_(
+                col(Allocation.updated_at) > after_time,
+                and_(col(Allocation.updated_at) == after_time, col(Allocation.id) > after_id),
+            )
+        )
+    rows = (
+        await session.scalars(
+            query.order_by(col(Allocation.updated_at), col(Allocation.id)).limit(limit + 1)
+        )
+    ).all()
+    return page_from(rows, limit, key=lambda a: (a.updated_at.isoformat(), str(a.id)))
+
+
+def _cursor_key(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
+    after_time, after_id = decode_cursor(cursor, width=2)
+    try:
+        return dt.datetime.fromisoformat(str(after_time)), uuid.UUID(str(after_id))
+    except ValueError:
+        raise ValidationFailed(
+            errors=[FieldError("cursor", "invalid_cursor", "The cursor is not one this API gave.")]
+        ) from None
+
+
+async def _checked_region(session: AsyncSession, raw: str, errors: ErrorList) -> str | None:
+    """A budget is for a province or a regency: the levels that hold a budget of their own."""
+    region = parse_region_code(raw)
+    if region is None:
+        errors.add("region_code", "invalid_region_code", "Not a region code.")
+        return None
+    if level_of(region) not in (RegionLevel.province, RegionLevel.regency):
+        errors.add("region_code", "wrong_level", "An allocation is for a province or a regency.")
+    elif not await regions_exist(session, {region}):
+        errors.add("region_code", "unknown_region", "No region with that code.")
+    return region
+
+
+async def _checked_program(
+    session: AsyncSession, caller: Caller, code: str, region: str | None, errors: ErrorList
+) -> str:
+    program = (
+        await session.scalars(select(Program).where(col(Program.code) == code.upper()))
+    ).one_or_none()
+    if program is None or not caller.can_see(program.region_code):
+        errors.add("program_code", "unknown_program", "No program with that code.")
+        return code.upper()
+    # A local program's money stays in the program's own region.
+    if program.region_code and region and not contains(program.region_code, region):
+        errors.add(
+            "region_code",
+            "outside_program_region",
+            f"Program {program.code} is run in region {program.region_code} only.",
+        )
+    return program.code
+
+
+def _snapshot(allocation: Allocation) -> dict[str, Any]:
+    return {
+        "program_code": allocation.program_code,
+        "fiscal_year": allocation.fiscal_year,
+        "funding_source": allocation.funding_source,
+        "region_code": allocation.region_code,
+        "amount": allocation.amount,
+    }
+
+
+def _duplicate() -> Conflict:
+    return Conflict(
+        "An allocation for that program, fiscal year, funding source and region exists; "
+        "change its amount instead.",
+        code="duplicate_allocation",
+    )
+
+
+async def _flush_unique(session: AsyncSession) -> None:
+    # In a savepoint: two offices creating the same allocation at once both pass every check,
+    # and the unique index lets one in; the other gets a clean 409, its transaction intact.
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        raise _duplicate() from None
+
+
+async def create_allocation(
+    session: AsyncSession, caller: Caller, data: AllocationCreate
+) -> Allocation:
+    caller.require(WRITE_SCOPE)
+    errors = ErrorList()
+    region = await _checked_region(session, data.region_code, errors)
+    program_code = await _checked_program(session, caller, data.program_code, region, errors)
+    errors.raise_if_any()
+    assert region is not None
+    ensure_writable(caller, region)
+    allocation = Allocation(
+        program_code=program_code,
+        fiscal_year=data.fiscal_year,
+        funding_source=data.funding_source.value,
+        region_code=region,
+        amount=data.amount,
+    )
+    session.add(allocation)
+    await _flush_unique(session)
+    await record_write(
+        session,
+        caller,
+        action="create",
+        entity=ENTITY,
+        record_id=allocation.id,
+        region_code=allocation.region_code,
+        version=allocation.version,
+        changes=field_changes({}, _snapshot(allocation)),
+    )
+    return allocation
+
+
+async def update_allocation(
+    session: AsyncSession,
+    caller: Caller,
+    allocation_id: uuid.UUID,
+    data: AllocationUpdate,
+    *,
+    if_match: int | None,
+) -> Allocation:
+    # The row lock also waits for disbursements being written against this allocation, so the
+    # committed sum compared below is final until we commit.
+    allocation = await get_allocation(session, caller, allocation_id, for_update=True)
+    ensure_writable(caller, allocation.region_code)
+    ensure_version(allocation.version, if_match)
+    sent = data.model_dump(mode="json", exclude_unset=True)
+    errors = ErrorList()
+    for name, value in sent.items():
+        if value is None:
+            errors.add(name, "required", f"{name} cannot be emptied.")
+    errors.raise_if_any()
+    if "amount" in sent and sent["amount"] < allocation.committed:
+        raise Conflict(
+            f"The amount cannot go below the {allocation.committed} rupiah already committed "
+            "to disbursements.",
+            code="amount_below_committed",
+            params={"committed": allocation.committed},
+            errors=[FieldError("amount", "below_committed", "Below the committed sum.")],
+        )
+    before = _snapshot(allocation)
+    for name, value in sent.items():
+        setattr(allocation, name, value)
+    changes = field_changes(before, _snapshot(allocation))
+    if changes:
+        allocation.touch()
+        await _flush_unique(session)
+        await record_write(
+            session,
+            caller,
+            action="update",
+            entity=ENTITY,
+            record_id=allocation.id,
+            region_code=allocation.region_code,
+            version=allocation.version,
+            changes=changes,
+        )
+    return allocation

@@ -1,0 +1,354 @@
+"""Creating disbursements, one or ten thousand at a time, with the same rules.
+
+Each item either goes in or is refused on its own. The work is set-based, so a batch costs a
+handful of statements whatever its size:
+
+1. look up the recipients, and lock the allocations the items draw on (in id order, so two
+   batches never wait for each other in a circle);
+2. check every item against the rules and the budget still free, in item order;
+3. insert the accepted items with one COPY; should another request have won a race to a unique
+   index meanwhile, with one ``INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING``
+   instead, so the item that lost is refused, not the batch;
+4. add what went in to each allocation's ``committed`` sum, in one conditional ``UPDATE``; the
+   database's CHECK (committed <= amount) stands behind the arithmetic;
+5. append the history, the audit entries and the change events, one statement each.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas.disbursements import DisbursementCreate
+from service.access import Caller
+from service.database import driver_connection
+from service.disbursements.history import Step, record_steps
+from service.disbursements.recipients import recipient_regions
+from service.disbursements.rules import ENTITY, WRITE_SCOPE, Refusal, period_year
+from service.journal import Write, record_writes
+from service.regions.codes import contains
+
+
+@dataclass
+class ItemOutcome:
+    index: int
+    disbursement_id: uuid.UUID | None = None
+    amount: int = 0
+    refusal: Refusal | None = None
+
+
+@dataclass(frozen=True)
+class _Accepted:
+    index: int
+    item: DisbursementCreate
+    disbursement_id: uuid.UUID
+    program_code: str
+    region_code: str
+
+
+# (recipient_id, recipient_kind, program_code, period): the once-per-period key.
+_PeriodKey = tuple[uuid.UUID, str, str, str]
+
+
+@dataclass
+class _Context:
+    """What the checks need to know, looked up for all the items at once."""
+
+    allocations: dict[uuid.UUID, asyncpg.Record]
+    recipients: dict[tuple[str, uuid.UUID], str]
+    remaining: dict[uuid.UUID, int]
+    taken_periods: set[_PeriodKey]
+    taken_references: set[str]
+
+
+async def create_disbursements(
+    session: AsyncSession, caller: Caller, items: Sequence[DisbursementCreate | Refusal]
+) -> list[ItemOutcome]:
+    """Create what can be created; ``items`` may hold refusals already (items that were not
+    even well-formed), which are reported in their place."""
+    caller.require(WRITE_SCOPE)
+    outcomes = [ItemOutcome(index) for index in range(len(items))]
+    valid: list[tuple[int, DisbursementCreate]] = []
+    for index, item in enumerate(items):
+        if isinstance(item, Refusal):
+            outcomes[index].refusal = item
+        else:
+            valid.append((index, item))
+    if not valid:
+        return outcomes
+    connection = await driver_connection(session)
+    context = await _look_up(session, connection, [item for _, item in valid])
+
+    accepted: list[_Accepted] = []
+    for index, item in valid:
+        refusal = _check(caller, item, context)
+        if refusal is not None:
+            outcomes[index].refusal = refusal
+            continue
+        allocation = context.allocations[item.allocation_id]
+        program = allocation["program_code"]
+        if item.period is not None:
+            context.taken_periods.add(
+                (item.recipient_id, item.recipient_kind.value, program, item.period)
+            )
+        if item.external_reference is not None:
+            context.taken_references.add(item.external_reference)
+        context.remaining[item.allocation_id] -= item.amount
+        accepted.append(
+            _Accepted(
+                index,
+                item,
+                uuid.uuid4(),
+                program,
+                context.recipients[(item.recipient_kind.value, item.recipient_id)],
+            )
+        )
+
+    inserted = await _insert(session, connection, accepted)
+    lost = [entry for entry in accepted if entry.disbursement_id not in inserted]
+    for entry, refusal in zip(lost, await _race_refusals(connection, lost), strict=True):
+        outcomes[entry.index].refusal = refusal
+    created = [entry for entry in accepted if entry.disbursement_id in inserted]
+    for entry in created:
+        outcomes[entry.index].disbursement_id = entry.disbursement_id
+        outcomes[entry.index].amount = entry.item.amount
+    await _commit_budget(connection, created)
+    await record_steps(
+        session, caller, [Step(entry.disbursement_id, None, "scheduled") for entry in created]
+    )
+    await record_writes(session, caller, [_journal_entry(entry) for entry in created])
+    return outcomes
+
+
+async def _look_up(
+    session: AsyncSession, connection: asyncpg.Connection, items: list[DisbursementCreate]
+) -> _Context:
+    recipients: dict[tuple[str, uuid.UUID], str] = {}
+    by_kind: dict[str, set[uuid.UUID]] = defaultdict(set)
+    for item in items:
+        by_kind[item.recipient_kind.value].add(item.recipient_id)
+    for kind, ids in by_kind.items():
+        for recipient_id, region in (await recipient_regions(session, kind, ids)).items():
+            recipients[(kind, recipient_id)] = region
+
+    # Locked until the transaction ends: the budget checked below stays true until we commit.
+    allocation_rows = await connection.fetch(
+        "SELECT id, program_code, fiscal_year, region_code, amount - committed AS remaining"
+        " FROM budget_allocation WHERE id = any($1::uuid[]) ORDER BY id FOR UPDATE",
+        sorted({item.allocation_id for item in items}),
+    )
+    allocations = {row["id"]: row for row in allocation_rows}
+
+    period_rows = await connection.fetch(
+        "SELECT recipient_id, recipient_kind, program_code, period FROM disbursement"
+        " WHERE recipient_id = any($1::uuid[]) AND period IS NOT NULL"
+        " AND status NOT IN ('failed', 'reversed')",
+        list({item.recipient_id for item in items if item.period is not None}),
+    )
+    references = [item.external_reference for item in items if item.external_reference]
+    reference_rows = (
+        await connection.fetch(
+            "SELECT external_reference FROM disbursement"
+            " WHERE external_reference = any($1::text[])",
+            references,
+        )
+        if references
+        else []
+    )
+    return _Context(
+        allocations=allocations,
+        recipients=recipients,
+        remaining={row["id"]: row["remaining"] for row in allocation_rows},
+        taken_periods={
+            (row["recipient_id"], row["recipient_kind"], row["program_code"], row["period"])
+            for row in period_rows
+        },
+        taken_references={row["external_reference"] for row in reference_rows},
+    )
+
+
+def _check(caller: Caller, item: DisbursementCreate, context: _Context) -> Refusal | None:
+    """The rules for one item, in the order a single request reports them."""
+    allocation = context.allocations.get(item.allocation_id)
+    if allocation is None:
+        return Refusal("unknown_allocation", "allocation_id", "No allocation with that id.")
+    # Paying spends the allocation: the caller must be able to change it.
+    if not caller.can_write(allocation["region_code"]):
+        return Refusal(
+            "outside_region", "allocation_id", "The allocation lies outside your region."
+        )
+    kind = item.recipient_kind.value
+    region = context.recipients.get((kind, item.recipient_id))
+    if region is None:
+        return Refusal("unknown_recipient", "recipient_id", f"No live {kind} with that id.")
+    if not caller.can_write(region):
+        return Refusal("outside_region", "recipient_id", "The recipient lies outside your region.")
+    if not contains(allocation["region_code"], region):
+        return Refusal(
+            "recipient_outside_allocation",
+            "recipient_id",
+            f"The recipient lives outside the allocation's region {allocation['region_code']}.",
+        )
+    if item.period is not None:
+        if period_year(item.period) != allocation["fiscal_year"]:
+            return Refusal(
+                "period_outside_fiscal_year",
+                "period",
+                f"The allocation is for fiscal year {allocation['fiscal_year']}.",
+            )
+        key = (item.recipient_id, kind, allocation["program_code"], item.period)
+        if key in context.taken_periods:
+            return Refusal(
+                "duplicate_disbursement",
+                "period",
+                f"The recipient already has a {allocation['program_code']} disbursement for "
+                f"{item.period}.",
+            )
+    if item.external_reference is not None and item.external_reference in context.taken_references:
+        return Refusal(
+            "duplicate_external_reference",
+            "external_reference",
+            "Another disbursement has that reference.",
+        )
+    if item.amount > context.remaining[item.allocation_id]:
+        return Refusal(
+            "allocation_exhausted",
+            "amount",
+            f"The allocation has {max(context.remaining[item.allocation_id], 0)} rupiah left.",
+        )
+    return None
+
+
+_COLUMNS = [
+    "id",
+    "allocation_id",
+    "program_code",
+    "recipient_kind",
+    "recipient_id",
+    "region_code",
+    "amount",
+    "purpose",
+    "channel",
+    "period",
+    "status",
+    "external_reference",
+]
+
+
+async def _insert(
+    session: AsyncSession, connection: asyncpg.Connection, accepted: list[_Accepted]
+) -> set[uuid.UUID]:
+    """The accepted items, with COPY: the checks above already refused every item that would
+    break a unique index, so this nearly always succeeds. Should a concurrent request have
+    taken a period or a reference since, the COPY is undone and the items go in one by one
+    where they still can (``ON CONFLICT DO NOTHING``)."""
+    if not accepted:
+        return set()
+    rows = [
+        (
+            e.disbursement_id,
+            e.item.allocation_id,
+            e.program_code,
+            e.item.recipient_kind.value,
+            e.item.recipient_id,
+            e.region_code,
+            e.item.amount,
+            e.item.purpose,
+            e.item.channel.value,
+            e.item.period,
+            "scheduled",
+            e.item.external_reference,
+        )
+        for e in accepted
+    ]
+    try:
+        async with session.begin_nested():
+            # The COPY bypasses the session: make it emit its SAVEPOINT first.
+            await session.connection()
+            await connection.copy_records_to_table("disbursement", records=rows, columns=_COLUMNS)
+        return {e.disbursement_id for e in accepted}
+    except asyncpg.UniqueViolationError:
+        pass
+    inserted = await connection.fetch(
+        f"INSERT INTO disbursement ({', '.join(_COLUMNS)})"
+        " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::uuid[],"
+        " $6::text[], $7::bigint[], $8::text[], $9::text[], $10::text[], $11::text[],"
+        " $12::text[]) ON CONFLICT DO NOTHING RETURNING id",
+        *(list(column) for column in zip(*rows, strict=True)),
+    )
+    return {row["id"] for row in inserted}
+
+
+async def _race_refusals(connection: asyncpg.Connection, lost: list[_Accepted]) -> list[Refusal]:
+    """Items another request beat to a unique index between our checks and our insert."""
+    if not lost:
+        return []
+    references = [e.item.external_reference for e in lost if e.item.external_reference]
+    taken = {
+        row["external_reference"]
+        for row in await connection.fetch(
+            "SELECT external_reference FROM disbursement"
+            " WHERE external_reference = any($1::text[])",
+            references,
+        )
+    }
+    return [
+        Refusal(
+            "duplicate_external_reference",
+            "external_reference",
+            "Another disbursement has that reference.",
+        )
+        if entry.item.external_reference in taken
+        else Refusal(
+            "duplicate_disbursement",
+            "period",
+            "The recipient already has a disbursement of this program for that period.",
+        )
+        for entry in lost
+    ]
+
+
+async def _commit_budget(connection: asyncpg.Connection, created: list[_Accepted]) -> None:
+    sums: dict[uuid.UUID, int] = defaultdict(int)
+    for entry in created:
+        sums[entry.item.allocation_id] += entry.item.amount
+    if not sums:
+        return
+    ids = sorted(sums)
+    updated = await connection.fetch(
+        "UPDATE budget_allocation a SET committed = a.committed + s.amount"
+        " FROM unnest($1::uuid[], $2::bigint[]) AS s(id, amount)"
+        " WHERE a.id = s.id AND a.committed + s.amount <= a.amount RETURNING a.id",
+        ids,
+        [sums[allocation_id] for allocation_id in ids],
+    )
+    # The rows are locked and the sums were checked against them: anything else is a bug, and
+    # it must fail the transaction rather than pay beyond the budget.
+    if len(updated) != len(ids):
+        raise RuntimeError("an allocation's committed sum would exceed its amount")
+
+
+def _journal_entry(entry: _Accepted) -> Write:
+    item = entry.item
+    changes: dict[str, list[Any]] = {
+        "allocation_id": [None, str(item.allocation_id)],
+        "recipient": [None, f"{item.recipient_kind.value}:{item.recipient_id}"],
+        "amount": [None, item.amount],
+        "status": [None, "scheduled"],
+    }
+    if item.period is not None:
+        changes["period"] = [None, item.period]
+    return Write(
+        action="create",
+        entity=ENTITY,
+        record_id=entry.disbursement_id,
+        region_code=entry.region_code,
+        version=1,
+        changes=changes,
+    )

@@ -1,0 +1,131 @@
+"""Reading disbursements: one, a list, a history. Each query takes the caller, so a
+disbursement outside the caller's region is never found."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from schemas.disbursements import DisbursementOut
+from service.access import Caller, ensure_visible, visible_to
+from service.disbursements.rules import ENTITY, READ_SCOPE
+from service.disbursements.tables import Disbursement, DisbursementTransition
+from service.errors import FieldError, NotFound, ValidationFailed
+from service.pagination import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page_from
+from service.regions.codes import normalize_region_code
+
+
+def present_disbursement(disbursement: Disbursement) -> DisbursementOut:
+    return DisbursementOut.model_validate(disbursement, from_attributes=True)
+
+
+async def find_disbursement(
+    session: AsyncSession, caller: Caller, disbursement_id: uuid.UUID, *, for_update: bool = False
+) -> Disbursement:
+    """The disbursement, fresh from the database (bulk writes bypass the session's cache)."""
+    query = select(Disbursement).where(col(Disbursement.id) == disbursement_id)
+    if for_update:
+        query = query.with_for_update()
+    disbursement = (
+        await session.scalars(query.execution_options(populate_existing=True))
+    ).one_or_none()
+    if disbursement is None:
+        raise NotFound.of(ENTITY)
+    ensure_visible(caller, disbursement.region_code, ENTITY)
+    return disbursement
+
+
+async def get_disbursement(
+    session: AsyncSession, caller: Caller, disbursement_id: uuid.UUID
+) -> Disbursement:
+    caller.require(READ_SCOPE)
+    return await find_disbursement(session, caller, disbursement_id)
+
+
+@dataclass
+class DisbursementFilters:
+    allocation_id: uuid.UUID | None = None
+    program: str | None = None
+    status: str | None = None
+    region: str | None = None
+    recipient_id: uuid.UUID | None = None
+    period: str | None = None
+    external_reference: str | None = None
+    updated_since: dt.datetime | None = None
+
+
+async def list_disbursements(
+    session: AsyncSession,
+    caller: Caller,
+    filters: DisbursementFilters,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[Disbursement]:
+    """Ordered by (updated_at, id): a status change moves a disbursement to the end, so
+    ``updated_since`` plus the cursor picks up every settlement."""
+    caller.require(READ_SCOPE)
+    check_limit(limit)
+    query = select(Disbursement).where(
+        visible_to(caller, col(Disbursement.region_code), national_rows_visible=False)
+    )
+    if filters.allocation_id is not None:
+        query = query.where(col(Disbursement.allocation_id) == filters.allocation_id)
+    if filters.program:
+        query = query.where(col(Disbursement.program_code) == filters.program.upper())
+    if filters.status:
+        query = query.where(col(Disbursement.status) == filters.status)
+    if filters.region:
+        region = normalize_region_code(filters.region, field="region")
+        query = query.where(
+            or_(
+                col(Disbursement.region_code) == region,
+                col(Disbursement.region_code).startswith(region + ".", autoescape=True),
+            )
+        )
+    if filters.recipient_id is not None:
+        query = query.where(col(Disbursement.recipient_id) == filters.recipient_id)
+    if filters.period:
+        query = query.where(col(Disbursement.period) == filters.period)
+    if filters.external_reference:
+        query = query.where(col(Disbursement.external_reference) == filters.external_reference)
+    if filters.updated_since is not None:
+        query = query.where(col(Disbursement.updated_at) >= filters.updated_since)
+    if cursor is not None:
+        after_time, after_id = decode_cursor(cursor, width=2)
+        try:
+            key = (dt.datetime.fromisoformat(str(after_time)), uuid.UUID(str(after_id)))
+        except ValueError:
+            raise ValidationFailed(
+                errors=[FieldError("cursor", "invalid_cursor", "The cursor is not one we gave.")]
+            ) from None
+        query = query.where(
+            or_(
+                col(Disbursement.updated_at) > key[0],
+                and_(col(Disbursement.updated_at) == key[0], col(Disbursement.id) > key[1]),
+            )
+        )
+    rows = (
+        await session.scalars(
+            query.order_by(col(Disbursement.updated_at), col(Disbursement.id)).limit(limit + 1)
+        )
+    ).all()
+    return page_from(rows, limit, key=lambda d: (d.updated_at.isoformat(), str(d.id)))
+
+
+async def list_transitions(
+    session: AsyncSession, caller: Caller, disbursement_id: uuid.UUID
+) -> list[DisbursementTransition]:
+    disbursement = await get_disbursement(session, caller, disbursement_id)
+    return list(
+        await session.scalars(
+            select(DisbursementTransition)
+            .where(col(DisbursementTransition.disbursement_id) == disbursement.id)
+            .order_by(col(DisbursementTransition.id))
+        )
+    )

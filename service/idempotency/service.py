@@ -1,0 +1,286 @@
+"""Idempotency keys for requests that move money: a retried request is answered with the first
+answer instead of being run again, so a timeout or a lost response never pays twice.
+
+The sequence, for client C and key K:
+
+1. *Claim*, in a short transaction of its own that commits at once: insert (C, K) as
+   ``in_progress`` with ``INSERT ... ON CONFLICT DO NOTHING``. A concurrent request with the same
+   key either waits for that insert to commit and then finds the row, or finds it directly.
+2. *Work*, in a second transaction: lock the claimed row, run the work, store its response in
+   the row (``done``) and commit, all at once. Either the payment and the stored answer are both
+   there, or neither is.
+3. On failure the work is rolled back and the claim deleted, so a retry runs afresh: only
+   successful answers are kept and replayed.
+
+Each step holds one database connection at a time, so requests waiting for the pool can never
+hold the connections the others need. A claim whose request died (process killed, database
+restarted) is unlocked yet still ``in_progress``; a retry takes it over once it is older than
+``ABANDONED_AFTER``. The claim token makes a taken-over claim unable to complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
+
+from service.access import Caller
+from service.errors import Conflict, FieldError, PreconditionRequired, ValidationFailed
+from service.idempotency.tables import IdempotencyKey
+
+log = logging.getLogger(__name__)
+
+HEADER = "Idempotency-Key"
+# How long a key is remembered: a client retrying within a day gets the first answer.
+LIFETIME = timedelta(hours=24)
+# Longer than any money request runs; see the module docstring.
+ABANDONED_AFTER = timedelta(minutes=2)
+# Visible ASCII only, so a key can be logged and compared byte for byte.
+_KEY_SHAPE = re.compile(r"^[\x21-\x7e]{1,255}$")
+# Operator actions (the command line) have no client id; they share one key space.
+_OPERATOR = uuid.UUID(int=0)
+# Expired keys are pruned a few at a time by the claims themselves.
+_PRUNE_BATCH = 20
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    response: StoredResponse
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class _Claim:
+    client_id: uuid.UUID
+    key: str
+    token: uuid.UUID
+
+
+Work = Callable[[AsyncSession], Awaitable[StoredResponse]]
+
+
+def canonical_json(value: Any) -> bytes:
+    """The same JSON value always gives the same bytes (key order and spacing do not count)."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    ).encode()
+
+
+def request_hash(operation: str, payload: bytes) -> str:
+    """What "the same request" means: the same operation with the same payload. A key reused
+    for another operation or another payload is refused."""
+    digest = hashlib.sha256(operation.encode())
+    digest.update(b"\n")
+    digest.update(payload)
+    return digest.hexdigest()
+
+
+def check_key(key: str | None) -> str:
+    if key is None or not key.strip():
+        raise PreconditionRequired(
+            f"Send an {HEADER} header: a unique value per payment (a UUID, say), reused only "
+            "when retrying the same request.",
+            code="idempotency_key_required",
+            errors=[FieldError(HEADER, "required", f"The {HEADER} header is required.")],
+        )
+    key = key.strip()
+    if not _KEY_SHAPE.match(key):
+        raise ValidationFailed(
+            errors=[
+                FieldError(HEADER, "invalid_idempotency_key", "1 to 255 visible ASCII characters.")
+            ]
+        )
+    return key
+
+
+async def run_once(
+    sessions: async_sessionmaker[AsyncSession],
+    caller: Caller,
+    key: str | None,
+    fingerprint: str,
+    work: Work,
+) -> Outcome:
+    """Run ``work`` at most once per (client, key), in a transaction this function commits;
+    answer a retry with the stored response."""
+    claim_key = check_key(key)
+    client_id = caller.client_id or _OPERATOR
+    claimed = await _claim(sessions, client_id, claim_key, fingerprint)
+    if isinstance(claimed, StoredResponse):
+        return Outcome(claimed, replayed=True)
+    try:
+        async with sessions() as session, session.begin():
+            await _hold(session, claimed)
+            response = await work(session)
+            await _complete(session, claimed, response)
+    except BaseException:
+        # Shielded: a cancelled request still frees its key for the retry.
+        await asyncio.shield(_release(sessions, claimed))
+        raise
+    return Outcome(response, replayed=False)
+
+
+async def _claim(
+    sessions: async_sessionmaker[AsyncSession], client_id: uuid.UUID, key: str, fingerprint: str
+) -> _Claim | StoredResponse:
+    # Two rounds at most: a claim deleted by a failed request between our insert and our read
+    # is simply claimed again.
+    for _ in range(2):
+        async with sessions() as session, session.begin():
+            await _prune(session)
+            token = uuid.uuid4()
+            inserted = await session.scalar(
+                insert(IdempotencyKey)
+                .values(
+                    client_id=client_id,
+                    key=key,
+                    request_hash=fingerprint,
+                    status="in_progress",
+                    claim_token=token,
+                    claimed_at=func.now(),
+                    expires_at=func.now() + LIFETIME,
+                )
+                .on_conflict_do_nothing(index_elements=["client_id", "key"])
+                .returning(col(IdempotencyKey.claim_token))
+            )
+            if inserted is not None:
+                return _Claim(client_id, key, token)
+            found = (
+                await session.execute(
+                    select(IdempotencyKey, func.now()).where(
+                        col(IdempotencyKey.client_id) == client_id, col(IdempotencyKey.key) == key
+                    )
+                )
+            ).one_or_none()
+            if found is None:
+                continue
+            row, now = found
+            expired = row.expires_at <= now
+            if not expired and row.request_hash != fingerprint:
+                raise ValidationFailed(
+                    f"This {HEADER} was used for a different request. Use a new key for a new "
+                    "request; reuse a key only to retry the very same request.",
+                    code="idempotency_key_reused",
+                    errors=[
+                        FieldError(HEADER, "idempotency_key_reused", "Used for another request.")
+                    ],
+                )
+            if not expired and row.status == "done":
+                return StoredResponse(row.response_status or 200, row.response_body or {})
+            if expired or row.claimed_at <= now - ABANDONED_AFTER:
+                taken = await _take_over(session, row, fingerprint)
+                if taken is not None:
+                    return taken
+            raise _in_progress()
+    raise _in_progress()
+
+
+async def _take_over(session: AsyncSession, row: IdempotencyKey, fingerprint: str) -> _Claim | None:
+    """Claim an expired key, or one whose request is gone: nobody holds its row lock. A claim
+    still held by a running request is skipped, not waited for."""
+    still_there = await session.scalar(
+        select(col(IdempotencyKey.claim_token))
+        .where(
+            col(IdempotencyKey.client_id) == row.client_id,
+            col(IdempotencyKey.key) == row.key,
+            col(IdempotencyKey.claim_token) == row.claim_token,
+        )
+        .with_for_update(skip_locked=True)
+    )
+    if still_there is None:
+        return None
+    token = uuid.uuid4()
+    await session.execute(
+        update(IdempotencyKey)
+        .where(col(IdempotencyKey.client_id) == row.client_id, col(IdempotencyKey.key) == row.key)
+        .values(
+            request_hash=fingerprint,
+            status="in_progress",
+            claim_token=token,
+            response_status=None,
+            response_body=None,
+            claimed_at=func.now(),
+            expires_at=func.now() + LIFETIME,
+        )
+    )
+    return _Claim(row.client_id, row.key, token)
+
+
+async def _hold(session: AsyncSession, claim: _Claim) -> None:
+    """Lock our claim for the work's transaction: while the lock is held no retry can take the
+    claim over. Gone or taken over meanwhile: someone else is now running this request."""
+    held = await session.scalar(
+        select(col(IdempotencyKey.claim_token))
+        .where(*_own(claim), col(IdempotencyKey.status) == "in_progress")
+        .with_for_update()
+    )
+    if held is None:
+        raise _in_progress()
+
+
+async def _complete(session: AsyncSession, claim: _Claim, response: StoredResponse) -> None:
+    await session.execute(
+        update(IdempotencyKey)
+        .where(*_own(claim))
+        .values(status="done", response_status=response.status, response_body=response.body)
+    )
+
+
+async def _release(sessions: async_sessionmaker[AsyncSession], claim: _Claim) -> None:
+    try:
+        async with sessions() as session, session.begin():
+            await session.execute(
+                delete(IdempotencyKey).where(
+                    *_own(claim), col(IdempotencyKey.status) == "in_progress"
+                )
+            )
+    except Exception:
+        # The claim will be taken over once abandoned; the original error matters more.
+        log.warning("could not release an idempotency key", exc_info=True)
+
+
+async def _prune(session: AsyncSession) -> None:
+    expired = (
+        select(col(IdempotencyKey.client_id), col(IdempotencyKey.key))
+        .where(col(IdempotencyKey.expires_at) < func.now() - ABANDONED_AFTER)
+        .order_by(col(IdempotencyKey.expires_at))
+        .limit(_PRUNE_BATCH)
+        .with_for_update(skip_locked=True)
+    )
+    await session.execute(
+        delete(IdempotencyKey).where(
+            tuple_(col(IdempotencyKey.client_id), col(IdempotencyKey.key)).in_(expired)
+        )
+    )
+
+
+def _own(claim: _Claim) -> tuple[Any, ...]:
+    return (
+        col(IdempotencyKey.client_id) == claim.client_id,
+        col(IdempotencyKey.key) == claim.key,
+        col(IdempotencyKey.claim_token) == claim.token,
+    )
+
+
+def _in_progress() -> Conflict:
+    return Conflict(
+        f"A request with this {HEADER} is still running; retry in a moment to get its answer.",
+        code="idempotency_in_progress",
+    )
