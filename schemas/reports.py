@@ -68,3 +68,19 @@ class KubeStatusCountOut(BaseModel):
     status: str
     count: int
     amount: int = Field(description="Sum of the grants' amounts in rupiah; 0 for groups.")
+
+
+class AllocationRealisationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    allocation_id: uuid.UUID
+    program_code: str
+    fiscal_year: int
+    funding_source: str
+    region_code: str
+    amount: int = Field(description="Rupiah.")
+    committed: int = Field(description="In payments not failed or reversed.")
+    confirmed: int = Field(description="Confirmed paid by the bank or post office (realisasi).")
+    remaining: int = Field(description="`amount - committed`: what can still be committed.")
+    absorption_pct: float | None = Field(description="`confirmed / amount`, in percent.")
+    payments_confirmed: int

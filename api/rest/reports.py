@@ -13,13 +13,14 @@ from pydantic import BaseModel
 from api.deps import CallerDep, SessionDep
 from api.problems import problem_responses
 from schemas.reports import (
+    AllocationRealisationOut,
     CohortCompletionOut,
     FacilitatorGraduationsOut,
     FunnelStepOut,
     KubeStatusCountOut,
     ReportOut,
 )
-from service.reports import graduations, kube, training, verification
+from service.reports import budget, graduations, kube, training, verification
 from service.reports.envelope import Report
 
 router = APIRouter(
@@ -147,3 +148,25 @@ async def kube_by_status(
     amounts (rupiah). Needs `reports:read`."""
     report = await kube.kube_by_status(session, caller, region=region, program=program)
     return _render(report, KubeStatusCountOut, fmt, "kube")
+
+
+@router.get(
+    "/budget-realisation",
+    operation_id="reportBudgetRealisation",
+    response_model=ReportOut[AllocationRealisationOut],
+    responses=CSV_RESPONSE,
+)
+async def budget_realisation(
+    session: SessionDep,
+    caller: CallerDep,
+    region: RegionParam = None,
+    program: ProgramParam = None,
+    fiscal_year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+    fmt: FormatParam = "json",
+) -> ReportOut[AllocationRealisationOut] | Response:
+    """Budget realisation per allocation of the region: amount, committed to payments,
+    confirmed paid, remaining, and absorption (confirmed / amount). Needs `reports:read`."""
+    report = await budget.budget_realisation(
+        session, caller, region=region, program=program, fiscal_year=fiscal_year
+    )
+    return _render(report, AllocationRealisationOut, fmt, "budget-realisation")

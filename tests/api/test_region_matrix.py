@@ -189,6 +189,9 @@ REST_CASES: dict[str, Case] = {
     "reportTrainingCompletion": Case(
         "GET", lambda w: "/api/v1/reports/training-completion?region=33.28", 404, 200
     ),
+    "reportBudgetRealisation": Case(
+        "GET", lambda w: "/api/v1/reports/budget-realisation?region=33.28", 404, 200
+    ),
     "reportKube": Case("GET", lambda w: "/api/v1/reports/kube?region=33.28", 404, 200),
     "reportGraduations": Case(
         "GET", lambda w: "/api/v1/reports/graduations?region=33.28", 404, 200

@@ -10,7 +10,16 @@ import httpx
 
 from tests.api.test_kube import active_group, create_group, families
 from tests.api.test_training import create_cohort, enrol, move, people, sheet
-from tests.factories import ClientFactory, IssuedClient, family_body, grant_body
+from tests.factories import (
+    ClientFactory,
+    IssuedClient,
+    family_body,
+    grant_body,
+    move_disbursement,
+    new_allocation,
+    new_disbursement,
+    program_body,
+)
 
 PASURUAN = "35.75"  # Kota Pasuruan
 JATINEGARA_VILLAGE = "33.28.07.2001"  # a village of Jatinegara, Kabupaten Tegal
@@ -208,3 +217,53 @@ async def test_kube_groups_and_grants_by_status(
     as_csv = await http.get(url + "&format=csv", headers=office.headers)
     header = as_csv.text.splitlines()[0]
     assert header == "record,status,count,amount"
+
+
+async def test_budget_realisation_per_allocation(
+    http: httpx.AsyncClient, clients: ClientFactory
+) -> None:
+    office = await clients(region="33.28")
+    # A regency budget of its own for a program only this test uses.
+    program = program_body(region_code="33.28")
+    assert (await http.post("/api/v1/programs", json=program, headers=office.headers)).is_success
+    allocation = await new_allocation(http, office, program_code=program["code"], amount=10_000_000)
+    families_ = [await _family(http, office, village=JATINEGARA_VILLAGE) for _ in range(3)]
+    paid = []
+    for family in families_:
+        paid.append(await new_disbursement(http, office, allocation["id"], family))
+    # One confirmed, one failed (frees its budget), one still scheduled.
+    for to in ("sent", "confirmed"):
+        moved = await move_disbursement(
+            http,
+            office,
+            paid[0]["id"],
+            to,
+            **({"external_reference": "BRI-1"} if to == "sent" else {}),
+        )
+        assert moved.status_code == 200, moved.text
+    for to in ("sent", "failed"):
+        moved = await move_disbursement(
+            http,
+            office,
+            paid[1]["id"],
+            to,
+            **({"external_reference": "BRI-2"} if to == "sent" else {}),
+        )
+        assert moved.status_code == 200, moved.text
+
+    report = await http.get(
+        f"/api/v1/reports/budget-realisation?program={program['code']}", headers=office.headers
+    )
+    (row,) = report.json()["rows"]
+    assert row["allocation_id"] == allocation["id"]
+    assert (row["amount"], row["committed"], row["confirmed"], row["remaining"]) == (
+        10_000_000, 5_000_000, 2_500_000, 5_000_000,
+    )  # fmt: skip
+    assert (row["absorption_pct"], row["payments_confirmed"]) == (25.0, 1)
+    outside = await clients(region="33.29")
+    assert (
+        await http.get(
+            f"/api/v1/reports/budget-realisation?program={program['code']}",
+            headers=outside.headers,
+        )
+    ).json()["rows"] == []
