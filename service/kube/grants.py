@@ -17,12 +17,13 @@ from sqlmodel import col
 
 from schemas.kube import GrantCreate, GrantTransitionIn, GrantUpdate
 from service.access import Caller, ensure_visible, ensure_writable, visible_to
+from service.allocations.tables import Allocation
 from service.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from service.journal import field_changes, record_write
 from service.kube.tables import OPEN_GRANT_STATUSES, KubeGrant, KubeGrantTransition, KubeGroup
 from service.lists import in_region, page_by_last_change
 from service.pagination import DEFAULT_LIMIT, Page
-from service.regions.codes import RegionLevel, level_of
+from service.regions.codes import RegionLevel, contains, level_of
 from service.versions import ensure_version
 
 ENTITY = "kube_grant"
@@ -172,6 +173,43 @@ async def _group_for_grant(session: AsyncSession, caller: Caller, group_id: uuid
     return group
 
 
+async def _check_allocation(
+    session: AsyncSession, caller: Caller, allocation_id: uuid.UUID | None, group: KubeGroup
+) -> None:
+    """The budget a grant is paid from: one the caller can see, covering the group's village,
+    for the group's program (a province's KUBE allocation to the regency, say)."""
+    if allocation_id is None:
+        return
+    allocation = await session.get(Allocation, allocation_id)
+    if allocation is None or not caller.can_see(allocation.region_code):
+        raise ValidationFailed(
+            errors=[
+                FieldError("allocation_id", "unknown_allocation", "No allocation with that id.")
+            ]
+        )
+    if not contains(allocation.region_code, group.village_code):
+        raise ValidationFailed(
+            errors=[
+                FieldError(
+                    "allocation_id",
+                    "allocation_elsewhere",
+                    "The allocation does not cover the group's village.",
+                )
+            ]
+        )
+    if allocation.program_code != group.program_code:
+        raise ValidationFailed(
+            errors=[
+                FieldError(
+                    "allocation_id",
+                    "allocation_program_mismatch",
+                    f"The allocation funds {allocation.program_code}, the group is "
+                    f"{group.program_code}.",
+                )
+            ]
+        )
+
+
 def _open_grant_conflict() -> Conflict:
     return Conflict(
         "The group already has a grant under way; close, reject or cancel it first.",
@@ -190,6 +228,7 @@ async def create_grant(session: AsyncSession, caller: Caller, data: GrantCreate)
     )
     if running is not None:
         raise _open_grant_conflict()
+    await _check_allocation(session, caller, data.allocation_id, group)
     grant = KubeGrant(
         group_id=group.id,
         village_code=group.village_code,
@@ -248,6 +287,10 @@ async def update_grant(
     sent = data.model_dump(exclude_unset=True)
     if "amount" in sent and sent["amount"] is None:
         raise ValidationFailed(errors=[FieldError("amount", "required", "Cannot be emptied.")])
+    if sent.get("allocation_id") is not None:
+        group = await session.get(KubeGroup, grant.group_id)
+        assert group is not None  # a grant's group is never deleted (foreign key)
+        await _check_allocation(session, caller, sent["allocation_id"], group)
     before = _snapshot(grant)
     for name, value in sent.items():
         setattr(grant, name, value)

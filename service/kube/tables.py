@@ -118,9 +118,10 @@ class KubeGrant(RecordColumns, table=True):
     # The group's village, copied: it decides who sees the grant without a join, and cannot go
     # stale because a group only moves while forming, and grants are only for active groups.
     village_code: str = Field(max_length=13)
-    # Deliberately no foreign key yet: the budget_allocation table is being built in parallel
-    # (issue 4, budgets). Once it exists, a migration adds the FK to budget_allocation.id.
-    allocation_id: uuid.UUID | None = Field(default=None, index=True)
+    # The budget the grant is paid from (optional while proposed).
+    allocation_id: uuid.UUID | None = Field(
+        default=None, foreign_key="budget_allocation.id", index=True
+    )
     amount: int = Field(sa_column=Column(BigInteger, nullable=False))
     purpose: str | None = Field(default=None, max_length=300)
     status: str = Field(default="proposed", max_length=20, index=True)

@@ -4,7 +4,9 @@ active KUBE per family (also in parallel), audit and change events, validation."
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
+from unittest.mock import ANY
 
 import httpx
 import pytest
@@ -764,7 +766,15 @@ async def test_grant_rules(http: httpx.AsyncClient, clients: ClientFactory) -> N
     assert dissolve.json()["code"] == "open_grant"
 
     url = f"/api/v1/kube-grants/{grant['id']}"
-    allocation = "5f0c6d2e-8a51-4f36-9a43-0b1cf0f1c001"
+    treasurer = await clients(region="33.28")  # every scope, allocations:write included
+    allocation = (
+        await http.post(
+            "/api/v1/allocations",
+            json={"program_code": "KUBE", "fiscal_year": 2026, "funding_source": "APBD_KABKOTA",
+                  "region_code": "33.28", "amount": 180_000_000},
+            headers=treasurer.headers,
+        )
+    ).json()["id"]  # fmt: skip
     patched = await http.patch(
         url,
         json={"amount": 19_500_000, "allocation_id": allocation},
@@ -1167,3 +1177,59 @@ async def test_scopes_are_required(http: httpx.AsyncClient, clients: ClientFacto
     assert read.json()["code"] == "insufficient_scope"
     grants = await http.get("/api/v1/kube-grants", headers=stranger.headers)
     assert grants.status_code == 403
+
+
+async def test_a_grant_is_paid_from_a_fitting_allocation(
+    http: httpx.AsyncClient, clients: ClientFactory
+) -> None:
+    office = await clients(region="33.28", scopes=[*OFFICE, "allocations:write"])
+    province = await clients(region="33", scopes=["allocations:read", "allocations:write"])
+    group = await active_group(http, office)
+
+    async def allocate(client: IssuedClient, **body: Any) -> str:
+        made = await http.post(
+            "/api/v1/allocations",
+            json={"fiscal_year": 2026, "amount": 180_000_000, **body},
+            headers=client.headers,
+        )
+        assert made.status_code == 201, made.text
+        return str(made.json()["id"])
+
+    # The province allocates KUBE grants to Kabupaten Tegal from its own budget.
+    fitting = await allocate(province, program_code="KUBE", funding_source="APBD_PROVINSI",
+                             region_code="33.28")  # fmt: skip
+    brebes = await allocate(province, program_code="KUBE", funding_source="APBD_PROVINSI",
+                            region_code="33.29")  # fmt: skip
+    pk3e = await allocate(office, program_code="PK3E", funding_source="APBD_KABKOTA",
+                          region_code="33.28")  # fmt: skip
+
+    for allocation, code in (
+        (str(uuid.uuid4()), "unknown_allocation"),
+        (brebes, "unknown_allocation"),  # the regency office cannot see Brebes' budget
+        (pk3e, "allocation_program_mismatch"),
+    ):
+        refused = await http.post(
+            "/api/v1/kube-grants",
+            json=grant_body(group["id"], allocation_id=allocation),
+            headers=office.headers,
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0] == {
+            "field": "allocation_id", "code": code, "message": ANY,
+        }  # fmt: skip
+    national = await clients(scopes=[*OFFICE])
+    elsewhere = await http.post(
+        "/api/v1/kube-grants",
+        json=grant_body(group["id"], allocation_id=brebes),
+        headers=national.headers,
+    )
+    assert elsewhere.json()["errors"][0]["code"] == "allocation_elsewhere"
+
+    made = await http.post(
+        "/api/v1/kube-grants",
+        json=grant_body(group["id"], allocation_id=fitting),
+        headers=office.headers,
+    )
+    assert made.status_code == 201, made.text
+    read = await http.get(f"/api/v1/kube-grants/{made.json()['id']}", headers=office.headers)
+    assert read.json()["allocation_id"] == fitting
