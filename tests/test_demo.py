@@ -117,6 +117,26 @@ async def test_demo_tells_the_stories_in_numbers(
     }
     assert grants == {"reporting": (6, 120_000_000), "approved": (3, 60_000_000)}
 
+    # The money: every allocation's realisation.
+    budget = (await demo_http.get("/api/v1/reports/budget-realisation")).json()["rows"]
+    realisation = {
+        (r["region_code"], r["program_code"], r["fiscal_year"], r["funding_source"]): (
+            r["amount"], r["committed"], r["confirmed"], r["absorption_pct"],
+            r["payments_confirmed"],
+        )
+        for r in budget
+    }  # fmt: skip
+    assert realisation == {
+        ("33.28", "PK3E", 2023, "APBD_KABKOTA"): (1_600_000_000, 1_490_000_000, 1_490_000_000,
+                                                  93.1, 298),
+        ("33.28", "PK3E", 2024, "APBD_KABKOTA"): (600_000_000, 0, 0, 0.0, 0),
+        ("33.28", "KUBE", 2026, "APBD_PROVINSI"): (180_000_000, 120_000_000, 120_000_000,
+                                                   66.7, 6),
+        ("35.75", "PK3E", 2024, "APBD_KABKOTA"): (300_000_000, 300_000_000, 300_000_000,
+                                                  100.0, 120),
+        ("17.06", "PK3E", 2026, "APBD_KABKOTA"): (250_000_000, 125_000_000, 0, 0.0, 0),
+    }  # fmt: skip
+
     again = await _demo_command()
     assert "already loaded" in again
     recount = await demo_http.get("/api/v1/reports/verification-funnel?region=35.75")

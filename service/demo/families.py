@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
+from schemas.allocations import FundingSource
+from schemas.disbursements import Channel, RecipientKind
 from schemas.kpm import (
     EnrollmentChange,
     EnrollmentStatus,
@@ -21,6 +23,7 @@ from schemas.kpm import (
     VerificationIn,
     VerificationOutcome,
 )
+from service.demo.budgets import allocate, pay, settle
 from service.demo.common import (
     Sessions,
     demo_caller,
@@ -44,6 +47,8 @@ PASURUAN_OTHER_OUTCOMES = {
     VerificationOutcome.moved: 50,
     VerificationOutcome.deceased: 10,
 }
+PASURUAN_WITH_BUSINESS, PASURUAN_CAPITAL = 120, 2_500_000
+MUKOMUKO_PROPOSALS, MUKOMUKO_CAPITAL = 50, 2_500_000
 KLATEN_FACILITATORS, KLATEN_FAMILIES_EACH, KLATEN_TARGET = 10, 30, 5
 
 
@@ -80,6 +85,15 @@ async def mukomuko(sessions: Sessions, roll: RollMaker) -> None:
         )
     for district in districts:
         await _facilitator(sessions, f"TKSK {district}", FacilitatorKind.TKSK, district)
+    # Facilitators propose business capital for families: payments scheduled, not yet sent.
+    budget = await allocate(sessions, "PK3E", 2026, FundingSource.APBD_KABKOTA, MUKOMUKO,
+                            250_000_000)  # fmt: skip
+    async with sessions() as session:
+        proposed = (await family_ids(session, MUKOMUKO))[:MUKOMUKO_PROPOSALS]
+    await pay(
+        sessions, budget, [(RecipientKind.kpm, family) for family in proposed],
+        amount=MUKOMUKO_CAPITAL, purpose="Usulan modal usaha dari pendamping", period="2026",
+    )  # fmt: skip
 
 
 async def pasuruan(sessions: Sessions, roll: RollMaker) -> None:
@@ -97,6 +111,7 @@ async def pasuruan(sessions: Sessions, roll: RollMaker) -> None:
     ]
     async with sessions() as session, session.begin():
         ids = await family_ids(session, PASURUAN)
+        eligible = ids[:PASURUAN_ELIGIBLE]
         for n, (family_id, outcome) in enumerate(zip(ids, outcomes, strict=True)):
             visit = VerificationIn(
                 visited_on=dt.date(2024, 5, 2) + dt.timedelta(days=n % 60),
@@ -105,6 +120,15 @@ async def pasuruan(sessions: Sessions, roll: RollMaker) -> None:
                 notes="Verifikasi lapangan kemiskinan ekstrem",
             )
             await verification.record_verification(session, demo_caller(), family_id, visit)
+    # Confirmed families that run a business get Rp2.5 million business capital each.
+    budget = await allocate(sessions, "PK3E", 2024, FundingSource.APBD_KABKOTA, PASURUAN,
+                            PASURUAN_WITH_BUSINESS * PASURUAN_CAPITAL)  # fmt: skip
+    payments = await pay(
+        sessions, budget,
+        [(RecipientKind.kpm, family) for family in eligible[:PASURUAN_WITH_BUSINESS]],
+        amount=PASURUAN_CAPITAL, purpose="Modal usaha", period="2024", channel=Channel.pos,
+    )  # fmt: skip
+    await settle(sessions, payments, "POS-PSR")
 
 
 async def klaten(sessions: Sessions, roll: RollMaker) -> None:

@@ -17,6 +17,8 @@ import uuid
 from sqlalchemy import select
 from sqlmodel import col
 
+from schemas.allocations import FundingSource
+from schemas.disbursements import RecipientKind
 from schemas.kube import (
     BusinessCategory,
     GrantCreate,
@@ -40,6 +42,7 @@ from schemas.training import (
     SessionIn,
     TrainingTopic,
 )
+from service.demo.budgets import allocate, pay, settle
 from service.demo.common import Sessions, demo_caller, family_ids, import_families, villages_of
 from service.demo.families import KLATEN
 from service.demo.roll import RollMaker
@@ -57,6 +60,8 @@ TEGAL_PK3E_DISTRICTS = {
     "33.28.07": "Jatinegara",
 }
 PK3E_GROUPS, PK3E_GROUP_SIZE, PK3E_VILLAGES_PER_DISTRICT = 298, 5, 5
+PK3E_BUDGET_2023, PK3E_BUDGET_2024 = 1_600_000_000, 600_000_000
+PK3E_MATERIALS_PER_GROUP = 5_000_000  # 298 groups: Rp1.49 billion; the rest paid the trainings
 # The trade of a group and the training that serves it.
 PK3E_TRADES = {
     BusinessCategory.produksi: TrainingTopic.menjahit,
@@ -164,6 +169,7 @@ async def tegal_pk3e(sessions: Sessions, roll: RollMaker) -> None:
     async with sessions() as session:
         by_village = {place: await family_ids(session, place) for place in places}
     trades = itertools.cycle(PK3E_TRADES)
+    group_ids: list[uuid.UUID] = []
     ketua: dict[tuple[str, BusinessCategory], list[uuid.UUID]] = {}
     for n in range(PK3E_GROUPS):
         village = places[n % len(places)]
@@ -172,7 +178,11 @@ async def tegal_pk3e(sessions: Sessions, roll: RollMaker) -> None:
             by_village[village][PK3E_GROUP_SIZE:],
         )
         trade = next(trades)
-        await _group(sessions, f"Kelompok PK3E {village} {n + 1}", village, "PK3E", trade, members)
+        group_ids.append(
+            await _group(
+                sessions, f"Kelompok PK3E {village} {n + 1}", village, "PK3E", trade, members
+            )
+        )
         ketua.setdefault((village[:8], trade), []).append(members[0])
     for district, name in TEGAL_PK3E_DISTRICTS.items():
         for trade, topic in PK3E_TRADES.items():
@@ -195,6 +205,16 @@ async def tegal_pk3e(sessions: Sessions, roll: RollMaker) -> None:
                 attended={n: 2 for n in range(0, len(people), 7)},
                 started_business={n for n in range(len(people)) if n % 4},
             )  # fmt: skip
+    # Rp1.6 billion from the regency's budget: business materials for every group, paid and
+    # confirmed; the program continues in 2024 with Rp600 million.
+    budget = await allocate(sessions, "PK3E", 2023, FundingSource.APBD_KABKOTA, TEGAL,
+                            PK3E_BUDGET_2023)  # fmt: skip
+    payments = await pay(
+        sessions, budget, [(RecipientKind.kube, group) for group in group_ids],
+        amount=PK3E_MATERIALS_PER_GROUP, purpose="Bahan usaha PK3E", period="2023",
+    )  # fmt: skip
+    await settle(sessions, payments, "PK3E2023")
+    await allocate(sessions, "PK3E", 2024, FundingSource.APBD_KABKOTA, TEGAL, PK3E_BUDGET_2024)
 
 
 async def klaten_trainings(sessions: Sessions, roll: RollMaker) -> None:
@@ -228,6 +248,9 @@ async def tegal_kube_2026(sessions: Sessions, roll: RollMaker) -> None:
     async with sessions() as session:
         families = await family_ids(session, KUBE_2026_VILLAGE)
     caller = demo_caller()
+    # The province allocates the nine grants to the regency from its own budget (APBD I).
+    budget = await allocate(sessions, "KUBE", 2026, FundingSource.APBD_PROVINSI, TEGAL,
+                            KUBE_2026_GRANTS * KUBE_2026_AMOUNT)  # fmt: skip
     for n in range(KUBE_2026_GRANTS):
         members = families[n * KUBE_2026_SIZE : (n + 1) * KUBE_2026_SIZE]
         group_id = await _group(
@@ -235,12 +258,19 @@ async def tegal_kube_2026(sessions: Sessions, roll: RollMaker) -> None:
             BusinessCategory.perdagangan, members,
         )  # fmt: skip
         paid = n < KUBE_2026_PAID
+        if paid:  # paid to the group's account, confirmed by the bank
+            payment = await pay(
+                sessions, budget, [(RecipientKind.kube, group_id)], amount=KUBE_2026_AMOUNT,
+                purpose="Bantuan modal KUBE", period="2026",
+            )  # fmt: skip
+            await settle(sessions, payment, f"KUBE2026-{n + 1}")
         steps = [GrantStatus.recommended, GrantStatus.approved]
         steps += [GrantStatus.disbursed] if paid else []
         async with sessions() as session, session.begin():
             grant: KubeGrant = await grants.create_grant(
                 session, caller,
-                GrantCreate(group_id=group_id, amount=KUBE_2026_AMOUNT, purpose="Modal e-Warung"),
+                GrantCreate(group_id=group_id, amount=KUBE_2026_AMOUNT, allocation_id=budget,
+                            purpose="Modal e-Warung"),
             )  # fmt: skip
             for status in steps:
                 await grants.transition_grant(
