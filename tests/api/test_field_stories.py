@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,16 @@ class Office:
     async def put(self, url: str, body: Any, expect: int = 200) -> Any:
         return await self.call("PUT", url, expect, json=body)
 
+    async def pay(self, url: str, body: Any, key: str | None = None, expect: int = 201) -> Any:
+        """A money-moving POST, with an Idempotency-Key (a fresh one unless retrying)."""
+        headers = {"Idempotency-Key": key or str(uuid.uuid4())}
+        return await self.call("POST", url, expect, json=body, headers=headers)
+
+    async def allocation_row(self, allocation_id: str) -> dict[str, Any]:
+        rows = await self.report("budget-realisation", "")
+        (row,) = [r for r in rows if r["allocation_id"] == allocation_id]
+        return row
+
     async def import_roll(self, families: list[SyntheticFamily], tmp_path: Path) -> dict[str, Any]:
         path = tmp_path / "roll.csv"
         write_import_csv(families, path)
@@ -62,6 +73,7 @@ class Office:
         for _ in range(600):
             job: dict[str, Any] = await self.get(started.headers["location"])
             if job["status"] in ("done", "failed"):
+                assert (job["status"], job["families_refused"]) == ("done", 0), job
                 return job
             await asyncio.sleep(0.05)
         raise AssertionError("the import did not finish")
@@ -145,6 +157,49 @@ async def test_kota_pasuruan_verification_cuts_the_list(office_of: Any, tmp_path
     }
     eligible = await pasuruan.all_families("&verification_status=eligible")
     assert len(eligible) == 13
+
+    # Confirmed families with a business get Rp2.5 million capital each, through the post office.
+    budget = await pasuruan.post(
+        "/api/v1/allocations",
+        {"program_code": "PK3E", "fiscal_year": 2024, "funding_source": "APBD_KABKOTA",
+         "region_code": "35.75", "amount": 25_000_000},
+    )  # fmt: skip
+    payments = [
+        await pasuruan.pay(
+            "/api/v1/disbursements",
+            {
+                "allocation_id": budget["id"],
+                "recipient_kind": "kpm",
+                "recipient_id": family["id"],
+                "amount": 2_500_000,
+                "purpose": "Modal usaha",
+                "channel": "pos",
+                "period": "2024",
+            },
+        )  # fmt: skip
+        for family in eligible[:8]
+    ]
+    for n, payment in enumerate(payments):
+        await pasuruan.pay(
+            f"/api/v1/disbursements/{payment['id']}/transitions",
+            {"to": "sent", "note": "Wesel pos", "external_reference": f"POS-{n}"},
+            expect=200,
+        )
+    settled = await pasuruan.http.post(
+        "/api/v1/disbursements/reconciliations",
+        content="reference,status,amount,date\n"
+        + "".join(f"POS-{n},confirmed,2500000,2024-08-01\n" for n in range(7))
+        + "POS-7,failed,2500000,2024-08-01\nPOS-99,confirmed,2500000,2024-08-01\n",
+        headers={**pasuruan.client.headers, "Idempotency-Key": "pos-settlement-2024-08"},
+    )
+    result = settled.json()
+    assert (result["confirmed"], result["failed"], result["mismatched"]) == (7, 1, 1)
+    assert result["mismatches"][0]["code"] == "unknown_reference"
+    row = await pasuruan.allocation_row(budget["id"])
+    assert (row["committed"], row["confirmed"], row["remaining"]) == (
+        17_500_000, 17_500_000, 7_500_000,
+    )  # fmt: skip
+    assert (row["absorption_pct"], row["payments_confirmed"]) == (70.0, 7)
 
 
 async def test_kabupaten_klaten_graduation_and_training_days(
@@ -242,3 +297,153 @@ async def test_kabupaten_mukomuko_pkh_and_bpnt_roll(office_of: Any, tmp_path: Pa
         for program in ("PKH", "BPNT")
     }
     assert listed == {"PKH": (42, 168), "BPNT": (38, 152)}
+
+
+async def _groups(
+    office: Office, village: str, families: list[dict[str, Any]], program: str, size: int,
+    trade: str,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Groups of ``size`` families, formed and activated."""
+    groups = []
+    for n in range(len(families) // size):
+        members = families[n * size : (n + 1) * size]
+        group = await office.post(
+            "/api/v1/kube",
+            {"name": f"Kelompok {program} {n + 1}", "village_code": village,
+             "program_code": program, "business_category": trade,
+             "members": [{"family_id": f["id"], "role": "ketua" if i == 0 else "anggota"}
+                         for i, f in enumerate(members)]},
+        )  # fmt: skip
+        active = await office.post(
+            f"/api/v1/kube/{group['id']}/transitions", {"to": "active"}, expect=200
+        )
+        groups.append(active)
+    return groups
+
+
+async def test_kabupaten_tegal_pk3e_2023(office_of: Any, tmp_path: Path) -> None:
+    """A district budget for groups: assessment, training in their trade, business materials
+    paid to each group, and the reports that close the year."""
+    tegal = await office_of("33.28")
+    guci = "33.28.02.2001"
+    roll = RollMaker(seed=4)
+    await tegal.import_roll([roll.family(guci, ["PK3E"], size=3) for _ in range(15)], tmp_path)
+    families = await tegal.all_families()
+    groups = await _groups(tegal, guci, families, "PK3E", 5, "produksi")
+    budget = await tegal.post(
+        "/api/v1/allocations",
+        {"program_code": "PK3E", "fiscal_year": 2023, "funding_source": "APBD_KABKOTA",
+         "region_code": "33.28", "amount": 1_600_000_000},
+    )  # fmt: skip
+
+    # The assessment team records each ketua's needs; then a sewing training in Oct-Nov.
+    cohort = await tegal.post(
+        "/api/v1/training-cohorts",
+        {"name": "Pelatihan menjahit PK3E Bumijawa 2023", "program_code": "PK3E",
+         "topic": "menjahit", "region_code": "33.28.02", "capacity": 20,
+         "sessions": [{"held_on": day} for day in ("2023-10-09", "2023-10-23", "2023-11-06",
+                                                   "2023-11-20")]},
+    )  # fmt: skip
+    heads = {f["id"]: f["members"][0]["id"] for f in families}
+    seated = []
+    for group in groups:
+        ketua = next(m for m in group["members"] if m["role"] == "ketua")
+        seated.append(
+            await tegal.post(
+                f"/api/v1/training-cohorts/{cohort['id']}/participants",
+                {"member_id": heads[ketua["family_id"]],
+                 "assessment": {"needs": "Mesin jahit", "business_potential": "Seragam sekolah"}},
+            )
+        )  # fmt: skip
+    await tegal.post(f"/api/v1/training-cohorts/{cohort['id']}/transitions", {"to": "running"},
+                     expect=200)  # fmt: skip
+    for index, day in enumerate(cohort["sessions"]):
+        # The third ketua missed the last two sessions.
+        records = [{"participant_id": p["id"], "present": not (n == 2 and index >= 2)}
+                   for n, p in enumerate(seated)]  # fmt: skip
+        await tegal.put(
+            f"/api/v1/training-cohorts/{cohort['id']}/sessions/{day['id']}/attendance",
+            {"records": records},
+        )
+
+    # Business materials for every group, in one batch, sent and confirmed by the bank.
+    batch = await tegal.pay(
+        "/api/v1/disbursements/batches",
+        {"items": [{"allocation_id": budget["id"], "recipient_kind": "kube",
+                    "recipient_id": g["id"], "amount": 5_000_000,
+                    "purpose": "Bahan usaha menjahit", "channel": "bank_transfer",
+                    "period": "2023"} for g in groups]},
+        expect=200,
+    )  # fmt: skip
+    assert (batch["created"], batch["amount_created"]) == (3, 15_000_000)
+    for n, item in enumerate(batch["items"]):
+        for move in ({"to": "sent", "external_reference": f"JTG-{n}"}, {"to": "confirmed"}):
+            await tegal.pay(f"/api/v1/disbursements/{item['id']}/transitions",
+                            {**move, "note": "Bank Jateng"}, expect=200)  # fmt: skip
+
+    kube = await tegal.report("kube", "region=33.28&program=PK3E")
+    assert [(r["record"], r["status"], r["count"]) for r in kube] == [("group", "active", 3)]
+    (training,) = await tegal.report("training-completion", "region=33.28")
+    assert (training["participants"], training["completed"], training["sessions"]) == (3, 2, 4)
+    row = await tegal.allocation_row(budget["id"])
+    assert (row["confirmed"], row["remaining"], row["payments_confirmed"]) == (
+        15_000_000, 1_585_000_000, 3,
+    )  # fmt: skip
+
+
+async def test_kabupaten_tegal_kube_2026(office_of: Any, tmp_path: Path) -> None:
+    """The province allocates KUBE grants to the regency and recommends them; the regency
+    approves and pays; the groups report; a retried payment never pays twice."""
+    province, tegal = await office_of("33"), await office_of("33.28")
+    slawi = "33.28.10.1007"
+    roll = RollMaker(seed=5)
+    await tegal.import_roll([roll.family(slawi, ["PKH"], size=4) for _ in range(12)], tmp_path)
+    groups = await _groups(tegal, slawi, await tegal.all_families(), "KUBE", 6, "perdagangan")
+    budget = await province.post(
+        "/api/v1/allocations",
+        {"program_code": "KUBE", "fiscal_year": 2026, "funding_source": "APBD_PROVINSI",
+         "region_code": "33.28", "amount": 180_000_000},
+    )  # fmt: skip
+    for n, group in enumerate(groups):
+        grant = await tegal.post(
+            "/api/v1/kube-grants",
+            {"group_id": group["id"], "amount": 20_000_000, "allocation_id": budget["id"],
+             "purpose": "Modal e-Warung"},
+        )  # fmt: skip
+        url = f"/api/v1/kube-grants/{grant['id']}"
+        refused = await tegal.post(f"{url}/transitions", {"to": "recommended"}, expect=403)
+        assert refused["code"] == "province_required"
+        await province.post(f"{url}/transitions", {"to": "recommended"}, expect=200)
+        await tegal.post(f"{url}/transitions", {"to": "approved"}, expect=200)
+
+        payment_body = {
+            "allocation_id": budget["id"], "recipient_kind": "kube", "recipient_id": group["id"],
+            "amount": 20_000_000, "purpose": "Bantuan modal KUBE", "channel": "bank_transfer",
+            "period": "2026",
+        }  # fmt: skip
+        key = f"kube-2026-{n}"
+        paid = await tegal.pay("/api/v1/disbursements", payment_body, key=key)
+        retried = await tegal.pay("/api/v1/disbursements", payment_body, key=key)
+        assert retried == paid  # the same answer, not a second payment
+        for move in ({"to": "sent", "external_reference": f"KUBE26-{n}"}, {"to": "confirmed"}):
+            await tegal.pay(f"/api/v1/disbursements/{paid['id']}/transitions",
+                            {**move, "note": "Rekening kelompok"}, expect=200)  # fmt: skip
+        await tegal.post(f"{url}/transitions", {"to": "disbursed"}, expect=200)
+        await tegal.post(
+            f"{url}/reports",
+            {"report_date": "2026-09-30", "revenue": 4_200_000, "active_members": 6},
+        )
+        history = await tegal.get(f"{url}/transitions")
+        assert [h["to_status"] for h in history] == [
+            "proposed", "recommended", "approved", "disbursed", "reporting",
+        ]  # fmt: skip
+
+    kube = await tegal.report("kube", "region=33.28&program=KUBE")
+    assert {(r["record"], r["status"]): (r["count"], r["amount"]) for r in kube} == {
+        ("group", "active"): (2, 0),
+        ("grant", "reporting"): (2, 40_000_000),
+    }
+    row = await tegal.allocation_row(budget["id"])
+    assert (row["committed"], row["confirmed"], row["remaining"], row["absorption_pct"]) == (
+        40_000_000, 40_000_000, 140_000_000, 22.2,
+    )  # fmt: skip
