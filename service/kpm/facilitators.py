@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from schemas.kpm import FacilitatorCreate, FacilitatorUpdate
-from service.access import Caller, ensure_visible, ensure_writable, visible_to
-from service.errors import FieldError, NotFound, ValidationFailed
+from service.access import Caller, ensure_writable, fetch_visible, visible_to
+from service.errors import FieldError, ValidationFailed
 from service.journal import field_changes, record_write
 from service.kpm.tables import Facilitator
 from service.pagination import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page_from
@@ -65,15 +65,11 @@ async def create_facilitator(
 async def get_facilitator(
     session: AsyncSession, caller: Caller, facilitator_id: uuid.UUID, *, for_update: bool = False
 ) -> Facilitator:
-    caller.require("facilitators:write" if for_update else "facilitators:read")
-    query = select(Facilitator).where(col(Facilitator.id) == facilitator_id)
-    if for_update:
-        query = query.with_for_update()
-    facilitator = (await session.scalars(query)).one_or_none()
-    if facilitator is None:
-        raise NotFound.of(ENTITY)
-    ensure_visible(caller, facilitator.region_code, ENTITY)
-    return facilitator
+    return await fetch_visible(
+        session, caller, Facilitator, facilitator_id, region_of=lambda f: f.region_code,
+        entity=ENTITY, scopes=("facilitators:read", "facilitators:write"),
+        for_update=for_update,
+    )  # fmt: skip
 
 
 async def list_facilitators(

@@ -16,7 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from schemas.kpm import FamilyCreate, FamilyUpdate, MemberIn, MemberUpdate
-from service.access import Caller, ensure_visible, ensure_writable, visible_to, within
+from service.access import (
+    Caller,
+    ensure_writable,
+    fetch_visible,
+    visible_to,
+    within,
+)
 from service.errors import Conflict, FieldError, NotFound, ValidationFailed
 from service.journal import MASK, record_read, record_write
 from service.kpm.reference import program_codes, village_codes
@@ -90,15 +96,10 @@ async def load_records(session: AsyncSession, families: Sequence[Family]) -> lis
 async def get_family(
     session: AsyncSession, caller: Caller, family_id: uuid.UUID, *, for_update: bool = False
 ) -> Family:
-    caller.require("kpm:write" if for_update else "kpm:read")
-    query = select(Family).where(col(Family.id) == family_id)
-    if for_update:
-        query = query.with_for_update()
-    family = (await session.scalars(query)).one_or_none()
-    if family is None:
-        raise NotFound.of("family")
-    ensure_visible(caller, family.village_code, "family")
-    return family
+    return await fetch_visible(
+        session, caller, Family, family_id, region_of=lambda family: family.village_code,
+        entity="family", scopes=("kpm:read", "kpm:write"), for_update=for_update,
+    )  # fmt: skip
 
 
 async def read_family(session: AsyncSession, caller: Caller, family_id: uuid.UUID) -> FamilyRecord:

@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from schemas.kube import GrantCreate, GrantTransitionIn, GrantUpdate
-from service.access import Caller, ensure_visible, ensure_writable, visible_to
+from service.access import Caller, ensure_writable, fetch_visible, visible_to
 from service.allocations.tables import Allocation
-from service.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
+from service.errors import Conflict, FieldError, Forbidden, ValidationFailed
 from service.journal import field_changes, record_write
 from service.kube.tables import OPEN_GRANT_STATUSES, KubeGrant, KubeGrantTransition, KubeGroup
 from service.lists import in_region, page_by_last_change
@@ -52,15 +52,10 @@ EDITABLE_STATUSES = frozenset({"proposed", "recommended"})
 async def get_grant(
     session: AsyncSession, caller: Caller, grant_id: uuid.UUID, *, for_update: bool = False
 ) -> KubeGrant:
-    caller.require("kube:write" if for_update else "kube:read")
-    query = select(KubeGrant).where(col(KubeGrant.id) == grant_id)
-    if for_update:
-        query = query.with_for_update()
-    grant = (await session.scalars(query)).one_or_none()
-    if grant is None:
-        raise NotFound.of(NOT_FOUND)
-    ensure_visible(caller, grant.village_code, NOT_FOUND)
-    return grant
+    return await fetch_visible(
+        session, caller, KubeGrant, grant_id, region_of=lambda grant: grant.village_code,
+        entity=NOT_FOUND, scopes=("kube:read", "kube:write"), for_update=for_update,
+    )  # fmt: skip
 
 
 async def writable_grant(

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from schemas.kube import KubeGroupCreate, KubeGroupUpdate, KubeMemberIn, KubeTransitionIn
-from service.access import Caller, ensure_visible, ensure_writable, visible_to
-from service.errors import Conflict, ErrorList, FieldError, NotFound, ValidationFailed
+from service.access import Caller, ensure_writable, fetch_visible, visible_to
+from service.errors import Conflict, ErrorList, FieldError, ValidationFailed
 from service.journal import field_changes, record_write
 from service.kpm.families import check_facilitator
 from service.kpm.reference import village_codes
@@ -59,15 +59,10 @@ async def load_records(session: AsyncSession, groups: Sequence[KubeGroup]) -> li
 async def get_group(
     session: AsyncSession, caller: Caller, group_id: uuid.UUID, *, for_update: bool = False
 ) -> KubeGroup:
-    caller.require("kube:write" if for_update else "kube:read")
-    query = select(KubeGroup).where(col(KubeGroup.id) == group_id)
-    if for_update:
-        query = query.with_for_update()
-    group = (await session.scalars(query)).one_or_none()
-    if group is None:
-        raise NotFound.of(NOT_FOUND)
-    ensure_visible(caller, group.village_code, NOT_FOUND)
-    return group
+    return await fetch_visible(
+        session, caller, KubeGroup, group_id, region_of=lambda group: group.village_code,
+        entity=NOT_FOUND, scopes=("kube:read", "kube:write"), for_update=for_update,
+    )  # fmt: skip
 
 
 async def read_group(session: AsyncSession, caller: Caller, group_id: uuid.UUID) -> GroupRecord:

@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from schemas.training import CohortCreate, CohortTransitionIn, CohortUpdate, SessionIn
-from service.access import Caller, ensure_visible, ensure_writable, visible_to
-from service.errors import Conflict, ErrorList, FieldError, NotFound, ValidationFailed
+from service.access import Caller, ensure_writable, fetch_visible, visible_to
+from service.errors import Conflict, ErrorList, FieldError, ValidationFailed
 from service.journal import field_changes, record_write
 from service.kpm.families import check_facilitator
 from service.lists import in_region, name_contains, page_by_last_change
@@ -86,15 +86,10 @@ async def load_records(
 async def get_cohort(
     session: AsyncSession, caller: Caller, cohort_id: uuid.UUID, *, for_update: bool = False
 ) -> TrainingCohort:
-    caller.require("training:write" if for_update else "training:read")
-    query = select(TrainingCohort).where(col(TrainingCohort.id) == cohort_id)
-    if for_update:
-        query = query.with_for_update()
-    cohort = (await session.scalars(query)).one_or_none()
-    if cohort is None:
-        raise NotFound.of(NOT_FOUND)
-    ensure_visible(caller, cohort.region_code, NOT_FOUND)
-    return cohort
+    return await fetch_visible(
+        session, caller, TrainingCohort, cohort_id, region_of=lambda cohort: cohort.region_code,
+        entity=NOT_FOUND, scopes=("training:read", "training:write"), for_update=for_update,
+    )  # fmt: skip
 
 
 async def writable_cohort(
