@@ -1,6 +1,7 @@
 """The bare baseline: a minimal Starlette app on an asyncpg pool, serving the same rows as the
-service's read endpoints, with the same JSON shape. No authentication, no ORM, no validation
-layer, no middleware: what is left is the floor that the service's overhead is measured against.
+service's read endpoints, with the same JSON shape, and writing a disbursement the least way
+that keeps the budget. No authentication, no ORM, no validation layer, no middleware: what is
+left is the floor that the service's overhead is measured against.
 
 Run as ``uvicorn bench.baseline:app`` with ``DATABASE_URL`` in the environment.
 """
@@ -46,9 +47,11 @@ def _dotted(raw: str) -> str | None:
     return ".".join(parts)
 
 
-def _json(body: Any) -> Response:
+def _json(body: Any, status_code: int = 200) -> Response:
     return Response(
-        json.dumps(body, default=str, separators=(",", ":")), media_type="application/json"
+        json.dumps(body, default=str, separators=(",", ":")),
+        status_code=status_code,
+        media_type="application/json",
     )
 
 
@@ -119,6 +122,65 @@ async def family(request: Request) -> Response:
     return _json(body)
 
 
+# The budget first: the conditional UPDATE locks the allocation's row until the commit, so
+# concurrent payments queue on it and the sum never passes the amount.
+COMMIT_BUDGET_SQL = (
+    "UPDATE budget_allocation SET committed = committed + $2"
+    " WHERE id = $1 AND committed + $2 <= amount RETURNING program_code"
+)
+# The row, with the recipient's village as its region (nothing when there is no live family).
+INSERT_DISBURSEMENT_SQL = (
+    "INSERT INTO disbursement (id, allocation_id, program_code, recipient_kind, recipient_id,"
+    " region_code, amount, purpose, channel, period, status)"
+    " SELECT $1, $2, $3, 'kpm', f.id, f.village_code, $5, $6, $7, $8, 'scheduled'"
+    " FROM kpm_family f WHERE f.id = $4 AND f.archived_at IS NULL"
+    " RETURNING id, created_at, updated_at, version, allocation_id, program_code, recipient_kind,"
+    " recipient_id, region_code, amount, purpose, channel, period, status, external_reference"
+)
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+async def disbursement(request: Request) -> Response:
+    """A payment to a family out of an allocation: budget and row in one transaction."""
+    try:
+        body = json.loads(await request.body())
+        allocation_id = uuid.UUID(body["allocation_id"])
+        recipient_id = uuid.UUID(body["recipient_id"])
+        amount = body["amount"]
+        if not isinstance(amount, int) or amount < 1:
+            raise ValueError("amount")
+        values = (body["purpose"], body["channel"], body.get("period"))
+    except (ValueError, KeyError, TypeError):
+        return JSONResponse({"detail": "invalid body"}, status_code=422)
+    try:
+        async with _pool_of().acquire() as connection, connection.transaction():
+            program_code = await connection.fetchval(COMMIT_BUDGET_SQL, allocation_id, amount)
+            if program_code is None:
+                raise _Refused(409, "allocation exhausted or unknown")
+            row = await connection.fetchrow(
+                INSERT_DISBURSEMENT_SQL,
+                uuid.uuid4(),
+                allocation_id,
+                program_code,
+                recipient_id,
+                amount,
+                *values,
+            )
+            if row is None:
+                raise _Refused(422, "unknown recipient")
+    except _Refused as refused:
+        return JSONResponse({"detail": refused.detail}, status_code=refused.status)
+    except asyncpg.UniqueViolationError:
+        return JSONResponse({"detail": "duplicate disbursement"}, status_code=409)
+    return _json(dict(row), status_code=201)
+
+
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     global _pool
@@ -140,6 +202,7 @@ app = Starlette(
         Route("/healthz", healthz),
         Route("/regions/{code}", region),
         Route("/kpm/{family_id}", family),
+        Route("/disbursements", disbursement, methods=["POST"]),
     ],
     lifespan=lifespan,
 )

@@ -4,6 +4,7 @@ options of the run; plus the side-by-side wrk comparison most pairs are made of.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,24 +82,43 @@ class Sides:
         return self.best[-1]
 
 
+# Called before each wrk run with the target, the run's duration in seconds and that target's
+# previous result (None before its first run); answers the target to run, e.g. with a fresh
+# list of values for its request bodies.
+Prepare = Callable[[Target, int, WrkResult | None], Awaitable[Target]]
+
+
 async def compare_with_wrk(
-    context: BenchContext, targets: list[Target], settings: WrkSettings | None = None
+    context: BenchContext,
+    targets: list[Target],
+    settings: WrkSettings | None = None,
+    prepare: Prepare | None = None,
 ) -> Sides:
     """Warm every target up, then ``rounds`` rounds with the same wrk settings, rotating which
     target goes first, so that a neighbour's load hits all sides alike. The first target is the
-    service, the last the baseline; the best round of each is kept."""
+    service, the last the baseline; the best round of each is kept. ``prepare`` may change a
+    target before each of its runs (warm-up included); it also gets the run's duration."""
     settings = settings or context.options.wrk
     exe = context.wrk_executable
+    last: dict[int, WrkResult] = {}
+
+    async def measure(index: int, duration_s: int) -> WrkResult:
+        target = targets[index]
+        if prepare is not None:
+            target = await prepare(target, duration_s, last.get(index))
+        last[index] = await run_wrk(exe, settings, target, duration_s=duration_s)
+        return last[index]
+
     if settings.warmup_s > 0:
-        for target in targets:
-            await run_wrk(exe, settings, target, duration_s=settings.warmup_s)
+        for index in range(len(targets)):
+            await measure(index, settings.warmup_s)
     rounds: list[list[WrkResult]] = []
     for number in range(context.options.rounds):
         shift = number % len(targets)
         order = list(range(len(targets)))[shift:] + list(range(len(targets)))[:shift]
         measured: dict[int, WrkResult] = {}
         for index in order:
-            measured[index] = await run_wrk(exe, settings, targets[index])
+            measured[index] = await measure(index, settings.duration_s)
         rounds.append([measured[i] for i in range(len(targets))])
     for round_results in rounds:
         for target, result in zip(targets, round_results, strict=True):

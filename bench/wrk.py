@@ -64,6 +64,8 @@ class Target:
     method: str = "GET"
     body_file: Path | None = None
     content_type: str = "application/json"
+    # More settings for ``wrk_report.lua`` (a body per request, say): BENCH_* variables.
+    environment: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,8 @@ class WrkResult:
     mean_ms: float
     bytes_read: int
     errors: dict[str, int] = field(default_factory=dict)
+    # The other figures of the BENCH_RESULT line (e.g. ``values_used`` of a body per request).
+    extra: dict[str, float] = field(default_factory=dict)
 
     @property
     def error_count(self) -> int:
@@ -87,6 +91,10 @@ class WrkResult:
 _RESULT_LINE = re.compile(r"^BENCH_RESULT (.*)$", re.MULTILINE)
 _RPS_LINE = re.compile(r"^Requests/sec:\s+([0-9.]+)", re.MULTILINE)
 _ERROR_KEYS = ("connect", "read", "write", "status", "timeout")
+_KNOWN_KEYS = frozenset(
+    {"requests", "duration_us", "bytes", "p50_us", "p90_us", "p99_us", "max_us", "mean_us"}
+    | {f"errors_{key}" for key in _ERROR_KEYS}
+)
 
 
 def parse_wrk_output(output: str) -> WrkResult:
@@ -116,6 +124,7 @@ def parse_wrk_output(output: str) -> WrkResult:
         mean_ms=values["mean_us"] / 1000,
         bytes_read=int(values["bytes"]),
         errors={key: int(values.get(f"errors_{key}", 0)) for key in _ERROR_KEYS},
+        extra={key: value for key, value in values.items() if key not in _KNOWN_KEYS},
     )
 
 
@@ -133,12 +142,16 @@ def wrk_command(executable: str, settings: WrkSettings, url: str, duration_s: in
     ]
 
 
-def _environment(target: Target) -> dict[str, str]:
+def _environment(target: Target, threads: int) -> dict[str, str]:
     env = dict(os.environ)
     env["BENCH_AUTHORIZATION"] = target.authorization or ""
     env["BENCH_METHOD"] = target.method
     env["BENCH_BODY_FILE"] = str(target.body_file) if target.body_file else ""
     env["BENCH_CONTENT_TYPE"] = target.content_type
+    env["BENCH_THREADS"] = str(threads)
+    for name in ("BENCH_VALUES_FILE", "BENCH_BODY_TEMPLATE", "BENCH_KEY_PREFIX"):
+        env.pop(name, None)
+    env.update(target.environment)
     return env
 
 
@@ -148,7 +161,7 @@ def run_wrk_sync(
     command = wrk_command(executable, settings, target.url, duration_s)
     completed = subprocess.run(
         command,
-        env=_environment(target),
+        env=_environment(target, settings.threads),
         capture_output=True,
         text=True,
         timeout=duration_s + settings.timeout_s + 30,

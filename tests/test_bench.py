@@ -3,14 +3,22 @@ parsing, the wrk output parser on a captured sample, and the results file."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import json
+import shutil
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from bench.pairs.disbursement_batch import batch_body, rows
+from bench.pairs.disbursement_payments import body_template
 from bench.results import Check, Machine, PairResult, Table, record_run, render_text, run_section
 from bench.run import parse_options
-from bench.wrk import WrkFailed, parse_wrk_output
+from bench.wrk import Target, WrkFailed, WrkSettings, parse_wrk_output, run_wrk_sync
 
 # Captured from `wrk -t1 -c2 -d1s --latency -s bench/wrk_report.lua URL`.
 WRK_SAMPLE = """\
@@ -49,9 +57,16 @@ def test_wrk_output_without_the_lua_line_is_an_error() -> None:
         parse_wrk_output(WRK_SAMPLE.split("BENCH_RESULT")[0])
 
 
+def test_extra_figures_of_the_lua_line_are_kept() -> None:
+    sample = WRK_SAMPLE.replace("errors_timeout=0", "errors_timeout=0 values_used=1451")
+    result = parse_wrk_output(sample)
+    assert result.extra == {"values_used": 1451}
+    assert parse_wrk_output(WRK_SAMPLE).extra == {}
+
+
 def test_default_pairs_are_the_quick_ones() -> None:
     options, _ = parse_options([])
-    assert options.only == ["regions", "kpm", "list"]
+    assert options.only == ["regions", "kpm", "list", "batch", "payments"]
     assert options.wrk.connections == 32
     assert options.families == 280_000
 
@@ -63,7 +78,15 @@ def test_pairs_and_sizes_are_chosen_on_the_command_line() -> None:
     assert options.only == ["regions", "export"]  # in the harness's order
     assert (options.families, options.wrk.duration_s, options.rounds) == (2000, 5, 3)
     everything, _ = parse_options(["--all"])
-    assert everything.only == ["regions", "kpm", "list", "import", "export"]
+    assert everything.only == [
+        "regions",
+        "kpm",
+        "list",
+        "batch",
+        "payments",
+        "import",
+        "export",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -92,3 +115,78 @@ def test_results_file_keeps_earlier_runs(tmp_path: Path) -> None:
     assert text.startswith("# Benchmark results")
     assert text.index("## Run 2026-01-02") < text.index("## Run 2026-01-01")
     assert text.count("### regions: a pair") == 2
+
+
+def test_the_batch_body_pays_the_rows_families() -> None:
+    allocation, families = uuid.uuid4(), [uuid.uuid4() for _ in range(3)]
+    items = json.loads(batch_body(allocation, families))["items"]
+    assert [item["recipient_id"] for item in items] == [
+        str(row[4]) for row in rows(allocation, families)
+    ]
+    assert {item["allocation_id"] for item in items} == {str(allocation)}
+
+
+def _recording_handler(seen: list[tuple[str, str]]) -> type[BaseHTTPRequestHandler]:
+    """Answers 201 to every POST and keeps its Idempotency-Key and body."""
+    lock = threading.Lock()
+
+    class Recorder(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            with lock:
+                seen.append((self.headers["Idempotency-Key"], body.decode()))
+            self.send_response(201)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def handle(self) -> None:
+            with contextlib.suppress(ConnectionError):  # wrk hangs up when it stops
+                super().handle()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    return Recorder
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_wrk_sends_each_value_once_with_a_key_of_its_own(tmp_path: Path) -> None:
+    values = tmp_path / "values.txt"
+    values.write_text("".join(f"{uuid.uuid4()}\n" for _ in range(50_000)))
+    seen: list[tuple[str, str]] = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _recording_handler(seen))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    allocation = uuid.uuid4()
+    target = Target(
+        "recorder",
+        f"http://127.0.0.1:{server.server_address[1]}/pay",
+        method="POST",
+        environment={
+            "BENCH_BODY_TEMPLATE": body_template(allocation),
+            "BENCH_VALUES_FILE": str(values),
+            "BENCH_KEY_PREFIX": "run1",
+        },
+    )
+    try:
+        result = run_wrk_sync(
+            str(shutil.which("wrk")), WrkSettings(threads=2, connections=4), target, duration_s=1
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.requests > 0
+    assert result.error_count == 0
+    assert result.extra["values_exhausted"] == 0
+    # Each connection may have one request on the way when wrk stops.
+    assert len(seen) <= result.extra["values_sent"] <= len(seen) + 4
+    assert result.extra["values_sent"] <= result.extra["values_used"] <= 50_000
+    bodies = [json.loads(body) for _, body in seen]
+    assert {body["allocation_id"] for body in bodies} == {str(allocation)}
+    recipients = [body["recipient_id"] for body in bodies]
+    assert len(set(recipients)) == len(recipients)
+    assert set(recipients) <= set(values.read_text().split())
+    keys = [key for key, _ in seen]
+    assert len(set(keys)) == len(keys)
+    assert all(key.startswith("run1-") for key in keys)

@@ -20,7 +20,23 @@ class Pair:
 
 
 def all_pairs() -> dict[str, Pair]:
-    from bench.pairs import family_list, kpm_export, kpm_import, kpm_read, regions
+    from bench.pairs import (
+        disbursement_batch,
+        disbursement_payments,
+        family_list,
+        kpm_export,
+        kpm_import,
+        kpm_read,
+        regions,
+    )
 
-    pairs = (regions.PAIR, kpm_read.PAIR, family_list.PAIR, kpm_import.PAIR, kpm_export.PAIR)
+    pairs = (
+        regions.PAIR,
+        kpm_read.PAIR,
+        family_list.PAIR,
+        disbursement_batch.PAIR,
+        disbursement_payments.PAIR,
+        kpm_import.PAIR,
+        kpm_export.PAIR,
+    )
     return {pair.key: pair for pair in pairs}
