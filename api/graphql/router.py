@@ -4,6 +4,7 @@ GraphiQL served from local files (no CDN)."""
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -68,9 +69,28 @@ def _error_extensions(error: GraphQLError) -> dict[str, Any]:
     return {"code": "internal_error", "status": 500}
 
 
+# graphql-core's coercion errors quote the value they refused ("Variable '$i' got invalid value
+# {...}"), which may be a NIK: the message keeps only the part before the value.
+_VALUE_QUOTED = re.compile(
+    r"^(Variable '\$[^']*'|Argument '[^']*'[^;]*?) (got|has) invalid value.*", re.S
+)
+
+
+def _safe_message(error: GraphQLError, extensions: dict[str, Any]) -> str:
+    """Never an input value in the message (PRODUCT: no personal data in errors)."""
+    if extensions["code"] == "internal_error":
+        return "Internal error."
+    if isinstance(_cause(error), ValidationError):
+        return "The input has invalid fields; see extensions.errors."
+    quoted = _VALUE_QUOTED.match(error.message)
+    if quoted:
+        return f"{quoted.group(1)} has an invalid value."
+    return error.message
+
+
 def _format_error(error: GraphQLError) -> dict[str, Any]:
     extensions = _error_extensions(error)
-    message = error.message if extensions["code"] != "internal_error" else "Internal error."
+    message = _safe_message(error, extensions)
     formatted: dict[str, Any] = {
         "message": message,
         "extensions": {**extensions, "request_id": correlation_id.get()},

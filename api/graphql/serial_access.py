@@ -4,7 +4,8 @@ GraphQL resolves sibling fields concurrently, but an ``AsyncSession`` must not b
 tasks at once (SQLAlchemy refuses, or worse, interleaves a flush). Root fields call service
 functions on the session and DataLoader batches query it; both take the request's lock. Nested
 fields only read what was loaded or go through a loader, so they never hold the lock while
-waiting for one (no deadlock)."""
+waiting for one (no deadlock). Each mutation also gets a savepoint, so a refused one writes
+nothing even when the document's other fields succeed and the request commits."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from inspect import isawaitable
 from typing import Any
 
-from graphql import GraphQLResolveInfo
+from graphql import GraphQLResolveInfo, OperationType
 from strawberry.extensions import SchemaExtension
 
 
@@ -37,6 +38,13 @@ class SerialDatabaseAccess(SchemaExtension):
         *args: Any,
         **kwargs: Any,
     ) -> Any:
-        async with info.context.database_turn:  # the GraphQLContext of api/graphql/context.py
-            result = _next(root, info, *args, **kwargs)
-            return await result if isawaitable(result) else result
+        context = info.context  # the GraphQLContext of api/graphql/context.py
+        async with context.database_turn:
+            if info.operation.operation is not OperationType.MUTATION:
+                result = _next(root, info, *args, **kwargs)
+                return await result if isawaitable(result) else result
+            # A mutation that fails leaves nothing behind: the request still commits (other
+            # mutations of the document may have succeeded), so each runs in a savepoint.
+            async with context.session.begin_nested():
+                result = _next(root, info, *args, **kwargs)
+                return await result if isawaitable(result) else result

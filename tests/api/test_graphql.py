@@ -3,6 +3,7 @@ on query depth, aliases and size."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -12,9 +13,14 @@ from tests.factories import ClientFactory, family_body
 
 
 async def _query(
-    http: httpx.AsyncClient, query: str, headers: dict[str, str] | None = None
+    http: httpx.AsyncClient,
+    query: str,
+    headers: dict[str, str] | None = None,
+    variables: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    response = await http.post("/graphql", json={"query": query}, headers=headers or {})
+    response = await http.post(
+        "/graphql", json={"query": query, "variables": variables or {}}, headers=headers or {}
+    )
     assert response.status_code == 200
     body: dict[str, Any] = response.json()
     return body
@@ -98,3 +104,55 @@ async def test_sibling_fields_share_the_session_safely(
         assert body.get("errors") is None, body["errors"]
         assert body["data"]["f"]["id"] == created.json()["id"]
         assert len(body["data"]["e"]["items"]) == 18
+
+
+async def test_refusals_never_echo_the_values_sent(
+    http: httpx.AsyncClient, clients: ClientFactory
+) -> None:
+    # PRODUCT: no personal data in errors. A NIK too long for the field, and one sent where a
+    # number is expected, come back as field errors without the value.
+    client = await clients(region="33.28")
+    body = family_body()
+    nik = "3328024205900003"
+    body["members"][0]["nik"] = nik + " (istri " + nik + ")"
+    mutation = "mutation($i: FamilyCreateInput!) { createFamily(input: $i) { id } }"
+    variables = {
+        "no_kk": "noKk", "village_code": "villageCode", "birth_date": "birthDate",
+    }  # fmt: skip
+    gql_input = {variables.get(k, k): v for k, v in body.items() if k != "members"}
+    gql_input["members"] = [{variables.get(k, k): v for k, v in m.items()} for m in body["members"]]
+    too_long = await http.post(
+        "/graphql", json={"query": mutation, "variables": {"i": gql_input}}, headers=client.headers
+    )
+    assert too_long.json()["errors"][0]["extensions"]["code"] == "validation_failed"
+    assert nik not in too_long.text
+
+    wrong_type = await http.post(
+        "/graphql",
+        json={"query": "query($l: Int!) { programs(limit: $l) { items { code } } }",
+              "variables": {"l": nik}},
+        headers=client.headers,
+    )  # fmt: skip
+    assert wrong_type.json()["errors"][0]["message"] == "Variable '$l' has an invalid value."
+    assert nik not in wrong_type.text
+
+
+async def test_a_refused_mutation_leaves_nothing_behind(
+    http: httpx.AsyncClient, clients: ClientFactory
+) -> None:
+    # The group would be inserted before its members are checked; the unknown member must
+    # take the group with it, even though the request itself commits.
+    client = await clients(region="33.28")
+    name = f"KUBE Tidak Jadi {uuid.uuid4().hex[:6]}"
+    mutation = """mutation($i: KubeGroupCreateInput!) { createKubeGroup(input: $i) { id } }"""
+    refused = await _query(
+        http,
+        mutation,
+        client.headers,
+        variables={"i": {"name": name, "villageCode": "33.28.02.2001",
+                         "businessCategory": "jasa",
+                         "members": [{"familyId": str(uuid.uuid4()), "role": "ketua"}]}},
+    )  # fmt: skip
+    assert refused["errors"][0]["extensions"]["code"] == "validation_failed", refused
+    listed = await http.get(f"/api/v1/kube?name={name[:12]}", headers=client.headers)
+    assert [group["name"] for group in listed.json()["items"]] == []
