@@ -59,7 +59,8 @@ def parse_if_match(value: str | None) -> int | None:
     if value is None:
         return None
     tag = value.strip().removeprefix("W/").strip('"')
-    return int(tag) if tag.isdigit() else -1
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+    return int(tag) if tag.isascii() and tag.isdigit() and len(tag) <= 18 else -1
 
 
 IfMatch = Annotated[

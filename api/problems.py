@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.i18n import detail_for, field_message, title_for, wants_indonesian
 from schemas.problems import Problem
+from service.database import is_unstorable_value
 from service.errors import DomainError, FieldError
 
 log = logging.getLogger(__name__)
@@ -138,10 +139,23 @@ async def _database_unavailable(request: Request, error: Exception) -> JSONRespo
     )
 
 
+async def _unstorable_value(request: Request, error: Exception) -> JSONResponse:
+    # PostgreSQL refused a value the validators let through (a date beyond its range, a NUL
+    # character, a number too large): the client's input, so a 4xx, with nothing echoed.
+    return problem_response(
+        request,
+        status=422,
+        code="invalid_value",
+        detail="A value in the request is out of range or has characters that cannot be stored.",
+    )
+
+
 async def _database_error(request: Request, error: Exception) -> JSONResponse:
     # A connection the server dropped (a restart, a failover) surfaces as a plain DBAPIError
     # flagged as invalidated: worth a retry, like the errors above. Any other is a bug.
     assert isinstance(error, DBAPIError)
+    if is_unstorable_value(error):
+        return await _unstorable_value(request, error)
     if error.connection_invalidated:
         return await _database_unavailable(request, error)
     return await _unexpected_error(request, error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncpg
+import sqlalchemy.exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -36,6 +37,8 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         # SQLAlchemy then discards the whole pool, so the retry gets fresh connections.
         pool_pre_ping=False,
         pool_recycle=1800,
+        # A logged database error must not carry the statement's values (a NIK, say).
+        hide_parameters=True,
         # Every timestamp the service writes or compares is UTC.
         connect_args={"server_settings": {"timezone": "UTC", "application_name": "dinsos"}},
     )
@@ -52,3 +55,17 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     raw = (await connection.get_raw_connection()).driver_connection
     assert raw is not None
     return raw  # type: ignore[no-any-return]
+
+
+def is_unstorable_value(error: BaseException) -> bool:
+    """Whether PostgreSQL (or the driver, encoding an argument) refused a value itself: a date
+    beyond its range, a NUL character, a number too large. That is the client's input, never
+    a fault of the service; the error chain is walked because SQLAlchemy wraps the driver's."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, sqlalchemy.exc.DataError | asyncpg.exceptions.DataError):
+            return True
+        if isinstance(seen, asyncpg.exceptions._base.DataError):  # argument encoding
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False

@@ -9,13 +9,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from service.errors import FieldError, ValidationFailed
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -46,6 +47,16 @@ def decode_cursor(cursor: str, *, width: int) -> list[Any]:
             errors=[FieldError("cursor", "invalid_cursor", "The cursor is not one this API gave.")]
         )
     return key
+
+
+def cursor_part(value: Any, convert: Callable[[str], V]) -> V:
+    """One part of a decoded cursor as the type it must have; a forged one is refused."""
+    try:
+        return convert(str(value))
+    except (TypeError, ValueError):
+        raise ValidationFailed(
+            errors=[FieldError("cursor", "invalid_cursor", "The cursor is not one this API gave.")]
+        ) from None
 
 
 @dataclass

@@ -21,6 +21,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from api.deps import SessionDep, get_standalone_caller, oauth2_scheme
 from api.graphql.context import GraphQLContext
 from service.access import Caller
+from service.database import is_unstorable_value
 from service.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ def _error_extensions(error: GraphQLError) -> dict[str, Any]:
                 for item in original.errors()
             ],
         }
+    if original is not None and is_unstorable_value(original):  # the client's input
+        return {"code": "invalid_value", "status": 422}
     if original is None:
         # A GraphQL-level error (syntax, unknown field, a limit exceeded, a bad variable) or a
         # refusal raised as one (permissions): its code, if it carries one.
@@ -82,6 +85,9 @@ def _safe_message(error: GraphQLError, extensions: dict[str, Any]) -> str:
         return "Internal error."
     if isinstance(_cause(error), ValidationError):
         return "The input has invalid fields; see extensions.errors."
+    cause = _cause(error)
+    if cause is not None and is_unstorable_value(cause):
+        return "A value is out of range or has characters that cannot be stored."
     quoted = _VALUE_QUOTED.match(error.message)
     if quoted:
         return f"{quoted.group(1)} has an invalid value."

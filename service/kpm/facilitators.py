@@ -14,7 +14,14 @@ from service.access import Caller, ensure_writable, fetch_visible, visible_to
 from service.errors import FieldError, ValidationFailed
 from service.journal import field_changes, record_write
 from service.kpm.tables import Facilitator
-from service.pagination import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page_from
+from service.pagination import (
+    DEFAULT_LIMIT,
+    Page,
+    check_limit,
+    cursor_part,
+    decode_cursor,
+    page_from,
+)
 from service.regions.codes import parse_region_code
 from service.regions.service import regions_exist
 from service.versions import ensure_version
@@ -100,7 +107,7 @@ async def list_facilitators(
         query = query.where(col(Facilitator.active) == active)
     if cursor:
         (after,) = decode_cursor(cursor, width=1)
-        query = query.where(col(Facilitator.id) > uuid.UUID(str(after)))
+        query = query.where(col(Facilitator.id) > cursor_part(after, uuid.UUID))
     rows = (await session.scalars(query.order_by(col(Facilitator.id)).limit(limit + 1))).all()
     return page_from(rows, limit, key=lambda f: (str(f.id),))
 

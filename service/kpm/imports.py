@@ -17,7 +17,14 @@ from service.kpm.identity import mask
 from service.kpm.import_files import check_header
 from service.kpm.tables import ImportJob, ImportRefusal
 from service.kpm.views import PII_SCOPE
-from service.pagination import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page_from
+from service.pagination import (
+    DEFAULT_LIMIT,
+    Page,
+    check_limit,
+    cursor_part,
+    decode_cursor,
+    page_from,
+)
 
 FORMATS = ("csv", "ndjson")
 
@@ -70,7 +77,7 @@ async def list_refusals(
     query = select(ImportRefusal).where(col(ImportRefusal.job_id) == job.id)
     if cursor:
         (after,) = decode_cursor(cursor, width=1)
-        query = query.where(col(ImportRefusal.id) > int(after))
+        query = query.where(col(ImportRefusal.id) > cursor_part(after, int))
     rows = (await session.scalars(query.order_by(col(ImportRefusal.id)).limit(limit + 1))).all()
     return page_from(rows, limit, key=lambda refusal: (refusal.id,))
 

@@ -79,3 +79,42 @@ async def test_an_unexpected_failure_is_a_bare_500(app: FastAPI, http: httpx.Asy
     assert "3328024107850001" not in response.text
     assert "Traceback" not in response.text
     assert body["errors"] == []
+
+
+async def test_values_postgresql_cannot_take_are_4xx_not_500(
+    http: httpx.AsyncClient, clients: ClientFactory
+) -> None:
+    client = await clients(region="33.28")
+    nik = "3328021403850001"
+    for url in (
+        f"/api/v1/kpm?nik={nik}&updated_since=0001-01-01T00:00:00%2B01:00",  # before year 1 UTC
+        "/api/v1/kpm?name=Sl%00amet",  # a NUL character
+        "/api/v1/kpm/imports/00000000-0000-4000-8000-000000000000/refusals?cursor=WyJ4Il0",
+        "/api/v1/facilitators?cursor=WyJub3QtYS11dWlkIl0",  # ["not-a-uuid"]
+    ):
+        response = await http.get(url, headers=client.headers)
+        assert 400 <= response.status_code < 500, (url, response.text)
+        assert nik not in response.text
+
+    facilitator = await http.post(
+        "/api/v1/facilitators",
+        json={"name": "Ani\u0000Rahayu", "kind": "PKH", "region_code": "33.28.02"},
+        headers=client.headers,
+    )
+    body = _assert_problem(facilitator, 422, "invalid_value")
+    assert "Ani" not in str(body)
+
+    made = await http.post(
+        "/api/v1/facilitators",
+        json={"name": "Ani Rahayu", "kind": "PKH", "region_code": "33.28.02"},
+        headers=client.headers,
+    )
+    odd_etag = await http.patch(
+        f"/api/v1/facilitators/{made.json()['id']}",
+        json={"yearly_target": 5},
+        headers={
+            **{k.encode(): v.encode() for k, v in client.headers.items()},
+            b"If-Match": b'"\xb2"',
+        },
+    )
+    assert odd_etag.status_code == 412
