@@ -89,6 +89,12 @@ def check_family(
     else:
         draft.village_code = village
 
+    for name, value, longest in (
+        ("address", draft.address, 300),
+        ("dtsen_id", draft.dtsen_id, 40),
+    ):
+        refusals += _text_refusals(name, value, longest)
+
     if draft.desil is not None and not 1 <= draft.desil <= 10:
         refusals.append(Refusal("desil", "invalid_value", "desil is 1 to 10."))
 
@@ -131,6 +137,7 @@ def _check_member(member: MemberDraft, index: int, today: dt.date) -> list[Refus
         refusals.append(Refusal("nik", "invalid_nik", problem, index))
     if not member.name.strip():
         refusals.append(Refusal("name", "invalid_value", "The name is empty.", index))
+    refusals += _text_refusals("name", member.name, 120, index)
     if member.sex not in ("L", "P"):
         refusals.append(Refusal("sex", "invalid_value", "sex is L or P.", index))
     if member.birth_date is None:
@@ -148,3 +155,17 @@ def _check_member(member: MemberDraft, index: int, today: dt.date) -> list[Refus
             member.nik, sex=member.sex, birth_date=member.birth_date
         )
     return refusals
+
+
+def _text_refusals(
+    name: str, value: str | None, longest: int, member_index: int | None = None
+) -> list[Refusal]:
+    """Text the database could not store refuses its family, rather than the whole import
+    batch it is in: too long for its column, or holding a NUL character."""
+    if value is None:
+        return []
+    if len(value) > longest:
+        return [Refusal(name, "too_long", f"At most {longest} characters.", member_index)]
+    if "\x00" in value:
+        return [Refusal(name, "invalid_value", "Holds a NUL character.", member_index)]
+    return []

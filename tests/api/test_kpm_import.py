@@ -8,6 +8,7 @@ import csv
 import io
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from api.app import create_app
 from service.database import async_url, create_session_factory
+from service.demo.roll import RollMaker, write_import_csv
 from service.settings import Settings
 from tests.conftest import PROJECT_ROOT, prepared_database
 from tests.factories import ClientFactory, IssuedClient
@@ -216,3 +218,22 @@ async def test_export_imports_back_unchanged(own_app: FastAPI, own_http: httpx.A
     first = json.loads(masked.text.splitlines()[0])
     assert first["nik"].endswith("*" * 10)
     assert first["no_kk"].endswith("*" * 10)
+
+
+async def test_a_value_too_long_refuses_its_family_not_the_import(
+    own_app: FastAPI, own_http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    client = await _client(own_app)
+    roll = RollMaker(seed=9)
+    families = [roll.family("33.28.02.2001", ["PKH"], size=3) for _ in range(6)]
+    families[2].members[1].name = "Siti " * 40  # 200 characters: the column holds 120
+    families[4].members[0].name = "Budi\x00Santoso"
+    path = tmp_path / "roll.csv"
+    write_import_csv(families, path)
+    job = await _import(own_http, client, path.read_bytes())
+    assert (job["status"], job["families_created"], job["families_refused"]) == ("done", 4, 2)
+    refused = {(r["no_kk"], r["field"], r["code"]) for r in job["refusals"]}
+    assert refused == {
+        (families[2].no_kk, "name", "too_long"),
+        (families[4].no_kk, "name", "invalid_value"),
+    }
