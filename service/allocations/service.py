@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -16,6 +16,7 @@ from sqlmodel import col
 from schemas.allocations import AllocationCreate, AllocationOut, AllocationUpdate, FundingSource
 from service.access import Caller, ensure_visible, ensure_writable, visible_to
 from service.allocations.tables import Allocation
+from service.disbursements.tables import Disbursement
 from service.errors import Conflict, ErrorList, FieldError, NotFound, ValidationFailed
 from service.journal import field_changes, record_write
 from service.pagination import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page_from
@@ -251,6 +252,17 @@ async def update_allocation(
             code="amount_below_committed",
             params={"committed": allocation.committed},
             errors=[FieldError("amount", "below_committed", "Below the committed sum.")],
+        )
+    if sent.get("fiscal_year", allocation.fiscal_year) != allocation.fiscal_year and (
+        await session.scalar(
+            select(exists().where(col(Disbursement.allocation_id) == allocation.id))
+        )
+    ):
+        # Payments carry periods inside the allocation's year; moving the year would strand them.
+        raise Conflict(
+            "The fiscal year cannot change once payments were made from the allocation.",
+            code="fiscal_year_has_payments",
+            errors=[FieldError("fiscal_year", "has_payments", "Payments exist in this year.")],
         )
     before = _snapshot(allocation)
     for name, value in sent.items():

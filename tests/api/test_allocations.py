@@ -320,3 +320,31 @@ async def test_budget_cuts_and_payments_in_parallel_keep_the_invariant(
     else:
         assert cut_response.json()["code"] == "amount_below_committed"
         assert read["amount"] == 20 * 1_000_000
+
+
+async def test_the_fiscal_year_stays_once_money_was_paid(
+    http: httpx.AsyncClient, clients: ClientFactory, session: AsyncSession
+) -> None:
+    office = await clients(region="33.28")
+    unused = await new_allocation(http, office, fiscal_year=2027, amount=10_000_000)
+    moved = await http.patch(
+        f"/api/v1/allocations/{unused['id']}",
+        json={"fiscal_year": 2028},
+        headers={**office.headers, "If-Match": '"1"'},
+    )
+    assert (moved.status_code, moved.json()["fiscal_year"]) == (200, 2028)
+
+    paid = await new_allocation(http, office, amount=10_000_000)
+    (family,) = await insert_families(session, "33.28.02.2001", 1)
+    await new_disbursement(http, office, paid["id"], family)
+    refused = await http.patch(
+        f"/api/v1/allocations/{paid['id']}",
+        json={"fiscal_year": 2027},
+        headers={**office.headers, "If-Match": '"1"'},
+    )
+    assert refused.status_code == 409
+    assert refused.json()["errors"][0] == {
+        "field": "fiscal_year", "code": "has_payments", "message": "Payments exist in this year.",
+    }  # fmt: skip
+    after = await http.get(f"/api/v1/allocations/{paid['id']}", headers=office.headers)
+    assert after.json()["fiscal_year"] == 2026
