@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -18,6 +18,7 @@ from sqlmodel import col
 from schemas.kube import GrantCreate, GrantTransitionIn, GrantUpdate
 from service.access import Caller, ensure_writable, fetch_visible, visible_to
 from service.allocations.tables import Allocation
+from service.disbursements.tables import Disbursement
 from service.errors import Conflict, FieldError, Forbidden, ValidationFailed
 from service.journal import field_changes, record_write
 from service.kube.tables import OPEN_GRANT_STATUSES, KubeGrant, KubeGrantTransition, KubeGroup
@@ -335,8 +336,36 @@ async def transition_grant(
         )
     if target == "recommended":
         _ensure_may_recommend(caller)
+    if target == "disbursed":
+        await _ensure_paid(session, grant)
     await apply_transition(session, caller, grant, target, data.note)
     return grant
+
+
+async def _ensure_paid(session: AsyncSession, grant: KubeGrant) -> None:
+    """A grant funded by an allocation here is disbursed when its money went out of it: a
+    payment to the group, from that allocation, of the grant's amount, sent or confirmed. The
+    status alone moves no money; the payment (``/api/v1/disbursements``) is what the budget
+    counts. A grant with no allocation records money paid outside this service."""
+    if grant.allocation_id is None:
+        return
+    paid = await session.scalar(
+        select(
+            exists().where(
+                col(Disbursement.recipient_kind) == "kube",
+                col(Disbursement.recipient_id) == grant.group_id,
+                col(Disbursement.allocation_id) == grant.allocation_id,
+                col(Disbursement.amount) == grant.amount,
+                col(Disbursement.status).in_(("sent", "confirmed")),
+            )
+        )
+    )
+    if not paid:
+        raise Conflict(
+            "Pay the grant first: a disbursement to the group from the grant's allocation, of "
+            "the grant's amount, sent or confirmed.",
+            code="grant_not_paid",
+        )
 
 
 async def apply_transition(

@@ -798,7 +798,20 @@ async def test_grant_rules(http: httpx.AsyncClient, clients: ClientFactory) -> N
     )
     assert early_report.status_code == 409
     assert early_report.json()["code"] == "not_reporting"
-    await grant_move(http, office, grant["id"], "disbursed")
+    # The grant is funded by the treasurer's allocation: its money goes out first.
+    payment = await http.post(
+        "/api/v1/disbursements",
+        json={"allocation_id": allocation, "recipient_kind": "kube", "recipient_id": group["id"],
+              "amount": 19_500_000, "purpose": "Bantuan modal KUBE", "channel": "bank_transfer",
+              "period": "2026"},
+        headers={**treasurer.headers, "Idempotency-Key": str(uuid.uuid4())},
+    )  # fmt: skip
+    await http.post(
+        f"/api/v1/disbursements/{payment.json()['id']}/transitions",
+        json={"to": "sent", "note": "Transfer", "external_reference": "KUBE-RULES-1"},
+        headers={**treasurer.headers, "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert (await grant_move(http, office, grant["id"], "disbursed")).status_code == 200
     future = await http.post(
         f"{url}/reports",
         json={"report_date": "2099-01-01", "revenue": 0, "active_members": 5},
@@ -1233,3 +1246,51 @@ async def test_a_grant_is_paid_from_a_fitting_allocation(
     assert made.status_code == 201, made.text
     read = await http.get(f"/api/v1/kube-grants/{made.json()['id']}", headers=office.headers)
     assert read.json()["allocation_id"] == fitting
+
+
+async def test_a_funded_grant_is_disbursed_only_by_a_payment(
+    http: httpx.AsyncClient, clients: ClientFactory
+) -> None:
+    office = await clients(region="33.28")  # every scope: kube, allocations, disbursements
+    group = await active_group(http, office)
+    allocation = (
+        await http.post(
+            "/api/v1/allocations",
+            json={"program_code": "KUBE", "fiscal_year": 2026, "funding_source": "APBD_PROVINSI",
+                  "region_code": "33.28", "amount": 40_000_000},
+            headers=office.headers,
+        )
+    ).json()["id"]  # fmt: skip
+    grant = (
+        await http.post(
+            "/api/v1/kube-grants",
+            json=grant_body(group["id"], allocation_id=allocation),
+            headers=office.headers,
+        )
+    ).json()
+    province = await clients(region="33")
+    assert (await grant_move(http, province, grant["id"], "recommended")).status_code == 200
+    assert (await grant_move(http, office, grant["id"], "approved")).status_code == 200
+    unpaid = await grant_move(http, office, grant["id"], "disbursed")
+    assert (unpaid.status_code, unpaid.json()["code"]) == (409, "grant_not_paid")
+
+    payment = await http.post(
+        "/api/v1/disbursements",
+        json={"allocation_id": allocation, "recipient_kind": "kube", "recipient_id": group["id"],
+              "amount": 20_000_000, "purpose": "Bantuan modal KUBE", "channel": "bank_transfer",
+              "period": "2026"},
+        headers={**office.headers, "Idempotency-Key": str(uuid.uuid4())},
+    )  # fmt: skip
+    assert payment.status_code == 201, payment.text
+    scheduled_only = await grant_move(http, office, grant["id"], "disbursed")
+    assert scheduled_only.json()["code"] == "grant_not_paid"  # scheduled is not paid yet
+    sent = await http.post(
+        f"/api/v1/disbursements/{payment.json()['id']}/transitions",
+        json={"to": "sent", "note": "Transfer", "external_reference": "KUBE-GRANT-1"},
+        headers={**office.headers, "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert sent.status_code == 200, sent.text
+    paid = await grant_move(http, office, grant["id"], "disbursed")
+    assert paid.status_code == 200, paid.text
+    budget = await http.get(f"/api/v1/allocations/{allocation}", headers=office.headers)
+    assert budget.json()["committed"] == 20_000_000
