@@ -101,6 +101,19 @@ async def record_read(
     await session.flush()
 
 
+async def record_reads(
+    session: AsyncSession, caller: Caller, entity: str, records: Sequence[tuple[object, str | None]]
+) -> None:
+    """``record_read`` for a page of records at once, (id, region) each: one entry per record,
+    so the trail says whose personal data was read, not only that a list was."""
+    await record_writes(
+        session,
+        caller,
+        [Write("read_pii", entity, record_id, region, None, None) for record_id, region in records],
+        publish=False,
+    )
+
+
 @dataclass(frozen=True)
 class Write:
     """One write of a bulk operation, for ``record_writes``."""

@@ -68,9 +68,13 @@ async def export_families(
     file_format: str,
 ) -> AsyncIterator[bytes]:
     unmasked = caller.has(PII_SCOPE)
+    if unmasked:
+        # Committed before the first byte leaves: a download cut short was still a read.
+        async with sessions() as session, session.begin():
+            await record_read(
+                session, caller, entity=ENTITY, record_id="export", region_code=caller.region_code
+            )
     async with sessions() as session, session.begin():
-        if unmasked:
-            await record_read(session, caller, entity=ENTITY, record_id="export", region_code=None)
         if file_format == "csv":
             yield _csv_line(FIELDS)
         result = await session.stream(query.execution_options(yield_per=CHUNK_ROWS))

@@ -24,7 +24,7 @@ from service.access import (
     within,
 )
 from service.errors import Conflict, FieldError, NotFound, ValidationFailed
-from service.journal import MASK, record_read, record_write
+from service.journal import MASK, record_read, record_reads, record_write
 from service.kpm.reference import program_codes, village_codes
 from service.kpm.tables import Enrollment, Facilitator, Family, Member
 from service.kpm.validation import FamilyDraft, MemberDraft, Refusal, check_family, check_members
@@ -209,7 +209,9 @@ async def list_families(
     page = page_from(rows, limit, key=lambda f: (f.updated_at.isoformat(), str(f.id)))
     records = await load_records(session, page.items)
     if records and caller.has(PII_SCOPE):
-        await record_read(session, caller, entity=ENTITY, record_id="list", region_code=None)
+        await record_reads(
+            session, caller, ENTITY, [(r.family.id, r.family.village_code) for r in records]
+        )
     return Page(items=records, next_cursor=page.next_cursor)
 
 

@@ -13,6 +13,7 @@ from sqlmodel import col
 from schemas.kpm import ImportRefusalOut
 from service.access import Caller
 from service.errors import FieldError, NotFound, ValidationFailed
+from service.journal import record_read
 from service.kpm.identity import mask
 from service.kpm.import_files import check_header
 from service.kpm.tables import ImportJob, ImportRefusal
@@ -79,7 +80,12 @@ async def list_refusals(
         (after,) = decode_cursor(cursor, width=1)
         query = query.where(col(ImportRefusal.id) > cursor_part(after, int))
     rows = (await session.scalars(query.order_by(col(ImportRefusal.id)).limit(limit + 1))).all()
-    return page_from(rows, limit, key=lambda refusal: (refusal.id,))
+    page = page_from(rows, limit, key=lambda refusal: (refusal.id,))
+    if page.items and caller.has(PII_SCOPE):  # the refusals show NIK and No KK unmasked
+        await record_read(
+            session, caller, entity="kpm_import", record_id=job.id, region_code=job.region_code
+        )
+    return page
 
 
 def authorize(caller: Caller) -> None:

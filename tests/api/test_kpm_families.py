@@ -247,3 +247,37 @@ async def test_the_unique_index_settles_a_race_the_check_missed(
     )
     assert again.status_code == 409
     assert again.json()["errors"][0]["code"] == "duplicate_no_kk"
+
+
+async def test_unmasked_lists_audit_each_family_read(
+    http: httpx.AsyncClient, clients: ClientFactory, session: AsyncSession
+) -> None:
+    writer = await clients(region="33.28.02.2003", scopes=WRITER)
+    made = [
+        (
+            await http.post(
+                "/api/v1/kpm", json=family_body("33.28.02.2003"), headers=writer.headers
+            )
+        ).json()["id"]
+        for _ in range(2)
+    ]
+
+    async def reads_of(client_id: str) -> list[tuple[str, str | None]]:
+        rows = await session.execute(
+            select(col(AuditEntry.record_id), col(AuditEntry.region_code)).where(
+                col(AuditEntry.action) == "read_pii",
+                col(AuditEntry.client_id) == client_id,
+            )
+        )
+        return sorted((record, region) for record, region in rows.all())
+
+    masked = await clients(region="33.28.02.2003", scopes=["kpm:read"])
+    await http.get("/api/v1/kpm", headers=masked.headers)
+    assert await reads_of(masked.client_id) == []
+
+    unmasked = await clients(region="33.28.02.2003", scopes=["kpm:read", "pii:read"])
+    listed = await http.get("/api/v1/kpm", headers=unmasked.headers)
+    assert sorted(item["id"] for item in listed.json()["items"]) == sorted(made)
+    assert await reads_of(unmasked.client_id) == sorted(
+        (family_id, "33.28.02.2003") for family_id in made
+    )
