@@ -12,6 +12,7 @@ from sqlalchemy import and_, func, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from service.access import within
 from service.errors import FieldError, ValidationFailed
 from service.pagination import Page, check_limit, decode_cursor, page_from
 from service.records import RecordColumns
@@ -55,8 +56,7 @@ async def page_by_last_change(
 
 def in_region(column: Any, raw_region: str, *, field: str = "region") -> Any:
     """SQL filter: ``column`` lies in the region given as a list filter (dotted or not)."""
-    region = normalize_region_code(raw_region, field=field)
-    return or_(column == region, column.startswith(region + ".", autoescape=True))
+    return within(column, normalize_region_code(raw_region, field=field))
 
 
 def name_contains(column: Any, term: str) -> Any:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -29,6 +29,7 @@ from service.kpm.reference import program_codes, village_codes
 from service.kpm.tables import Enrollment, Facilitator, Family, Member
 from service.kpm.validation import FamilyDraft, MemberDraft, Refusal, check_family, check_members
 from service.kpm.views import PII_SCOPE, FamilyRecord
+from service.lists import name_contains
 from service.pagination import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page_from
 from service.records import utcnow
 from service.regions.codes import normalize_region_code, parse_region_code
@@ -161,16 +162,9 @@ def family_query(caller: Caller, filters: FamilyFilters) -> Any:
             exists().where(col(Member.family_id) == Family.id, col(Member.nik) == filters.nik)
         )
     if filters.name:
-        term = filters.name.strip().lower()
-        if len(term) < 2:
-            raise ValidationFailed(
-                errors=[FieldError("name", "too_short", "Search with at least 2 characters.")]
-            )
-        escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(
             exists().where(
-                col(Member.family_id) == Family.id,
-                func.lower(Member.name).like(f"%{escaped}%"),
+                col(Member.family_id) == Family.id, name_contains(col(Member.name), filters.name)
             )
         )
     return query

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from service.errors import FieldError, NotFound, ValidationFailed
+from service.errors import NotFound
+from service.lists import name_contains
 from service.pagination import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page_from
 from service.regions.codes import ancestors_of, normalize_region_code
 from service.regions.tables import Region
@@ -60,13 +61,7 @@ async def list_regions(
     if level is not None:
         query = query.where(col(Region.level) == level)
     if name is not None:
-        term = name.strip()
-        if len(term) < 2:
-            raise ValidationFailed(
-                errors=[FieldError("name", "too_short", "Search with at least 2 characters.")]
-            )
-        escaped = term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(func.lower(Region.name).like(f"%{escaped}%"))
+        query = query.where(name_contains(col(Region.name), name))
     if parent_code is None and level is None and name is None:
         query = query.where(col(Region.parent_code).is_(None))
     if cursor is not None:
