@@ -5,9 +5,9 @@ the same transaction, so the audit trail and the change feed can never disagree 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,6 +15,7 @@ from service.access import Caller
 from service.audit.tables import AuditEntry
 from service.changes.tables import ChangeEvent
 from service.database import driver_connection
+from service.records import RecordColumns
 
 MASK = "***"
 
@@ -76,6 +77,41 @@ async def record_write(
             )
         )
     await session.flush()
+
+
+R = TypeVar("R", bound=RecordColumns)
+
+
+async def apply_update(
+    session: AsyncSession,
+    caller: Caller,
+    record: R,
+    sent: Mapping[str, Any],
+    *,
+    snapshot: Callable[[R], dict[str, Any]],
+    entity: str,
+    region_of: Callable[[R], str | None],
+) -> dict[str, list[Any]]:
+    """Set the fields a client sent and, when anything really changed, take the next version
+    and journal the change (audit and change event). A change to nothing writes nothing."""
+    before = snapshot(record)
+    for name, value in sent.items():
+        setattr(record, name, value)
+    changes = field_changes(before, snapshot(record))
+    if changes:
+        record.touch()
+        await session.flush()
+        await record_write(
+            session,
+            caller,
+            action="update",
+            entity=entity,
+            record_id=record.id,
+            region_code=region_of(record),
+            version=record.version,
+            changes=changes,
+        )
+    return changes
 
 
 async def record_read(

@@ -12,7 +12,7 @@ from sqlmodel import col
 from schemas.kpm import FacilitatorCreate, FacilitatorUpdate
 from service.access import Caller, ensure_writable, fetch_visible, visible_to
 from service.errors import FieldError, ValidationFailed
-from service.journal import field_changes, record_write
+from service.journal import apply_update, field_changes, record_write
 from service.kpm.tables import Facilitator
 from service.pagination import (
     DEFAULT_LIMIT,
@@ -123,7 +123,6 @@ async def update_facilitator(
     facilitator = await get_facilitator(session, caller, facilitator_id, for_update=True)
     ensure_writable(caller, facilitator.region_code)
     ensure_version(facilitator.version, if_match)
-    before = _snapshot(facilitator)
     sent = data.model_dump(mode="json", exclude_unset=True)
     for name in ("name", "kind", "active"):
         if name in sent and sent[name] is None:
@@ -133,20 +132,8 @@ async def update_facilitator(
         ensure_writable(caller, sent["region_code"])
     elif "region_code" in sent:
         raise ValidationFailed(errors=[FieldError("region_code", "required", "Cannot be emptied.")])
-    for name, value in sent.items():
-        setattr(facilitator, name, value)
-    diff = field_changes(before, _snapshot(facilitator))
-    if diff:
-        facilitator.touch()
-        await session.flush()
-        await record_write(
-            session,
-            caller,
-            action="update",
-            entity=ENTITY,
-            record_id=facilitator.id,
-            region_code=facilitator.region_code,
-            version=facilitator.version,
-            changes=diff,
-        )
+    await apply_update(
+        session, caller, facilitator, sent, snapshot=_snapshot, entity=ENTITY,
+        region_of=lambda record: record.region_code,
+    )  # fmt: skip
     return facilitator

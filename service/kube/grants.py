@@ -20,7 +20,7 @@ from service.access import Caller, ensure_writable, fetch_visible, visible_to
 from service.allocations.tables import Allocation
 from service.disbursements.tables import Disbursement
 from service.errors import Conflict, FieldError, Forbidden, ValidationFailed
-from service.journal import field_changes, record_write
+from service.journal import apply_update, field_changes, record_write
 from service.kube.tables import OPEN_GRANT_STATUSES, KubeGrant, KubeGrantTransition, KubeGroup
 from service.lists import in_region, page_by_last_change
 from service.pagination import DEFAULT_LIMIT, Page
@@ -287,23 +287,10 @@ async def update_grant(
         group = await session.get(KubeGroup, grant.group_id)
         assert group is not None  # a grant's group is never deleted (foreign key)
         await _check_allocation(session, caller, sent["allocation_id"], group)
-    before = _snapshot(grant)
-    for name, value in sent.items():
-        setattr(grant, name, value)
-    diff = field_changes(before, _snapshot(grant))
-    if diff:
-        grant.touch()
-        await session.flush()
-        await record_write(
-            session,
-            caller,
-            action="update",
-            entity=ENTITY,
-            record_id=grant.id,
-            region_code=grant.village_code,
-            version=grant.version,
-            changes=diff,
-        )
+    await apply_update(
+        session, caller, grant, sent, snapshot=_snapshot, entity=ENTITY,
+        region_of=lambda record: record.village_code,
+    )  # fmt: skip
     return grant
 
 

@@ -15,7 +15,7 @@ from sqlmodel import col
 from schemas.kube import KubeGroupCreate, KubeGroupUpdate, KubeMemberIn, KubeTransitionIn
 from service.access import Caller, ensure_writable, fetch_visible, visible_to
 from service.errors import Conflict, ErrorList, FieldError, ValidationFailed
-from service.journal import field_changes, record_write
+from service.journal import apply_update, field_changes, record_write
 from service.kpm.families import check_facilitator
 from service.kpm.reference import village_codes
 from service.kpm.tables import Family
@@ -263,23 +263,10 @@ async def update_group(
     if "facilitator_id" in sent:
         await check_facilitator(session, caller, data.facilitator_id)
         sent["facilitator_id"] = data.facilitator_id
-    before = _snapshot(group)
-    for name, value in sent.items():
-        setattr(group, name, value)
-    diff = field_changes(before, _snapshot(group))
-    if diff:
-        group.touch()
-        await session.flush()
-        await record_write(
-            session,
-            caller,
-            action="update",
-            entity=ENTITY,
-            record_id=group.id,
-            region_code=group.village_code,
-            version=group.version,
-            changes=diff,
-        )
+    await apply_update(
+        session, caller, group, sent, snapshot=_snapshot, entity=ENTITY,
+        region_of=lambda record: record.village_code,
+    )  # fmt: skip
     (record,) = await load_records(session, [group])
     return record
 

@@ -17,7 +17,7 @@ from sqlmodel import col
 from schemas.training import CohortCreate, CohortTransitionIn, CohortUpdate, SessionIn
 from service.access import Caller, ensure_writable, fetch_visible, visible_to
 from service.errors import Conflict, ErrorList, FieldError, ValidationFailed
-from service.journal import field_changes, record_write
+from service.journal import apply_update, field_changes, record_write
 from service.kpm.families import check_facilitator
 from service.lists import in_region, name_contains, page_by_last_change
 from service.pagination import DEFAULT_LIMIT, Page
@@ -271,23 +271,10 @@ async def update_cohort(
     if "facilitator_id" in sent:
         await check_facilitator(session, caller, data.facilitator_id)
         sent["facilitator_id"] = data.facilitator_id
-    before = _snapshot(cohort)
-    for name, value in sent.items():
-        setattr(cohort, name, value)
-    diff = field_changes(before, _snapshot(cohort))
-    if diff:
-        cohort.touch()
-        await session.flush()
-        await record_write(
-            session,
-            caller,
-            action="update",
-            entity=ENTITY,
-            record_id=cohort.id,
-            region_code=cohort.region_code,
-            version=cohort.version,
-            changes=diff,
-        )
+    await apply_update(
+        session, caller, cohort, sent, snapshot=_snapshot, entity=ENTITY,
+        region_of=lambda record: record.region_code,
+    )  # fmt: skip
     (record,) = await load_records(session, [cohort])
     return record
 
