@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -283,21 +283,22 @@ def _holder_text(caller: Caller, family_id: uuid.UUID, village_code: str) -> str
 async def _flush_guarded(
     session: AsyncSession,
     caller: Caller,
-    *batches: Sequence[object],
+    write: Callable[[], Awaitable[None]],
+    *,
     no_kk: str | None,
     niks: Sequence[str],
     family_id: uuid.UUID | None,
 ) -> None:
-    """Write in a savepoint. Two requests that checked the same NIK at the same moment both pass
-    the check; the unique index lets one in and the other lands here, as the same 409.
+    """Run ``write`` in a savepoint. Two requests that checked the same NIK at the same moment
+    both pass the check; the unique index lets one in and the other lands here, as the same 409.
 
-    Batches are flushed in turn: without ORM relationships (which could load lazily behind our
-    back) the unit of work does not know that a family goes in before its members."""
+    ``write`` makes the changes itself, inside the savepoint: ``begin_nested`` flushes whatever
+    is pending before the SAVEPOINT, so a NIK set or a member added earlier would hit the index
+    outside it and abort the whole transaction (a 500, not a 409)."""
     try:
         async with session.begin_nested():
-            for batch in batches:
-                session.add_all(batch)
-                await session.flush()
+            await write()
+            await session.flush()
     except IntegrityError:
         await _ensure_numbers_free(session, caller, no_kk=no_kk, niks=niks, family_id=family_id)
         raise Conflict("The family changed concurrently; try again.", code="conflict") from None
@@ -352,11 +353,18 @@ async def create_family(session: AsyncSession, caller: Caller, data: FamilyCreat
         Enrollment(family_id=family.id, program_code=code, status="active", started_on=today())
         for code in sorted(set(draft.programs))
     ]
+
+    async def write() -> None:
+        # Flushed in turn: without ORM relationships (which could load lazily behind our back)
+        # the unit of work does not know that a family goes in before its members.
+        session.add(family)
+        await session.flush()
+        session.add_all([*members, *enrollments])
+
     await _flush_guarded(
         session,
         caller,
-        [family],
-        [*members, *enrollments],
+        write,
         no_kk=draft.no_kk,
         niks=niks,
         family_id=None,
@@ -480,24 +488,49 @@ async def archive_family(
 # --- members ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _MemberChange:
+    """A change to one member, described before anything is written: ``after`` is the family's
+    members once it is made (a new member not yet added, a removed one left out) and ``values``
+    the fields it sets on ``member``."""
+
+    action: str  # add, change, remove
+    member: Member
+    after: list[Member]
+    values: dict[str, Any]
+
+
+def _draft_after(member: Member, change: _MemberChange) -> MemberDraft:
+    fields = {
+        name: getattr(member, name) for name in ("nik", "name", "sex", "birth_date", "relationship")
+    }
+    if member is change.member:
+        fields.update(change.values)
+    return MemberDraft(**fields)
+
+
 async def _change_members(
-    session: AsyncSession,
-    caller: Caller,
-    family: Family,
-    members: list[Member],
-    *,
-    action: str,
-    member_id: uuid.UUID,
+    session: AsyncSession, caller: Caller, family: Family, change: _MemberChange
 ) -> FamilyRecord:
-    """Re-check the whole family after a member change, then write it as one family change."""
-    drafts = [MemberDraft(m.nik, m.name, m.sex, m.birth_date, m.relationship) for m in members]
+    """Re-check the whole family as it will be after a member change, then write the change,
+    inside the NIK guard, as one family change."""
+    drafts = [_draft_after(member, change) for member in change.after]
     _raise_refusals(check_members(drafts, today=today()))
-    for member, draft in zip(members, drafts, strict=True):
-        member.nik_mismatch = draft.nik_mismatch
-    niks = [member.nik for member in members]
+    niks = [draft.nik for draft in drafts]
     await _ensure_numbers_free(session, caller, no_kk=None, niks=niks, family_id=family.id)
-    family.touch()
-    await _flush_guarded(session, caller, no_kk=None, niks=niks, family_id=family.id)
+
+    async def write() -> None:
+        if change.action == "add":
+            session.add(change.member)
+        elif change.action == "remove":
+            await session.delete(change.member)
+        for name, value in change.values.items():
+            setattr(change.member, name, value)
+        for member, draft in zip(change.after, drafts, strict=True):
+            member.nik_mismatch = draft.nik_mismatch
+        family.touch()
+
+    await _flush_guarded(session, caller, write, no_kk=None, niks=niks, family_id=family.id)
     await record_write(
         session,
         caller,
@@ -506,7 +539,7 @@ async def _change_members(
         record_id=family.id,
         region_code=family.village_code,
         version=family.version,
-        changes={"members": [action, str(member_id)]},
+        changes={"members": [change.action, str(change.member.id)]},
     )
     (record,) = await load_records(session, [family])
     return record
@@ -542,10 +575,8 @@ async def add_member(
         relationship=data.relationship.value,
         position=max((m.position for m in members), default=-1) + 1,
     )
-    session.add(member)
-    return await _change_members(
-        session, caller, family, [*members, member], action="add", member_id=member.id
-    )
+    change = _MemberChange("add", member, [*members, member], {})
+    return await _change_members(session, caller, family, change)
 
 
 def _find_member(members: Iterable[Member], member_id: uuid.UUID) -> Member:
@@ -567,13 +598,13 @@ async def update_member(
     family = await _writable_family(session, caller, family_id, if_match)
     members = await _family_members(session, family)
     member = _find_member(members, member_id)
+    values: dict[str, Any] = {}
     for name, value in data.model_dump(exclude_unset=True, mode="json").items():
         if value is None:
             raise ValidationFailed(errors=[FieldError(name, "required", "Cannot be emptied.")])
-        setattr(member, name, dt.date.fromisoformat(value) if name == "birth_date" else value)
-    return await _change_members(
-        session, caller, family, members, action="change", member_id=member.id
-    )
+        values[name] = dt.date.fromisoformat(value) if name == "birth_date" else value
+    change = _MemberChange("change", member, members, values)
+    return await _change_members(session, caller, family, change)
 
 
 async def remove_member(
@@ -592,7 +623,5 @@ async def remove_member(
         raise ValidationFailed(
             errors=[FieldError("members", "last_member", "A family keeps at least one member.")]
         )
-    await session.delete(member)
-    return await _change_members(
-        session, caller, family, remaining, action="remove", member_id=member_id
-    )
+    change = _MemberChange("remove", member, remaining, {})
+    return await _change_members(session, caller, family, change)
