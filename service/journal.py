@@ -91,27 +91,47 @@ async def apply_update(
     snapshot: Callable[[R], dict[str, Any]],
     entity: str,
     region_of: Callable[[R], str | None],
+    personal: Iterable[str] = (),
 ) -> dict[str, list[Any]]:
     """Set the fields a client sent and, when anything really changed, take the next version
-    and journal the change (audit and change event). A change to nothing writes nothing."""
+    and journal the change (audit and change event), ``personal`` values masked. A change to
+    nothing writes nothing. A caller whose write may hit a unique index runs this inside its
+    savepoint, so the conflict comes out as an ``IntegrityError`` it can map."""
     before = snapshot(record)
     for name, value in sent.items():
         setattr(record, name, value)
-    changes = field_changes(before, snapshot(record))
+    changes = field_changes(before, snapshot(record), personal)
     if changes:
-        record.touch()
-        await session.flush()
-        await record_write(
-            session,
-            caller,
-            action="update",
-            entity=entity,
-            record_id=record.id,
-            region_code=region_of(record),
-            version=record.version,
-            changes=changes,
+        await record_update(
+            session, caller, record, entity=entity, region_code=region_of(record), changes=changes
         )
     return changes
+
+
+async def record_update(
+    session: AsyncSession,
+    caller: Caller,
+    record: RecordColumns,
+    *,
+    entity: str,
+    region_code: str | None,
+    changes: dict[str, list[Any]],
+) -> None:
+    """The update step: the record takes the next version and the change is journaled. For
+    field changes go through ``apply_update``; this is for a change to what a record holds (a
+    member added, a session held), which is a change of the record all the same."""
+    record.touch()
+    await session.flush()
+    await record_write(
+        session,
+        caller,
+        action="update",
+        entity=entity,
+        record_id=record.id,
+        region_code=region_code,
+        version=record.version,
+        changes=changes,
+    )
 
 
 async def record_read(

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +20,7 @@ from service.access import Caller, ensure_visible, ensure_writable, visible_to
 from service.allocations.tables import Allocation
 from service.disbursements.tables import Disbursement
 from service.errors import Conflict, ErrorList, FieldError, NotFound, ValidationFailed
-from service.journal import field_changes, record_write
+from service.journal import apply_update, field_changes, record_write
 from service.pagination import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page_from
 from service.programs.tables import Program
 from service.regions.codes import (
@@ -184,11 +186,15 @@ def _duplicate() -> Conflict:
     )
 
 
-async def _flush_unique(session: AsyncSession) -> None:
-    # In a savepoint: two offices creating the same allocation at once both pass every check,
-    # and the unique index lets one in; the other gets a clean 409, its transaction intact.
+@asynccontextmanager
+async def _unique_guard(session: AsyncSession) -> AsyncIterator[None]:
+    """Make the write inside this block: two offices creating (or moving) the same allocation at
+    once both pass every check, and the unique index lets one in; the other gets a clean 409,
+    its transaction intact. The changes must be made inside: ``begin_nested`` flushes whatever
+    is pending before the SAVEPOINT."""
     try:
         async with session.begin_nested():
+            yield
             await session.flush()
     except IntegrityError:
         raise _duplicate() from None
@@ -211,8 +217,8 @@ async def create_allocation(
         region_code=region,
         amount=data.amount,
     )
-    session.add(allocation)
-    await _flush_unique(session)
+    async with _unique_guard(session):
+        session.add(allocation)
     await record_write(
         session,
         caller,
@@ -264,21 +270,14 @@ async def update_allocation(
             code="fiscal_year_has_payments",
             errors=[FieldError("fiscal_year", "has_payments", "Payments exist in this year.")],
         )
-    before = _snapshot(allocation)
-    for name, value in sent.items():
-        setattr(allocation, name, value)
-    changes = field_changes(before, _snapshot(allocation))
-    if changes:
-        allocation.touch()
-        await _flush_unique(session)
-        await record_write(
+    async with _unique_guard(session):
+        await apply_update(
             session,
             caller,
-            action="update",
+            allocation,
+            sent,
+            snapshot=_snapshot,
             entity=ENTITY,
-            record_id=allocation.id,
-            region_code=allocation.region_code,
-            version=allocation.version,
-            changes=changes,
+            region_of=lambda changed: changed.region_code,
         )
     return allocation

@@ -24,7 +24,14 @@ from service.access import (
     within,
 )
 from service.errors import Conflict, FieldError, NotFound, ValidationFailed
-from service.journal import MASK, record_read, record_reads, record_write
+from service.journal import (
+    MASK,
+    apply_update,
+    record_read,
+    record_reads,
+    record_update,
+    record_write,
+)
 from service.kpm.reference import program_codes, village_codes
 from service.kpm.tables import Enrollment, Facilitator, Family, Member
 from service.kpm.validation import FamilyDraft, MemberDraft, Refusal, check_family, check_members
@@ -398,6 +405,12 @@ async def _writable_family(
     return family
 
 
+def _audited_fields(family: Family) -> dict[str, str | None]:
+    """The fields a family update may change, as the trail has always written them: text."""
+    values = {name: getattr(family, name) for name in FamilyUpdate.model_fields}
+    return {name: None if value is None else str(value) for name, value in values.items()}
+
+
 async def update_family(
     session: AsyncSession,
     caller: Caller,
@@ -424,29 +437,15 @@ async def update_family(
         raise ValidationFailed(errors=errors)
     if "facilitator_id" in sent:
         await check_facilitator(session, caller, sent["facilitator_id"])
-    changes = {
-        name: [getattr(family, name), value]
-        for name, value in sent.items()
-        if getattr(family, name) != value
-    }
-    for name, value in sent.items():
-        setattr(family, name, value)
-    if changes:
-        family.touch()
-        await session.flush()
-        await record_write(
-            session,
-            caller,
-            action="update",
-            entity=ENTITY,
-            record_id=family.id,
-            region_code=family.village_code,
-            version=family.version,
-            changes={
-                name: [str(a) if a is not None else None, str(b) if b is not None else None]
-                for name, (a, b) in changes.items()
-            },
-        )
+    await apply_update(
+        session,
+        caller,
+        family,
+        sent,
+        snapshot=_audited_fields,
+        entity=ENTITY,
+        region_of=lambda changed: changed.village_code,
+    )
     (record,) = await load_records(session, [family])
     return record
 
@@ -528,17 +527,14 @@ async def _change_members(
             setattr(change.member, name, value)
         for member, draft in zip(change.after, drafts, strict=True):
             member.nik_mismatch = draft.nik_mismatch
-        family.touch()
 
     await _flush_guarded(session, caller, write, no_kk=None, niks=niks, family_id=family.id)
-    await record_write(
+    await record_update(
         session,
         caller,
-        action="update",
+        family,
         entity=ENTITY,
-        record_id=family.id,
         region_code=family.village_code,
-        version=family.version,
         changes={"members": [change.action, str(change.member.id)]},
     )
     (record,) = await load_records(session, [family])

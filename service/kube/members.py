@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from schemas.kube import KubeMemberIn, KubeMemberRole
 from service.access import Caller
 from service.errors import Conflict, NotFound
-from service.journal import record_write
+from service.journal import record_update
 from service.kube.groups import ENTITY, load_records, writable_group
 from service.kube.rules import (
     check_size,
@@ -46,16 +46,12 @@ def _seat_holder(members: list[KubeMember], role: str, other_than: uuid.UUID) ->
 async def _journal(
     session: AsyncSession, caller: Caller, group: KubeGroup, change: list[str | None]
 ) -> GroupRecord:
-    group.touch()
-    await session.flush()
-    await record_write(
+    await record_update(
         session,
         caller,
-        action="update",
+        group,
         entity=ENTITY,
-        record_id=group.id,
         region_code=group.village_code,
-        version=group.version,
         changes={"members": list(change)},
     )
     (record,) = await load_records(session, [group])

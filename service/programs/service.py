@@ -12,7 +12,7 @@ from sqlmodel import col
 from schemas.programs import ProgramCreate, ProgramLevel, ProgramUpdate
 from service.access import Caller, ensure_visible, ensure_writable, visible_to
 from service.errors import Conflict, ErrorList, NotFound
-from service.journal import field_changes, record_write
+from service.journal import apply_update, field_changes, record_write
 from service.pagination import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page_from
 from service.programs.tables import Program
 from service.regions.codes import RegionLevel, level_of, parse_region_code
@@ -166,7 +166,6 @@ async def update_program(
     program = await get_program(session, caller, code, for_update=True)
     ensure_writable(caller, program.region_code)
     ensure_version(program.version, if_match)
-    before = _snapshot(program)
     changes = data.model_dump(mode="json", exclude_unset=True)
     level = ProgramLevel(changes.get("level", program.level))
     errors = ErrorList()
@@ -183,20 +182,13 @@ async def update_program(
     )
     errors.raise_if_any()
     ensure_writable(caller, changes.get("region_code", program.region_code))
-    for name, value in changes.items():
-        setattr(program, name, value)
-    diff = field_changes(before, _snapshot(program))
-    if diff:
-        program.touch()
-        await session.flush()
-        await record_write(
-            session,
-            caller,
-            action="update",
-            entity=ENTITY,
-            record_id=program.id,
-            region_code=program.region_code,
-            version=program.version,
-            changes=diff,
-        )
+    await apply_update(
+        session,
+        caller,
+        program,
+        changes,
+        snapshot=_snapshot,
+        entity=ENTITY,
+        region_of=lambda changed: changed.region_code,
+    )
     return program

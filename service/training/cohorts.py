@@ -17,7 +17,7 @@ from sqlmodel import col
 from schemas.training import CohortCreate, CohortTransitionIn, CohortUpdate, SessionIn
 from service.access import Caller, ensure_writable, fetch_visible, visible_to
 from service.errors import Conflict, ErrorList, FieldError, ValidationFailed
-from service.journal import apply_update, field_changes, record_write
+from service.journal import apply_update, field_changes, record_update, record_write
 from service.kpm.families import check_facilitator
 from service.lists import in_region, name_contains, page_by_last_change
 from service.pagination import DEFAULT_LIMIT, Page
@@ -305,16 +305,12 @@ async def add_session(
         raise ValidationFailed(
             errors=[FieldError("held_on", "duplicate_session", "The cohort meets that day.")]
         ) from None
-    cohort.touch()
-    await session.flush()
-    await record_write(
+    await record_update(
         session,
         caller,
-        action="update",
+        cohort,
         entity=ENTITY,
-        record_id=cohort.id,
         region_code=cohort.region_code,
-        version=cohort.version,
         changes={"sessions": ["add", data.held_on.isoformat()]},
     )
     (record,) = await load_records(session, [cohort])

@@ -15,7 +15,7 @@ from sqlmodel import col
 from schemas.training import AssessmentIn, OutcomeIn, ParticipantCreate
 from service.access import Caller
 from service.errors import Conflict, FieldError, NotFound, ValidationFailed
-from service.journal import field_changes, record_write
+from service.journal import apply_update, record_write
 from service.kpm.tables import Family, Member
 from service.regions.codes import contains, regency_of
 from service.training.cohorts import OPEN_STATUSES, get_cohort, participant_counts, writable_cohort
@@ -252,23 +252,16 @@ async def _write_participant(
     changes: dict[str, object],
     personal: Sequence[str] = (),
 ) -> ParticipantRecord:
-    before = {name: getattr(person, name) for name in changes}
-    for name, value in changes.items():
-        setattr(person, name, value)
-    diff = field_changes(before, changes, personal)
-    if diff:
-        person.touch()
-        await session.flush()
-        await record_write(
-            session,
-            caller,
-            action="update",
-            entity=ENTITY,
-            record_id=person.id,
-            region_code=cohort.region_code,
-            version=person.version,
-            changes=diff,
-        )
+    await apply_update(
+        session,
+        caller,
+        person,
+        changes,
+        snapshot=lambda changed: {name: getattr(changed, name) for name in changes},
+        entity=ENTITY,
+        region_of=lambda _: cohort.region_code,
+        personal=personal,
+    )
     return await _record(session, person)
 
 
