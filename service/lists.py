@@ -1,11 +1,13 @@
 """What the record lists share: the order by last change, ``(updated_at, id)``, so that a system
 syncing with ``updated_since`` pages forward with the cursor and never misses or repeats a
-record; the region prefix filter; the name search."""
+record; the order by one unique column for lists that do not sync; the region prefix filter; the
+name search."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import and_, func, or_
@@ -14,7 +16,7 @@ from sqlmodel import col
 
 from service.access import within
 from service.errors import FieldError, ValidationFailed
-from service.pagination import Page, check_limit, decode_cursor, page_from
+from service.pagination import Page, check_limit, cursor_part, decode_cursor, page_from
 from service.records import RecordColumns
 from service.regions.codes import normalize_region_code
 
@@ -52,6 +54,25 @@ async def page_by_last_change(
         )
     rows = (await session.scalars(query.order_by(updated_at, record_id).limit(limit + 1))).all()
     return page_from(rows, limit, key=lambda row: (row.updated_at.isoformat(), str(row.id)))
+
+
+async def page_by_column(
+    session: AsyncSession,
+    query: Any,
+    column: Any,
+    *,
+    limit: int,
+    cursor: str | None,
+    convert: Callable[[str], Any] = str,
+) -> Page[Any]:
+    """One page of ``query`` in the order of ``column``, a unique one (a code, an id);
+    ``convert`` reads a cursor's value back as the column's type."""
+    check_limit(limit)
+    if cursor is not None:
+        (after,) = decode_cursor(cursor, width=1)
+        query = query.where(column > cursor_part(after, convert))
+    rows = (await session.scalars(query.order_by(column).limit(limit + 1))).all()
+    return page_from(rows, limit, key=lambda row: (getattr(row, column.key),))
 
 
 def in_region(column: Any, raw_region: str, *, field: str = "region") -> Any:

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -19,15 +19,15 @@ from schemas.allocations import AllocationCreate, AllocationOut, AllocationUpdat
 from service.access import Caller, ensure_visible, ensure_writable, visible_to
 from service.allocations.tables import Allocation
 from service.disbursements.tables import Disbursement
-from service.errors import Conflict, ErrorList, FieldError, NotFound, ValidationFailed
+from service.errors import Conflict, ErrorList, FieldError, NotFound
 from service.journal import apply_update, field_changes, record_write
-from service.pagination import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page_from
+from service.lists import in_region, page_by_last_change
+from service.pagination import DEFAULT_LIMIT, Page, check_limit
 from service.programs.tables import Program
 from service.regions.codes import (
     RegionLevel,
     contains,
     level_of,
-    normalize_region_code,
     parse_region_code,
 )
 from service.regions.service import regions_exist
@@ -101,39 +101,15 @@ async def list_allocations(
     if filters.funding_source:
         query = query.where(col(Allocation.funding_source) == filters.funding_source)
     if filters.region:
-        region = normalize_region_code(filters.region, field="region")
-        query = query.where(
-            or_(
-                col(Allocation.region_code) == region,
-                col(Allocation.region_code).startswith(region + ".", autoescape=True),
-            )
-        )
-    if filters.updated_since is not None:
-        query = query.where(col(Allocation.updated_at) >= filters.updated_since)
-    if cursor is not None:
-        after_time, after_id = _cursor_key(cursor)
-        query = query.where(
-            or_(
-                col(Allocation.updated_at) > after_time,
-                and_(col(Allocation.updated_at) == after_time, col(Allocation.id) > after_id),
-            )
-        )
-    rows = (
-        await session.scalars(
-            query.order_by(col(Allocation.updated_at), col(Allocation.id)).limit(limit + 1)
-        )
-    ).all()
-    return page_from(rows, limit, key=lambda a: (a.updated_at.isoformat(), str(a.id)))
-
-
-def _cursor_key(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
-    after_time, after_id = decode_cursor(cursor, width=2)
-    try:
-        return dt.datetime.fromisoformat(str(after_time)), uuid.UUID(str(after_id))
-    except ValueError:
-        raise ValidationFailed(
-            errors=[FieldError("cursor", "invalid_cursor", "The cursor is not one this API gave.")]
-        ) from None
+        query = query.where(in_region(col(Allocation.region_code), filters.region))
+    return await page_by_last_change(
+        session,
+        Allocation,
+        query,
+        limit=limit,
+        cursor=cursor,
+        updated_since=filters.updated_since,
+    )
 
 
 async def _checked_region(session: AsyncSession, raw: str, errors: ErrorList) -> str | None:

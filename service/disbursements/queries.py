@@ -7,7 +7,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -15,9 +15,9 @@ from schemas.disbursements import DisbursementOut
 from service.access import Caller, ensure_visible, visible_to
 from service.disbursements.rules import ENTITY, READ_SCOPE
 from service.disbursements.tables import Disbursement, DisbursementTransition
-from service.errors import FieldError, NotFound, ValidationFailed
-from service.pagination import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page_from
-from service.regions.codes import normalize_region_code
+from service.errors import NotFound
+from service.lists import in_region, page_by_last_change
+from service.pagination import DEFAULT_LIMIT, Page, check_limit
 
 
 def present_disbursement(disbursement: Disbursement) -> DisbursementOut:
@@ -81,41 +81,21 @@ async def list_disbursements(
     if filters.status:
         query = query.where(col(Disbursement.status) == filters.status)
     if filters.region:
-        region = normalize_region_code(filters.region, field="region")
-        query = query.where(
-            or_(
-                col(Disbursement.region_code) == region,
-                col(Disbursement.region_code).startswith(region + ".", autoescape=True),
-            )
-        )
+        query = query.where(in_region(col(Disbursement.region_code), filters.region))
     if filters.recipient_id is not None:
         query = query.where(col(Disbursement.recipient_id) == filters.recipient_id)
     if filters.period:
         query = query.where(col(Disbursement.period) == filters.period)
     if filters.external_reference:
         query = query.where(col(Disbursement.external_reference) == filters.external_reference)
-    if filters.updated_since is not None:
-        query = query.where(col(Disbursement.updated_at) >= filters.updated_since)
-    if cursor is not None:
-        after_time, after_id = decode_cursor(cursor, width=2)
-        try:
-            key = (dt.datetime.fromisoformat(str(after_time)), uuid.UUID(str(after_id)))
-        except ValueError:
-            raise ValidationFailed(
-                errors=[FieldError("cursor", "invalid_cursor", "The cursor is not one we gave.")]
-            ) from None
-        query = query.where(
-            or_(
-                col(Disbursement.updated_at) > key[0],
-                and_(col(Disbursement.updated_at) == key[0], col(Disbursement.id) > key[1]),
-            )
-        )
-    rows = (
-        await session.scalars(
-            query.order_by(col(Disbursement.updated_at), col(Disbursement.id)).limit(limit + 1)
-        )
-    ).all()
-    return page_from(rows, limit, key=lambda d: (d.updated_at.isoformat(), str(d.id)))
+    return await page_by_last_change(
+        session,
+        Disbursement,
+        query,
+        limit=limit,
+        cursor=cursor,
+        updated_since=filters.updated_since,
+    )
 
 
 async def list_transitions(

@@ -10,17 +10,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from schemas.kpm import FacilitatorCreate, FacilitatorUpdate
-from service.access import Caller, ensure_writable, fetch_visible, visible_to
+from service.access import Caller, ensure_writable, fetch_visible, visible_to, within
 from service.errors import FieldError, ValidationFailed
 from service.journal import apply_update, field_changes, record_write
 from service.kpm.tables import Facilitator
+from service.lists import page_by_column
 from service.pagination import (
     DEFAULT_LIMIT,
     Page,
     check_limit,
-    cursor_part,
-    decode_cursor,
-    page_from,
 )
 from service.regions.codes import parse_region_code
 from service.regions.service import regions_exist
@@ -99,17 +97,12 @@ async def list_facilitators(
             raise ValidationFailed(
                 errors=[FieldError("region", "invalid_region_code", "Not a region code.")]
             )
-        query = query.where(
-            (col(Facilitator.region_code) == area)
-            | col(Facilitator.region_code).startswith(area + ".", autoescape=True)
-        )
+        query = query.where(within(col(Facilitator.region_code), area))
     if active is not None:
         query = query.where(col(Facilitator.active) == active)
-    if cursor:
-        (after,) = decode_cursor(cursor, width=1)
-        query = query.where(col(Facilitator.id) > cursor_part(after, uuid.UUID))
-    rows = (await session.scalars(query.order_by(col(Facilitator.id)).limit(limit + 1))).all()
-    return page_from(rows, limit, key=lambda f: (str(f.id),))
+    return await page_by_column(
+        session, query, col(Facilitator.id), limit=limit, cursor=cursor or None, convert=uuid.UUID
+    )
 
 
 async def update_facilitator(

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -21,7 +21,6 @@ from service.access import (
     ensure_writable,
     fetch_visible,
     visible_to,
-    within,
 )
 from service.errors import Conflict, FieldError, NotFound, ValidationFailed
 from service.journal import (
@@ -36,8 +35,8 @@ from service.kpm.reference import program_codes, village_codes
 from service.kpm.tables import Enrollment, Facilitator, Family, Member
 from service.kpm.validation import FamilyDraft, MemberDraft, Refusal, check_family, check_members
 from service.kpm.views import PII_SCOPE, FamilyRecord
-from service.lists import name_contains
-from service.pagination import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page_from
+from service.lists import in_region, name_contains, page_by_last_change
+from service.pagination import DEFAULT_LIMIT, Page, check_limit
 from service.records import utcnow
 from service.regions.codes import normalize_region_code, parse_region_code
 from service.versions import ensure_version
@@ -142,8 +141,7 @@ def family_query(caller: Caller, filters: FamilyFilters) -> Any:
         col(Family.archived_at).is_(None),
     )
     if filters.region:
-        region = normalize_region_code(filters.region, field="region")
-        query = query.where(within(col(Family.village_code), region))
+        query = query.where(in_region(col(Family.village_code), filters.region))
     if filters.village_code:
         query = query.where(
             col(Family.village_code)
@@ -187,27 +185,9 @@ async def list_families(
 ) -> Page[FamilyRecord]:
     """Ordered by (updated_at, id): a system that syncs with ``updated_since`` pages forward."""
     check_limit(limit)
-    query = family_query(caller, filters)
-    if cursor is not None:
-        after_time, after_id = decode_cursor(cursor, width=2)
-        try:
-            key = (dt.datetime.fromisoformat(str(after_time)), uuid.UUID(str(after_id)))
-        except ValueError:
-            raise ValidationFailed(
-                errors=[FieldError("cursor", "invalid_cursor", "The cursor is not one we gave.")]
-            ) from None
-        query = query.where(
-            or_(
-                col(Family.updated_at) > key[0],
-                and_(col(Family.updated_at) == key[0], col(Family.id) > key[1]),
-            )
-        )
-    rows = (
-        await session.scalars(
-            query.order_by(col(Family.updated_at), col(Family.id)).limit(limit + 1)
-        )
-    ).all()
-    page = page_from(rows, limit, key=lambda f: (f.updated_at.isoformat(), str(f.id)))
+    page = await page_by_last_change(
+        session, Family, family_query(caller, filters), limit=limit, cursor=cursor
+    )
     records = await load_records(session, page.items)
     if records and caller.has(PII_SCOPE):
         await record_reads(

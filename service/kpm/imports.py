@@ -18,13 +18,11 @@ from service.kpm.identity import mask
 from service.kpm.import_files import check_header
 from service.kpm.tables import ImportJob, ImportRefusal
 from service.kpm.views import PII_SCOPE
+from service.lists import page_by_column
 from service.pagination import (
     DEFAULT_LIMIT,
     Page,
     check_limit,
-    cursor_part,
-    decode_cursor,
-    page_from,
 )
 
 FORMATS = ("csv", "ndjson")
@@ -76,11 +74,9 @@ async def list_refusals(
     job = await get_job(session, caller, job_id)
     check_limit(limit)
     query = select(ImportRefusal).where(col(ImportRefusal.job_id) == job.id)
-    if cursor:
-        (after,) = decode_cursor(cursor, width=1)
-        query = query.where(col(ImportRefusal.id) > cursor_part(after, int))
-    rows = (await session.scalars(query.order_by(col(ImportRefusal.id)).limit(limit + 1))).all()
-    page = page_from(rows, limit, key=lambda refusal: (refusal.id,))
+    page: Page[ImportRefusal] = await page_by_column(
+        session, query, col(ImportRefusal.id), limit=limit, cursor=cursor or None, convert=int
+    )
     if page.items and caller.has(PII_SCOPE):  # the refusals show NIK and No KK unmasked
         await record_read(
             session, caller, entity="kpm_import", record_id=job.id, region_code=job.region_code

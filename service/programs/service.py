@@ -13,7 +13,8 @@ from schemas.programs import ProgramCreate, ProgramLevel, ProgramUpdate
 from service.access import Caller, ensure_visible, ensure_writable, visible_to
 from service.errors import Conflict, ErrorList, NotFound
 from service.journal import apply_update, field_changes, record_write
-from service.pagination import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page_from
+from service.lists import page_by_column
+from service.pagination import DEFAULT_LIMIT, Page, check_limit
 from service.programs.tables import Program
 from service.regions.codes import RegionLevel, level_of, parse_region_code
 from service.regions.service import regions_exist
@@ -71,11 +72,7 @@ async def list_programs(
 ) -> Page[Program]:
     check_limit(limit)
     query = select(Program).where(visible_to(caller, col(Program.region_code)))
-    if cursor is not None:
-        (after,) = decode_cursor(cursor, width=1)
-        query = query.where(col(Program.code) > str(after))
-    rows = (await session.scalars(query.order_by(col(Program.code)).limit(limit + 1))).all()
-    return page_from(rows, limit, key=lambda program: (program.code,))
+    return await page_by_column(session, query, col(Program.code), limit=limit, cursor=cursor)
 
 
 async def get_program(

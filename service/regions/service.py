@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from service.errors import NotFound
-from service.lists import name_contains
-from service.pagination import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page_from
+from service.lists import name_contains, page_by_column
+from service.pagination import DEFAULT_LIMIT, Page, check_limit
 from service.regions.codes import ancestors_of, normalize_region_code
 from service.regions.tables import Region
 
@@ -64,8 +64,4 @@ async def list_regions(
         query = query.where(name_contains(col(Region.name), name))
     if parent_code is None and level is None and name is None:
         query = query.where(col(Region.parent_code).is_(None))
-    if cursor is not None:
-        (after,) = decode_cursor(cursor, width=1)
-        query = query.where(col(Region.code) > str(after))
-    rows = (await session.scalars(query.order_by(col(Region.code)).limit(limit + 1))).all()
-    return page_from(rows, limit, key=lambda region: (region.code,))
+    return await page_by_column(session, query, col(Region.code), limit=limit, cursor=cursor)
