@@ -11,11 +11,10 @@ change feed and webhooks all ask these functions.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from sqlalchemy import ColumnElement, or_, select, true
+from sqlalchemy import ColumnElement, Select, or_, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped
 
@@ -61,38 +60,30 @@ class Caller:
         return record_region is not None and contains(self.region_code, record_region)
 
 
-def ensure_visible(caller: Caller, record_region: str | None, entity: str) -> None:
-    """A record outside the caller's region is reported exactly like a missing one."""
-    if not caller.can_see(record_region):
-        raise NotFound.of(entity)
-
-
 R = TypeVar("R")
 
 
 async def fetch_visible(
     session: AsyncSession,
     caller: Caller,
-    model: type[R],
-    record_id: uuid.UUID,
+    statement: Select[R],
     *,
-    region_of: Callable[[R], str | None],
     entity: str,
     scopes: tuple[str, str],
     for_update: bool = False,
 ) -> R:
-    """One record by id for a caller: ``scopes`` is (read scope, write scope), the write one
-    when the record is loaded to be changed (and locked, ``FOR UPDATE``). Missing and outside
-    the caller's region are the same "not found"."""
+    """The one row of ``statement``, a domain's "visible to this caller" statement narrowed to
+    one id (its WHERE already carries ``visible_to``), so the region is decided in SQL.
+    ``scopes`` is (read scope, write scope), the write one when the row is loaded to be changed
+    (and locked, ``FOR UPDATE``). Missing and outside the caller's region are the same "not
+    found", so a record's existence does not leak."""
     caller.require(scopes[1] if for_update else scopes[0])
-    query = select(model).where(model.id == record_id)  # type: ignore[attr-defined]
     if for_update:
-        query = query.with_for_update()
-    record: Any = (await session.scalars(query)).one_or_none()
-    if record is None:
+        statement = statement.with_for_update()
+    row = (await session.scalars(statement)).one_or_none()
+    if row is None:
         raise NotFound.of(entity)
-    ensure_visible(caller, region_of(record), entity)
-    return record  # type: ignore[no-any-return]
+    return row
 
 
 def ensure_writable(caller: Caller, target_region: str | None) -> None:

@@ -10,19 +10,20 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import Select, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from schemas.allocations import AllocationCreate, AllocationOut, AllocationUpdate, FundingSource
-from service.access import Caller, ensure_visible, ensure_writable, visible_to
+from service.access import Caller, ensure_writable, fetch_visible, visible_to
 from service.allocations.tables import Allocation
 from service.disbursements.tables import Disbursement
-from service.errors import Conflict, ErrorList, FieldError, NotFound
+from service.errors import Conflict, ErrorList, FieldError
 from service.journal import apply_update, field_changes, record_write
 from service.lists import in_region, page_by_last_change
 from service.pagination import DEFAULT_LIMIT, Page, check_limit
+from service.programs.service import visible_programs
 from service.programs.tables import Program
 from service.regions.codes import (
     RegionLevel,
@@ -55,20 +56,27 @@ def present_allocation(allocation: Allocation) -> AllocationOut:
     )
 
 
+def visible_allocations(caller: Caller) -> Select[Allocation]:
+    """Allocations for the caller's region or a region inside it.
+    The read by id and the list both start from it."""
+    return select(Allocation).where(
+        visible_to(caller, col(Allocation.region_code), national_rows_visible=False)
+    )
+
+
 async def get_allocation(
     session: AsyncSession, caller: Caller, allocation_id: uuid.UUID, *, for_update: bool = False
 ) -> Allocation:
-    caller.require(WRITE_SCOPE if for_update else READ_SCOPE)
-    query = select(Allocation).where(col(Allocation.id) == allocation_id)
-    if for_update:
-        query = query.with_for_update()
-    allocation = (
-        await session.scalars(query.execution_options(populate_existing=True))
-    ).one_or_none()
-    if allocation is None:
-        raise NotFound.of(ENTITY)
-    ensure_visible(caller, allocation.region_code, ENTITY)
-    return allocation
+    # Fresh from the database: disbursement writes move the running sums in bulk statements.
+    query = visible_allocations(caller).where(col(Allocation.id) == allocation_id)
+    return await fetch_visible(
+        session,
+        caller,
+        query.execution_options(populate_existing=True),
+        entity=ENTITY,
+        scopes=(READ_SCOPE, WRITE_SCOPE),
+        for_update=for_update,
+    )
 
 
 @dataclass
@@ -91,9 +99,7 @@ async def list_allocations(
     """Ordered by (updated_at, id), so ``updated_since`` plus the cursor is an incremental sync."""
     caller.require(READ_SCOPE)
     check_limit(limit)
-    query = select(Allocation).where(
-        visible_to(caller, col(Allocation.region_code), national_rows_visible=False)
-    )
+    query = visible_allocations(caller)
     if filters.program:
         query = query.where(col(Allocation.program_code) == filters.program.upper())
     if filters.fiscal_year is not None:
@@ -128,10 +134,10 @@ async def _checked_region(session: AsyncSession, raw: str, errors: ErrorList) ->
 async def _checked_program(
     session: AsyncSession, caller: Caller, code: str, region: str | None, errors: ErrorList
 ) -> str:
-    program = (
-        await session.scalars(select(Program).where(col(Program.code) == code.upper()))
-    ).one_or_none()
-    if program is None or not caller.can_see(program.region_code):
+    program = await session.scalar(
+        visible_programs(caller).where(col(Program.code) == code.upper())
+    )
+    if program is None:
         errors.add("program_code", "unknown_program", "No program with that code.")
         return code.upper()
     # A local program's money stays in the program's own region.

@@ -7,12 +7,12 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from schemas.disbursements import DisbursementOut
-from service.access import Caller, ensure_visible, visible_to
+from service.access import Caller, visible_to
 from service.disbursements.rules import ENTITY, READ_SCOPE
 from service.disbursements.tables import Disbursement, DisbursementTransition
 from service.errors import NotFound
@@ -24,11 +24,19 @@ def present_disbursement(disbursement: Disbursement) -> DisbursementOut:
     return DisbursementOut.model_validate(disbursement, from_attributes=True)
 
 
+def visible_disbursements(caller: Caller) -> Select[Disbursement]:
+    """Disbursements to recipients in the caller's region.
+    The read by id and the list both start from it."""
+    return select(Disbursement).where(
+        visible_to(caller, col(Disbursement.region_code), national_rows_visible=False)
+    )
+
+
 async def find_disbursement(
     session: AsyncSession, caller: Caller, disbursement_id: uuid.UUID, *, for_update: bool = False
 ) -> Disbursement:
     """The disbursement, fresh from the database (bulk writes bypass the session's cache)."""
-    query = select(Disbursement).where(col(Disbursement.id) == disbursement_id)
+    query = visible_disbursements(caller).where(col(Disbursement.id) == disbursement_id)
     if for_update:
         query = query.with_for_update()
     disbursement = (
@@ -36,7 +44,6 @@ async def find_disbursement(
     ).one_or_none()
     if disbursement is None:
         raise NotFound.of(ENTITY)
-    ensure_visible(caller, disbursement.region_code, ENTITY)
     return disbursement
 
 
@@ -71,9 +78,7 @@ async def list_disbursements(
     ``updated_since`` plus the cursor picks up every settlement."""
     caller.require(READ_SCOPE)
     check_limit(limit)
-    query = select(Disbursement).where(
-        visible_to(caller, col(Disbursement.region_code), national_rows_visible=False)
-    )
+    query = visible_disbursements(caller)
     if filters.allocation_id is not None:
         query = query.where(col(Disbursement.allocation_id) == filters.allocation_id)
     if filters.program:

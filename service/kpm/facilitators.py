@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -67,11 +67,19 @@ async def create_facilitator(
     return facilitator
 
 
+def visible_facilitators(caller: Caller) -> Select[Facilitator]:
+    """Facilitators working in the caller's region.
+    The read by id and the list both start from it."""
+    return select(Facilitator).where(
+        visible_to(caller, col(Facilitator.region_code), national_rows_visible=False)
+    )
+
+
 async def get_facilitator(
     session: AsyncSession, caller: Caller, facilitator_id: uuid.UUID, *, for_update: bool = False
 ) -> Facilitator:
     return await fetch_visible(
-        session, caller, Facilitator, facilitator_id, region_of=lambda f: f.region_code,
+        session, caller, visible_facilitators(caller).where(col(Facilitator.id) == facilitator_id),
         entity=ENTITY, scopes=("facilitators:read", "facilitators:write"),
         for_update=for_update,
     )  # fmt: skip
@@ -88,9 +96,7 @@ async def list_facilitators(
 ) -> Page[Facilitator]:
     caller.require("facilitators:read")
     check_limit(limit)
-    query = select(Facilitator).where(
-        visible_to(caller, col(Facilitator.region_code), national_rows_visible=False)
-    )
+    query = visible_facilitators(caller)
     if region:
         area = parse_region_code(region)
         if area is None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import Select, and_, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -31,6 +31,7 @@ from service.journal import (
     record_update,
     record_write,
 )
+from service.kpm.facilitators import visible_facilitators
 from service.kpm.reference import program_codes, village_codes
 from service.kpm.tables import Enrollment, Facilitator, Family, Member
 from service.kpm.validation import FamilyDraft, MemberDraft, Refusal, check_family, check_members
@@ -100,11 +101,19 @@ async def load_records(session: AsyncSession, families: Sequence[Family]) -> lis
     return [FamilyRecord(f, members[f.id], enrollments[f.id]) for f in families]
 
 
+def visible_families(caller: Caller) -> Select[Family]:
+    """The families, archived ones included, whose village lies in the caller's region.
+    The read by id and the list both start from it."""
+    return select(Family).where(
+        visible_to(caller, col(Family.village_code), national_rows_visible=False)
+    )
+
+
 async def get_family(
     session: AsyncSession, caller: Caller, family_id: uuid.UUID, *, for_update: bool = False
 ) -> Family:
     return await fetch_visible(
-        session, caller, Family, family_id, region_of=lambda family: family.village_code,
+        session, caller, visible_families(caller).where(col(Family.id) == family_id),
         entity="family", scopes=("kpm:read", "kpm:write"), for_update=for_update,
     )  # fmt: skip
 
@@ -136,10 +145,7 @@ class FamilyFilters:
 def family_query(caller: Caller, filters: FamilyFilters) -> Any:
     """The live families the caller may see that match ``filters``; shared by lists and export."""
     caller.require("kpm:read")
-    query = select(Family).where(
-        visible_to(caller, col(Family.village_code), national_rows_visible=False),
-        col(Family.archived_at).is_(None),
-    )
+    query = visible_families(caller).where(col(Family.archived_at).is_(None))
     if filters.region:
         query = query.where(in_region(col(Family.village_code), filters.region))
     if filters.village_code:
@@ -204,8 +210,10 @@ async def check_facilitator(
 ) -> None:
     if facilitator_id is None:
         return
-    facilitator = await session.get(Facilitator, facilitator_id)
-    if facilitator is None or not caller.can_see(facilitator.region_code):
+    facilitator = await session.scalar(
+        visible_facilitators(caller).where(col(Facilitator.id) == facilitator_id)
+    )
+    if facilitator is None:
         raise ValidationFailed(
             errors=[FieldError("facilitator_id", "unknown_facilitator", "No such facilitator.")]
         )

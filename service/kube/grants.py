@@ -10,17 +10,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import Select, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from schemas.kube import GrantCreate, GrantTransitionIn, GrantUpdate
 from service.access import Caller, ensure_writable, fetch_visible, visible_to
+from service.allocations.service import visible_allocations
 from service.allocations.tables import Allocation
 from service.disbursements.tables import Disbursement
 from service.errors import Conflict, FieldError, Forbidden, ValidationFailed
 from service.journal import apply_update, field_changes, record_write
+from service.kube.groups import visible_groups
 from service.kube.tables import OPEN_GRANT_STATUSES, KubeGrant, KubeGrantTransition, KubeGroup
 from service.lists import in_region, page_by_last_change
 from service.pagination import DEFAULT_LIMIT, Page
@@ -50,11 +52,19 @@ EDITABLE_STATUSES = frozenset({"proposed", "recommended"})
 # --- reading ---------------------------------------------------------------------------------
 
 
+def visible_grants(caller: Caller) -> Select[KubeGrant]:
+    """KUBE grants whose group's village lies in the caller's region.
+    The read by id and the list both start from it."""
+    return select(KubeGrant).where(
+        visible_to(caller, col(KubeGrant.village_code), national_rows_visible=False)
+    )
+
+
 async def get_grant(
     session: AsyncSession, caller: Caller, grant_id: uuid.UUID, *, for_update: bool = False
 ) -> KubeGrant:
     return await fetch_visible(
-        session, caller, KubeGrant, grant_id, region_of=lambda grant: grant.village_code,
+        session, caller, visible_grants(caller).where(col(KubeGrant.id) == grant_id),
         entity=NOT_FOUND, scopes=("kube:read", "kube:write"), for_update=for_update,
     )  # fmt: skip
 
@@ -88,9 +98,7 @@ async def list_grants(
     cursor: str | None = None,
 ) -> Page[KubeGrant]:
     caller.require("kube:read")
-    query = select(KubeGrant).where(
-        visible_to(caller, col(KubeGrant.village_code), national_rows_visible=False)
-    )
+    query = visible_grants(caller)
     if filters.region:
         query = query.where(in_region(col(KubeGrant.village_code), filters.region))
     if filters.status:
@@ -156,10 +164,10 @@ async def _group_for_grant(session: AsyncSession, caller: Caller, group_id: uuid
     """The group, locked: grants of one group are made one at a time."""
     group = (
         await session.scalars(
-            select(KubeGroup).where(col(KubeGroup.id) == group_id).with_for_update()
+            visible_groups(caller).where(col(KubeGroup.id) == group_id).with_for_update()
         )
     ).one_or_none()
-    if group is None or not caller.can_see(group.village_code):
+    if group is None:
         raise ValidationFailed(
             errors=[FieldError("group_id", "unknown_group", "No KUBE group with that id.")]
         )
@@ -176,8 +184,10 @@ async def _check_allocation(
     for the group's program (a province's KUBE allocation to the regency, say)."""
     if allocation_id is None:
         return
-    allocation = await session.get(Allocation, allocation_id)
-    if allocation is None or not caller.can_see(allocation.region_code):
+    allocation = await session.scalar(
+        visible_allocations(caller).where(col(Allocation.id) == allocation_id)
+    )
+    if allocation is None:
         raise ValidationFailed(
             errors=[
                 FieldError("allocation_id", "unknown_allocation", "No allocation with that id.")

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -31,6 +31,7 @@ from service.kube.tables import OPEN_GRANT_STATUSES, KubeGrant, KubeGroup, KubeM
 from service.kube.views import GroupRecord
 from service.lists import in_region, name_contains, page_by_last_change
 from service.pagination import DEFAULT_LIMIT, Page
+from service.programs.service import visible_programs
 from service.programs.tables import Program
 from service.regions.codes import contains, parse_region_code, regency_of
 from service.versions import ensure_version
@@ -56,11 +57,19 @@ async def load_records(session: AsyncSession, groups: Sequence[KubeGroup]) -> li
     return [GroupRecord(group, members[group.id]) for group in groups]
 
 
+def visible_groups(caller: Caller) -> Select[KubeGroup]:
+    """KUBE groups whose village lies in the caller's region.
+    The read by id and the list both start from it."""
+    return select(KubeGroup).where(
+        visible_to(caller, col(KubeGroup.village_code), national_rows_visible=False)
+    )
+
+
 async def get_group(
     session: AsyncSession, caller: Caller, group_id: uuid.UUID, *, for_update: bool = False
 ) -> KubeGroup:
     return await fetch_visible(
-        session, caller, KubeGroup, group_id, region_of=lambda group: group.village_code,
+        session, caller, visible_groups(caller).where(col(KubeGroup.id) == group_id),
         entity=NOT_FOUND, scopes=("kube:read", "kube:write"), for_update=for_update,
     )  # fmt: skip
 
@@ -90,9 +99,7 @@ async def find_groups(
 ) -> Page[KubeGroup]:
     """Groups in the caller's region, ordered by last change (without their members)."""
     caller.require("kube:read")
-    query = select(KubeGroup).where(
-        visible_to(caller, col(KubeGroup.village_code), national_rows_visible=False)
-    )
+    query = visible_groups(caller)
     if filters.region:
         query = query.where(in_region(col(KubeGroup.village_code), filters.region))
     if filters.village_code:
@@ -153,8 +160,10 @@ async def _village(session: AsyncSession, raw: str, errors: ErrorList) -> str | 
 
 
 async def _program(session: AsyncSession, caller: Caller, code: str, errors: ErrorList) -> str:
-    program = await session.scalar(select(Program).where(col(Program.code) == code.upper()))
-    if program is None or not caller.can_see(program.region_code):
+    program = await session.scalar(
+        visible_programs(caller).where(col(Program.code) == code.upper())
+    )
+    if program is None:
         errors.add("program_code", "unknown_program", "No program with that code.")
     return code.upper()
 

@@ -14,6 +14,7 @@ from sqlmodel import col
 
 from service.access import Caller
 from service.errors import Conflict, FieldError, ValidationFailed
+from service.kpm.families import visible_families
 from service.kpm.tables import Family
 from service.kube.tables import KubeGroup, KubeMember
 from service.programs.tables import Program
@@ -65,13 +66,15 @@ async def checked_families(
     of neighbouring villages, even districts, but never another office's families."""
     found = {
         family.id: family
-        for family in await session.scalars(select(Family).where(col(Family.id).in_(family_ids)))
+        for family in await session.scalars(
+            visible_families(caller).where(col(Family.id).in_(family_ids))
+        )
     }
     errors: list[FieldError] = []
     area = regency_of(group.village_code)
     for family_id, field in zip(family_ids, fields, strict=True):
         family = found.get(family_id)
-        if family is None or not caller.can_see(family.village_code):
+        if family is None:
             errors.append(FieldError(field, "unknown_family", "No family with that id."))
         elif family.archived_at is not None:
             errors.append(FieldError(field, "archived_family", "The family is archived."))

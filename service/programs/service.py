@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from schemas.programs import ProgramCreate, ProgramLevel, ProgramUpdate
-from service.access import Caller, ensure_visible, ensure_writable, visible_to
+from service.access import Caller, ensure_writable, visible_to
 from service.errors import Conflict, ErrorList, NotFound
 from service.journal import apply_update, field_changes, record_write
 from service.lists import page_by_column
@@ -71,20 +71,25 @@ async def list_programs(
     session: AsyncSession, caller: Caller, *, limit: int = DEFAULT_LIMIT, cursor: str | None = None
 ) -> Page[Program]:
     check_limit(limit)
-    query = select(Program).where(visible_to(caller, col(Program.region_code)))
+    query = visible_programs(caller)
     return await page_by_column(session, query, col(Program.code), limit=limit, cursor=cursor)
+
+
+def visible_programs(caller: Caller) -> Select[Program]:
+    """National programs and the local ones run in the caller's region.
+    The read by id and the list both start from it."""
+    return select(Program).where(visible_to(caller, col(Program.region_code)))
 
 
 async def get_program(
     session: AsyncSession, caller: Caller, code: str, *, for_update: bool = False
 ) -> Program:
-    query = select(Program).where(col(Program.code) == code.upper())
+    query = visible_programs(caller).where(col(Program.code) == code.upper())
     if for_update:
         query = query.with_for_update()
     program = (await session.scalars(query)).one_or_none()
     if program is None:
         raise NotFound.of(ENTITY)
-    ensure_visible(caller, program.region_code, ENTITY)
     return program
 
 

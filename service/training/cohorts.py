@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -21,6 +21,7 @@ from service.journal import apply_update, field_changes, record_update, record_w
 from service.kpm.families import check_facilitator
 from service.lists import in_region, name_contains, page_by_last_change
 from service.pagination import DEFAULT_LIMIT, Page
+from service.programs.service import visible_programs
 from service.programs.tables import Program
 from service.regions.codes import parse_region_code
 from service.regions.service import regions_exist
@@ -83,11 +84,19 @@ async def load_records(
     return [CohortRecord(c, sessions[c.id], counts.get(c.id, 0)) for c in cohorts]
 
 
+def visible_cohorts(caller: Caller) -> Select[TrainingCohort]:
+    """Cohorts held in the caller's region.
+    The read by id and the list both start from it."""
+    return select(TrainingCohort).where(
+        visible_to(caller, col(TrainingCohort.region_code), national_rows_visible=False)
+    )
+
+
 async def get_cohort(
     session: AsyncSession, caller: Caller, cohort_id: uuid.UUID, *, for_update: bool = False
 ) -> TrainingCohort:
     return await fetch_visible(
-        session, caller, TrainingCohort, cohort_id, region_of=lambda cohort: cohort.region_code,
+        session, caller, visible_cohorts(caller).where(col(TrainingCohort.id) == cohort_id),
         entity=NOT_FOUND, scopes=("training:read", "training:write"), for_update=for_update,
     )  # fmt: skip
 
@@ -129,9 +138,7 @@ async def find_cohorts(
 ) -> Page[TrainingCohort]:
     """Cohorts held in the caller's region, ordered by last change (without sessions)."""
     caller.require("training:read")
-    query = select(TrainingCohort).where(
-        visible_to(caller, col(TrainingCohort.region_code), national_rows_visible=False)
-    )
+    query = visible_cohorts(caller)
     if filters.region:
         query = query.where(in_region(col(TrainingCohort.region_code), filters.region))
     if filters.status:
@@ -201,9 +208,9 @@ async def create_cohort(session: AsyncSession, caller: Caller, data: CohortCreat
     if region is None or not await regions_exist(session, {region}):
         errors.add("region_code", "unknown_region", "No region with that code.")
     program = await session.scalar(
-        select(Program).where(col(Program.code) == data.program_code.upper())
+        visible_programs(caller).where(col(Program.code) == data.program_code.upper())
     )
-    if program is None or not caller.can_see(program.region_code):
+    if program is None:
         errors.add("program_code", "unknown_program", "No program with that code.")
     _check_session_days(data.sessions, errors)
     errors.raise_if_any()

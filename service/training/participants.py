@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from schemas.training import AssessmentIn, OutcomeIn, ParticipantCreate
-from service.access import Caller
+from service.access import Caller, visible_to
 from service.errors import Conflict, FieldError, NotFound, ValidationFailed
 from service.journal import apply_update, record_write
 from service.kpm.tables import Family, Member
@@ -134,10 +134,13 @@ async def _person(
         await session.execute(
             select(Member, Family)
             .join(Family, col(Family.id) == Member.family_id)
-            .where(col(Member.id) == member_id)
+            .where(
+                col(Member.id) == member_id,
+                visible_to(caller, col(Family.village_code), national_rows_visible=False),
+            )
         )
     ).first()
-    if found is None or not found[0].live or not caller.can_see(found[1].village_code):
+    if found is None or not found[0].live:
         raise ValidationFailed(
             errors=[FieldError("member_id", "unknown_member", "No family member with that id.")]
         )
