@@ -134,34 +134,13 @@ async def record_update(
     )
 
 
-async def record_read(
-    session: AsyncSession,
-    caller: Caller,
-    *,
-    entity: str,
-    record_id: object,
-    region_code: str | None,
-) -> None:
-    """Reads of unmasked personal data are audited too (no change event)."""
-    session.add(
-        AuditEntry(
-            client_id=caller.client_id,
-            actor=caller.name,
-            action="read_pii",
-            entity=entity,
-            record_id=str(record_id),
-            region_code=region_code,
-            request_id=caller.request_id,
-        )
-    )
-    await session.flush()
-
-
 async def record_reads(
     session: AsyncSession, caller: Caller, entity: str, records: Sequence[tuple[object, str | None]]
 ) -> None:
-    """``record_read`` for a page of records at once, (id, region) each: one entry per record,
-    so the trail says whose personal data was read, not only that a list was."""
+    """Reads of unmasked personal data are audited too (no change event): one entry per record
+    whose data leaves, (id, region) each, written before it leaves, so the trail says whose
+    personal data was read, not only that a list or a file was. Every read of personal data,
+    by id, in a list or in an export, comes here."""
     await record_writes(
         session,
         caller,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from sqlalchemy import Select, func, literal_column, select
@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from service.access import Caller
-from service.journal import record_read
+from service.journal import record_reads
 from service.kpm.families import ENTITY, FamilyFilters, family_query
 from service.kpm.identity import mask
 from service.kpm.import_files import FIELDS
@@ -55,6 +55,7 @@ def export_query(caller: Caller, filters: FamilyFilters) -> Select[Any]:
             families.c.address,
             families.c.desil,
             func.coalesce(programs, "").label("programs"),
+            families.c.id,
         )
         .join_from(families, Member, col(Member.family_id) == families.c.id)
         .order_by(families.c.id, col(Member.position))
@@ -68,17 +69,14 @@ async def export_families(
     file_format: str,
 ) -> AsyncIterator[bytes]:
     unmasked = caller.has(PII_SCOPE)
-    if unmasked:
-        # Committed before the first byte leaves: a download cut short was still a read.
-        async with sessions() as session, session.begin():
-            await record_read(
-                session, caller, entity=ENTITY, record_id="export", region_code=caller.region_code
-            )
+    audited: object = None  # the last family audited: a family's lines may span two chunks
     async with sessions() as session, session.begin():
         if file_format == "csv":
             yield _csv_line(FIELDS)
         result = await session.stream(query.execution_options(yield_per=CHUNK_ROWS))
         async for chunk in result.partitions(CHUNK_ROWS):
+            if unmasked:
+                audited = await _audit_chunk(sessions, caller, chunk, after=audited)
             out = io.StringIO()
             writer = csv.writer(out, lineterminator="\n")
             for (
@@ -92,6 +90,7 @@ async def export_families(
                 address,
                 desil,
                 programs,
+                _family_id,
             ) in chunk:
                 line = (
                     no_kk if unmasked else mask(no_kk),
@@ -111,6 +110,27 @@ async def export_families(
                     out.write(json.dumps(dict(zip(FIELDS, line, strict=True)), ensure_ascii=False))
                     out.write("\n")
             yield out.getvalue().encode()
+
+
+async def _audit_chunk(
+    sessions: async_sessionmaker[AsyncSession],
+    caller: Caller,
+    chunk: Sequence[Sequence[Any]],
+    *,
+    after: object,
+) -> object:
+    """One audit entry per family whose unmasked lines are in ``chunk``, committed in a
+    transaction of its own before the chunk is streamed: a download cut short was still a
+    read. Returns the last family audited (lines come ordered by family)."""
+    families: dict[object, str] = {}
+    for line in chunk:
+        family_id, village = line[-1], line[6]
+        if family_id != after:
+            families[family_id] = village
+    if families:
+        async with sessions() as session, session.begin():
+            await record_reads(session, caller, ENTITY, list(families.items()))
+    return chunk[-1][-1] if chunk else after
 
 
 def _csv_line(values: tuple[str, ...]) -> bytes:

@@ -26,7 +26,6 @@ from service.errors import Conflict, FieldError, NotFound, ValidationFailed
 from service.journal import (
     MASK,
     apply_update,
-    record_read,
     record_reads,
     record_update,
     record_write,
@@ -122,9 +121,7 @@ async def read_family(session: AsyncSession, caller: Caller, family_id: uuid.UUI
     family = await get_family(session, caller, family_id)
     (record,) = await load_records(session, [family])
     if caller.has(PII_SCOPE):
-        await record_read(
-            session, caller, entity=ENTITY, record_id=family.id, region_code=family.village_code
-        )
+        await record_reads(session, caller, ENTITY, [(family.id, family.village_code)])
     return record
 
 

@@ -13,7 +13,7 @@ from sqlmodel import col
 from schemas.kpm import ImportRefusalOut
 from service.access import Caller
 from service.errors import FieldError, NotFound, ValidationFailed
-from service.journal import record_read
+from service.journal import record_reads
 from service.kpm.identity import mask
 from service.kpm.import_files import check_header
 from service.kpm.tables import ImportJob, ImportRefusal
@@ -78,9 +78,7 @@ async def list_refusals(
         session, query, col(ImportRefusal.id), limit=limit, cursor=cursor or None, convert=int
     )
     if page.items and caller.has(PII_SCOPE):  # the refusals show NIK and No KK unmasked
-        await record_read(
-            session, caller, entity="kpm_import", record_id=job.id, region_code=job.region_code
-        )
+        await record_reads(session, caller, "kpm_import", [(job.id, job.region_code)])
     return page
 
 
