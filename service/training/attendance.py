@@ -4,17 +4,19 @@ again with the same values changes nothing (no new version, no change event)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from schemas.training import AttendanceSheet
+from schemas.training import AttendanceIn, AttendanceSheet
 from service.access import Caller
 from service.errors import Conflict, ErrorList, NotFound
-from service.journal import record_write
+from service.journal import Write, record_writes
 from service.kpm.families import today
+from service.records import utcnow
 from service.training.cohorts import get_cohort, writable_cohort
 from service.training.participants import ENTITY as PARTICIPANT
 from service.training.tables import (
@@ -53,6 +55,42 @@ async def attendance_sheet(
             .where(col(TrainingAttendance.session_id) == day.id)
             .order_by(col(TrainingAttendance.participant_id))
         )
+    )
+
+
+async def _journal(
+    session: AsyncSession,
+    caller: Caller,
+    cohort: TrainingCohort,
+    day: TrainingSession,
+    changed: Sequence[AttendanceIn],
+    before: Mapping[uuid.UUID, bool],
+) -> None:
+    """Each participant whose attendance changed takes the next version, in one UPDATE, and
+    gets its audit entry and change event, in one COPY each."""
+    bumped = await session.execute(
+        update(TrainingParticipant)
+        .where(col(TrainingParticipant.id).in_([r.participant_id for r in changed]))
+        .values(version=col(TrainingParticipant.version) + 1, updated_at=utcnow())
+        .returning(col(TrainingParticipant.id), col(TrainingParticipant.version))
+        .execution_options(synchronize_session="fetch")
+    )
+    versions = {participant_id: version for participant_id, version in bumped}
+    key = f"attendance.{day.held_on.isoformat()}"
+    await record_writes(
+        session,
+        caller,
+        [
+            Write(
+                action="attendance",
+                entity=PARTICIPANT,
+                record_id=item.participant_id,
+                region_code=cohort.region_code,
+                version=versions[item.participant_id],
+                changes={key: [before.get(item.participant_id), item.present]},
+            )
+            for item in changed
+        ],
     )
 
 
@@ -128,23 +166,5 @@ async def record_attendance(
                 },
             )
         )
-    for item in changed:
-        person = people[item.participant_id]
-        person.touch()
-        await session.flush()
-        await record_write(
-            session,
-            caller,
-            action="attendance",
-            entity=PARTICIPANT,
-            record_id=person.id,
-            region_code=cohort.region_code,
-            version=person.version,
-            changes={
-                f"attendance.{day.held_on.isoformat()}": [
-                    before.get(item.participant_id),
-                    item.present,
-                ]
-            },
-        )
+        await _journal(session, caller, cohort, day, changed, before)
     return await attendance_sheet(session, caller, cohort.id, day.id)
