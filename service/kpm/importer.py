@@ -286,15 +286,14 @@ def _member_changes(
     members that changed or left, and of those that changed or came (None when none did)."""
     by_nik = {row["nik"]: row for row in old_members}
     wanted = {member.nik for member in draft.members}
-    before = [row["id"] for row in old_members if row["nik"] not in wanted]
-    plan.gone_members += before
-    after: list[uuid.UUID] = []
+    gone = [row["id"] for row in old_members if row["nik"] not in wanted]
+    plan.gone_members += gone
+    before, after = list(gone), []
     for position, member in enumerate(draft.members):
-        values = _member_values(member, position)
         row = by_nik.get(member.nik)
         if row is None:
             member_id = uuid.uuid4()
-            plan.added_members.append((member_id, family_id, *values))
+            plan.added_members.append((member_id, family_id, *_member_values(member, position)))
             after.append(member_id)
         elif _differs(row, member, position):
             plan.changed_members.append(
