@@ -1,6 +1,8 @@
 """Bulk import of families. Each family goes in whole or not at all; the others go in. Valid
 families are written in batches with COPY and set-based statements, so a million people import
-at a rate close to a raw COPY; a file imported twice changes nothing the second time.
+at a rate close to a raw COPY; a file imported twice changes nothing the second time. A family
+created or changed is journaled as the API journals it (``journal.record_writes``): the same
+audit entry and change event as a create or update through REST.
 
 The report lists every refused family with its lines, field and code; refusals come from the
 same rules as the API (``validation.check_family``), plus what only an import can meet: a NIK
@@ -10,8 +12,8 @@ used by an earlier family of the same file, and the rows of one family scattered
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import io
-import json
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
@@ -24,7 +26,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.access import Caller
-from service.journal import MASK
+from service.database import driver_connection
+from service.journal import MASK, Write, field_changes, record_writes
 from service.kpm.families import ENTITY, today
 from service.kpm.import_files import (
     CountingReader,
@@ -36,7 +39,7 @@ from service.kpm.import_files import (
 )
 from service.kpm.reference import program_codes, village_codes
 from service.kpm.tables import ImportJob, ImportRefusal
-from service.kpm.validation import FamilyDraft, check_family
+from service.kpm.validation import FamilyDraft, MemberDraft, check_family
 from service.records import utcnow
 
 BATCH_FAMILIES = 2000
@@ -69,338 +72,359 @@ class Candidate:
     draft: FamilyDraft
 
 
-async def _raw(session: AsyncSession) -> asyncpg.Connection:
-    connection = await session.connection()
-    raw = (await connection.get_raw_connection()).driver_connection
-    assert raw is not None
-    return raw  # type: ignore[no-any-return]
-
-
 def _holder_text(caller: Caller, village_code: str) -> str:
     if caller.can_see(village_code):
         return "The NIK belongs to another live family."
     return f"The NIK belongs to a live family of regency {village_code[:5]}."
 
 
+# --- one batch: look up, classify, write ------------------------------------------------------
+
+
+@dataclass
+class _Known:
+    """What the database holds about a batch's families, looked up for the whole batch at once."""
+
+    families: dict[str, asyncpg.Record]  # live families by No KK
+    members: dict[uuid.UUID, list[asyncpg.Record]]  # by family, in card order
+    programs: dict[uuid.UUID, set[str]]  # enrolled program codes by family
+    holders: dict[str, asyncpg.Record]  # live NIKs of the batch: the No KK and village holding it
+
+
+@dataclass
+class _FamilyChange:
+    """An existing family brought in line with the file: its row as the file has it, and what
+    changed, for the journal."""
+
+    family_id: uuid.UUID
+    village_code: str
+    address: str | None
+    desil: int | None
+    changes: dict[str, list[Any]]
+
+
+@dataclass
+class _Plan:
+    """Every row a batch writes, gathered so that each kind is written in one statement."""
+
+    new_families: list[tuple[Any, ...]] = field(default_factory=list)
+    new_members: list[tuple[Any, ...]] = field(default_factory=list)  # ids left to the database
+    added_members: list[tuple[Any, ...]] = field(default_factory=list)  # ids named in the journal
+    changed_members: list[tuple[Any, ...]] = field(default_factory=list)  # see _update_members
+    gone_members: list[uuid.UUID] = field(default_factory=list)
+    new_enrollments: list[tuple[Any, ...]] = field(default_factory=list)
+    changed_families: list[_FamilyChange] = field(default_factory=list)
+    created: list[Write] = field(default_factory=list)
+
+
 async def write_batch(
     session: AsyncSession, caller: Caller, candidates: list[Candidate]
 ) -> BatchResult:
-    """Write one batch of valid families in the session's transaction."""
+    """Write one batch of valid families in the session's transaction: a handful of statements
+    whatever the batch's size, and none but the look-ups when nothing changed."""
     result = BatchResult()
     if not candidates:
         return result
-    conn = await _raw(session)
-    no_kks = [c.draft.no_kk for c in candidates]
-    niks = [m.nik for c in candidates for m in c.draft.members]
-    existing = {
+    connection = await driver_connection(session)
+    known = await _look_up(connection, [candidate.draft for candidate in candidates])
+    plan = _classify(caller, candidates, known, result)
+    await _write(session, connection, caller, plan)
+    return result
+
+
+async def _look_up(connection: asyncpg.Connection, drafts: list[FamilyDraft]) -> _Known:
+    """Four queries for the whole batch: its live families, their members and programs, and
+    the live families holding any of its NIKs."""
+    families = {
         row["no_kk"]: row
-        for row in await conn.fetch(
-            "SELECT id, no_kk, village_code, address, desil, version FROM kpm_family"
+        for row in await connection.fetch(
+            "SELECT id, no_kk, village_code, address, desil FROM kpm_family"
             " WHERE no_kk = any($1::text[]) AND archived_at IS NULL",
-            no_kks,
+            [draft.no_kk for draft in drafts],
         )
     }
-    family_ids = [row["id"] for row in existing.values()]
-    old_members: dict[uuid.UUID, list[asyncpg.Record]] = defaultdict(list)
-    old_programs: dict[uuid.UUID, set[str]] = defaultdict(set)
+    family_ids = [row["id"] for row in families.values()]
+    members: dict[uuid.UUID, list[asyncpg.Record]] = defaultdict(list)
+    programs: dict[uuid.UUID, set[str]] = defaultdict(set)
     if family_ids:
-        for row in await conn.fetch(
+        for row in await connection.fetch(
             "SELECT family_id, id, nik, name, sex, birth_date, relationship, position"
             " FROM kpm_member WHERE family_id = any($1::uuid[]) ORDER BY family_id, position",
             family_ids,
         ):
-            old_members[row["family_id"]].append(row)
-        for row in await conn.fetch(
+            members[row["family_id"]].append(row)
+        for row in await connection.fetch(
             "SELECT family_id, program_code FROM kpm_enrollment WHERE family_id = any($1::uuid[])",
             family_ids,
         ):
-            old_programs[row["family_id"]].add(row["program_code"])
+            programs[row["family_id"]].add(row["program_code"])
     holders = {
         row["nik"]: row
-        for row in await conn.fetch(
+        for row in await connection.fetch(
             "SELECT m.nik, f.no_kk, f.village_code FROM kpm_member m"
             " JOIN kpm_family f ON f.id = m.family_id WHERE m.live AND m.nik = any($1::text[])",
-            niks,
+            [member.nik for draft in drafts for member in draft.members],
         )
     }
+    return _Known(families, members, programs, holders)
 
-    new_families: list[tuple[Any, ...]] = []
-    new_members: list[tuple[Any, ...]] = []
-    new_enrollments: list[tuple[Any, ...]] = []
-    audit: list[tuple[Any, ...]] = []
-    events: list[tuple[Any, ...]] = []
+
+def _classify(
+    caller: Caller, candidates: list[Candidate], known: _Known, result: BatchResult
+) -> _Plan:
+    """Refuse, create, change or leave each family; counts go to ``result``, rows to the plan."""
+    plan = _Plan()
     started = today()
-
     for candidate in candidates:
-        draft, rows = candidate.draft, candidate.rows
-        old = existing.get(draft.no_kk)
-        if not caller.can_write(draft.village_code) or (
-            old is not None and not caller.can_write(old["village_code"])
-        ):
-            result.refused.append(
-                Refused(
-                    rows,
-                    "village_code",
-                    "outside_region",
-                    "The village lies outside the region this client is bound to.",
-                    rows.rows[0].line,
-                )
-            )
-            continue
-        clash = next(
-            (
-                (member, holders[member.nik])
-                for member in draft.members
-                if member.nik in holders and holders[member.nik]["no_kk"] != draft.no_kk
-            ),
-            None,
-        )
-        if clash is not None:
-            member, holder = clash
-            result.refused.append(
-                Refused(
-                    rows,
-                    "nik",
-                    "nik_in_other_family",
-                    _holder_text(caller, holder["village_code"]),
-                    member.line or 0,
-                    member.nik,
-                )
-            )
-            continue
-
-        if old is None:
-            family_id = uuid.uuid4()
-            new_families.append(
-                (family_id, draft.no_kk, draft.village_code, draft.address, draft.desil)
-            )
-            new_members += _member_rows(family_id, draft)
-            new_enrollments += [
-                (family_id, code, "active", started) for code in sorted(set(draft.programs))
-            ]
-            audit.append(
-                _audit_row(
-                    caller,
-                    "create",
-                    family_id,
-                    draft.village_code,
-                    {
-                        "no_kk": [None, MASK],
-                        "members": [None, len(draft.members)],
-                        "source": [None, "import"],
-                    },
-                )
-            )
-            events.append(
-                _event_row(
-                    caller,
-                    "create",
-                    family_id,
-                    draft.village_code,
-                    1,
-                    ["members", "no_kk", "village_code"],
-                )
-            )
+        draft = candidate.draft
+        refusal = _refusal(caller, candidate, known)
+        if refusal is not None:
+            result.refused.append(refusal)
+        elif draft.no_kk not in known.families:
+            _plan_creation(plan, draft, started)
             result.created += 1
             result.people += len(draft.members)
-            continue
-
-        family_id = old["id"]
-        changed = await _apply_changes(conn, old, old_members[family_id], draft)
-        missing_programs = sorted(set(draft.programs) - old_programs[family_id])
-        new_enrollments += [(family_id, code, "active", started) for code in missing_programs]
-        if missing_programs:
-            changed.append("enrollments")
-        if not changed:
-            result.unchanged += 1
-            continue
-        version = await conn.fetchval(
-            "UPDATE kpm_family SET version = version + 1, updated_at = now()"
-            " WHERE id = $1 RETURNING version",
-            family_id,
-        )
-        audit.append(
-            _audit_row(
-                caller,
-                "update",
-                family_id,
-                draft.village_code,
-                {name: ["changed", "import"] for name in changed},
-            )
-        )
-        events.append(
-            _event_row(caller, "update", family_id, draft.village_code, version, sorted(changed))
-        )
-        result.updated += 1
-        result.people += len(draft.members)
-
-    if new_families:
-        await conn.copy_records_to_table(
-            "kpm_family",
-            records=new_families,
-            columns=["id", "no_kk", "village_code", "address", "desil"],
-        )
-    if new_members:
-        await conn.copy_records_to_table(
-            "kpm_member",
-            records=new_members,
-            columns=[
-                "family_id",
-                "nik",
-                "name",
-                "sex",
-                "birth_date",
-                "relationship",
-                "nik_mismatch",
-                "live",
-                "position",
-            ],
-        )
-    if new_enrollments:
-        await conn.copy_records_to_table(
-            "kpm_enrollment",
-            records=new_enrollments,
-            columns=["family_id", "program_code", "status", "started_on"],
-        )
-    if audit:
-        await conn.copy_records_to_table(
-            "audit_entry",
-            records=audit,
-            columns=[
-                "client_id",
-                "actor",
-                "action",
-                "entity",
-                "record_id",
-                "region_code",
-                "changes",
-                "request_id",
-            ],
-        )
-    if events:
-        await conn.copy_records_to_table(
-            "change_event",
-            records=events,
-            columns=[
-                "entity",
-                "record_id",
-                "action",
-                "region_code",
-                "version",
-                "changed_fields",
-                "client_id",
-            ],
-        )
-    return result
-
-
-def _member_rows(family_id: uuid.UUID, draft: FamilyDraft) -> list[tuple[Any, ...]]:
-    return [
-        (
-            family_id,
-            m.nik,
-            m.name,
-            m.sex,
-            m.birth_date,
-            m.relationship,
-            m.nik_mismatch,
-            True,
-            position,
-        )
-        for position, m in enumerate(draft.members)
-    ]
-
-
-async def _apply_changes(
-    conn: asyncpg.Connection,
-    old: asyncpg.Record,
-    old_members: list[asyncpg.Record],
-    draft: FamilyDraft,
-) -> list[str]:
-    """Bring an existing family in line with the file; returns the names of what changed.
-    Members are matched by NIK, so a member keeps its id (trainings refer to it)."""
-    changed: list[str] = []
-    if (old["village_code"], old["address"], old["desil"]) != (
-        draft.village_code,
-        draft.address,
-        draft.desil,
-    ):
-        await conn.execute(
-            "UPDATE kpm_family SET village_code = $2, address = $3, desil = $4 WHERE id = $1",
-            old["id"],
-            draft.village_code,
-            draft.address,
-            draft.desil,
-        )
-        changed.append("family")
-    by_nik = {row["nik"]: row for row in old_members}
-    wanted = {m.nik for m in draft.members}
-    gone = [row["id"] for row in old_members if row["nik"] not in wanted]
-    if gone:
-        await conn.execute("DELETE FROM kpm_member WHERE id = any($1::uuid[])", gone)
-    for position, member in enumerate(draft.members):
-        values = (member.name, member.sex, member.birth_date, member.relationship, position)
-        row = by_nik.get(member.nik)
-        if row is None:
-            await conn.execute(
-                "INSERT INTO kpm_member (id, family_id, nik, name, sex, birth_date, relationship,"
-                " nik_mismatch, live, position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, true, $9)",
-                uuid.uuid4(),
-                old["id"],
-                member.nik,
-                member.name,
-                member.sex,
-                member.birth_date,
-                member.relationship,
-                member.nik_mismatch,
-                position,
-            )
-        elif (
-            row["name"],
-            row["sex"],
-            row["birth_date"],
-            row["relationship"],
-            row["position"],
-        ) != values:
-            await conn.execute(
-                "UPDATE kpm_member SET name = $2, sex = $3, birth_date = $4, relationship = $5,"
-                " position = $6, nik_mismatch = $7 WHERE id = $1",
-                row["id"],
-                *values,
-                member.nik_mismatch,
-            )
+        elif _plan_change(plan, draft, known, started):
+            result.updated += 1
+            result.people += len(draft.members)
         else:
-            continue
-        changed.append("members")
-    if gone:
-        changed.append("members")
-    return sorted(set(changed))
+            result.unchanged += 1
+    return plan
 
 
-def _audit_row(
-    caller: Caller, action: str, family_id: uuid.UUID, region: str, changes: dict[str, Any]
-) -> tuple[Any, ...]:
-    return (
-        caller.client_id,
-        caller.name,
-        action,
-        ENTITY,
-        str(family_id),
-        region,
-        json.dumps(changes),
-        caller.request_id,
+def _refusal(caller: Caller, candidate: Candidate, known: _Known) -> Refused | None:
+    """Why the family may not go in as the database stands: outside the caller's region (where
+    it is or where the file would move it), or a NIK that another live family holds."""
+    draft, rows = candidate.draft, candidate.rows
+    old = known.families.get(draft.no_kk)
+    if not caller.can_write(draft.village_code) or (
+        old is not None and not caller.can_write(old["village_code"])
+    ):
+        return Refused(
+            rows,
+            "village_code",
+            "outside_region",
+            "The village lies outside the region this client is bound to.",
+            rows.rows[0].line,
+        )
+    for member in draft.members:
+        holder = known.holders.get(member.nik)
+        if holder is not None and holder["no_kk"] != draft.no_kk:
+            return Refused(
+                rows,
+                "nik",
+                "nik_in_other_family",
+                _holder_text(caller, holder["village_code"]),
+                member.line or 0,
+                member.nik,
+            )
+    return None
+
+
+def _plan_creation(plan: _Plan, draft: FamilyDraft, started: dt.date) -> None:
+    family_id = uuid.uuid4()
+    programs = sorted(set(draft.programs))
+    plan.new_families.append(
+        (family_id, draft.no_kk, draft.village_code, draft.address, draft.desil)
+    )
+    plan.new_members += [
+        (family_id, *_member_values(member, position))
+        for position, member in enumerate(draft.members)
+    ]
+    plan.new_enrollments += [(family_id, code, "active", started) for code in programs]
+    plan.created.append(
+        Write(
+            "create",
+            ENTITY,
+            family_id,
+            draft.village_code,
+            1,  # a new record's first version
+            created_changes(draft.village_code, len(draft.members), programs),
+        )
     )
 
 
-def _event_row(
-    caller: Caller,
-    action: str,
-    family_id: uuid.UUID,
-    region: str,
-    version: int,
-    fields: list[str],
-) -> tuple[Any, ...]:
-    return (ENTITY, str(family_id), action, region, version, fields, caller.client_id)
+def created_changes(village_code: str, members: int, programs: list[str]) -> dict[str, list[Any]]:
+    """The journal's account of a new family, the same as ``families.create_family`` writes."""
+    return {
+        "no_kk": [None, MASK],
+        "village_code": [None, village_code],
+        "members": [None, members],
+        "programs": [None, programs],
+    }
+
+
+def _plan_change(plan: _Plan, draft: FamilyDraft, known: _Known, started: dt.date) -> bool:
+    """Plan what brings an existing family in line with the file; whether anything differs.
+    Members are matched by NIK, so a member keeps its id (trainings refer to it)."""
+    old = known.families[draft.no_kk]
+    family_id: uuid.UUID = old["id"]
+    changes = field_changes(
+        {"village_code": old["village_code"], "address": old["address"], "desil": old["desil"]},
+        {"village_code": draft.village_code, "address": draft.address, "desil": draft.desil},
+    )
+    members = _member_changes(plan, family_id, known.members[family_id], draft)
+    if members is not None:
+        changes["members"] = members
+    enrolled = known.programs[family_id]
+    missing = sorted(set(draft.programs) - enrolled)
+    if missing:
+        plan.new_enrollments += [(family_id, code, "active", started) for code in missing]
+        changes["programs"] = [sorted(enrolled), sorted(enrolled.union(missing))]
+    if not changes:
+        return False
+    plan.changed_families.append(
+        _FamilyChange(family_id, draft.village_code, draft.address, draft.desil, changes)
+    )
+    return True
+
+
+def _member_changes(
+    plan: _Plan, family_id: uuid.UUID, old_members: list[asyncpg.Record], draft: FamilyDraft
+) -> list[Any] | None:
+    """Plan the member rows that differ from the file; ``[before, after]``: the ids of the
+    members that changed or left, and of those that changed or came (None when none did)."""
+    by_nik = {row["nik"]: row for row in old_members}
+    wanted = {member.nik for member in draft.members}
+    gone = [row["id"] for row in old_members if row["nik"] not in wanted]
+    plan.gone_members += gone
+    before, after = list(gone), []
+    for position, member in enumerate(draft.members):
+        row = by_nik.get(member.nik)
+        if row is None:
+            member_id = uuid.uuid4()
+            plan.added_members.append((member_id, family_id, *_member_values(member, position)))
+            after.append(member_id)
+        elif _differs(row, member, position):
+            plan.changed_members.append(
+                (
+                    row["id"],
+                    member.name,
+                    member.sex,
+                    member.birth_date,
+                    member.relationship,
+                    member.nik_mismatch,
+                    position,
+                )
+            )
+            before.append(row["id"])
+            after.append(row["id"])
+    if not before and not after:
+        return None
+    return [sorted(str(i) for i in before), sorted(str(i) for i in after)]
+
+
+MEMBER_COLUMNS = [
+    "nik",
+    "name",
+    "sex",
+    "birth_date",
+    "relationship",
+    "nik_mismatch",
+    "live",
+    "position",
+]
+
+
+def _member_values(member: MemberDraft, position: int) -> tuple[Any, ...]:
+    """A member's columns, in ``MEMBER_COLUMNS`` order."""
+    return (
+        member.nik,
+        member.name,
+        member.sex,
+        member.birth_date,
+        member.relationship,
+        member.nik_mismatch,
+        True,
+        position,
+    )
+
+
+def _differs(row: asyncpg.Record, member: MemberDraft, position: int) -> bool:
+    return (row["name"], row["sex"], row["birth_date"], row["relationship"], row["position"]) != (
+        member.name,
+        member.sex,
+        member.birth_date,
+        member.relationship,
+        position,
+    )
+
+
+async def _write(
+    session: AsyncSession, connection: asyncpg.Connection, caller: Caller, plan: _Plan
+) -> None:
+    """The plan in one statement per kind of row, then its journal (audit entries and change
+    events) through the journal's own bulk step."""
+    if plan.gone_members:
+        await connection.execute(
+            "DELETE FROM kpm_member WHERE id = any($1::uuid[])", plan.gone_members
+        )
+    versions = await _update_families(connection, plan.changed_families)
+    await _update_members(connection, plan.changed_members)
+    await _copy(
+        connection, "kpm_family", plan.new_families,
+        ["id", "no_kk", "village_code", "address", "desil"],
+    )  # fmt: skip
+    await _copy(connection, "kpm_member", plan.new_members, ["family_id", *MEMBER_COLUMNS])
+    await _copy(connection, "kpm_member", plan.added_members, ["id", "family_id", *MEMBER_COLUMNS])
+    await _copy(
+        connection, "kpm_enrollment", plan.new_enrollments,
+        ["family_id", "program_code", "status", "started_on"],
+    )  # fmt: skip
+    updated = [
+        Write(
+            "update",
+            ENTITY,
+            change.family_id,
+            change.village_code,
+            versions[change.family_id],
+            change.changes,
+        )
+        for change in plan.changed_families
+    ]
+    await record_writes(session, caller, [*plan.created, *updated])
+
+
+async def _copy(
+    connection: asyncpg.Connection, table: str, rows: list[tuple[Any, ...]], columns: list[str]
+) -> None:
+    if rows:
+        await connection.copy_records_to_table(table, records=rows, columns=columns)
+
+
+async def _update_families(
+    connection: asyncpg.Connection, changes: list[_FamilyChange]
+) -> dict[uuid.UUID, int]:
+    """Set the file's values on the changed families and take their next versions, in one
+    statement; the new version of each family."""
+    if not changes:
+        return {}
+    rows = await connection.fetch(
+        "UPDATE kpm_family f SET village_code = v.village_code, address = v.address,"
+        " desil = v.desil, version = f.version + 1, updated_at = now()"
+        " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[])"
+        " AS v(id, village_code, address, desil) WHERE f.id = v.id RETURNING f.id, f.version",
+        [change.family_id for change in changes],
+        [change.village_code for change in changes],
+        [change.address for change in changes],
+        [change.desil for change in changes],
+    )
+    return {row["id"]: row["version"] for row in rows}
+
+
+async def _update_members(connection: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Rows of ``(id, name, sex, birth_date, relationship, nik_mismatch, position)``, set in one
+    statement from arrays."""
+    if not rows:
+        return
+    await connection.execute(
+        "UPDATE kpm_member m SET name = v.name, sex = v.sex, birth_date = v.birth_date,"
+        " relationship = v.relationship, nik_mismatch = v.nik_mismatch, position = v.position"
+        " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::date[], $5::text[], $6::bool[],"
+        " $7::int[]) AS v(id, name, sex, birth_date, relationship, nik_mismatch, position)"
+        " WHERE m.id = v.id",
+        *(list(column) for column in zip(*rows, strict=True)),
+    )
 
 
 # --- the whole file --------------------------------------------------------------------------
