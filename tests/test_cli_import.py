@@ -15,7 +15,7 @@ from service.cli import app
 from service.settings import get_settings
 from tests.conftest import PROJECT_ROOT
 
-SAMPLE = PROJECT_ROOT.parent / "shared" / "samples" / "kpm-2000" / "kpm.csv"
+SAMPLE = PROJECT_ROOT / "tests" / "data" / "kpm-2000" / "kpm.csv"
 
 
 @pytest.fixture
