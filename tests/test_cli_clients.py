@@ -11,7 +11,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from service.cli import app
+from cli.main import app
 from service.settings import get_settings
 
 
