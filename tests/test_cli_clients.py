@@ -71,6 +71,11 @@ async def test_client_lifecycle_from_the_command_line(
     )
 
 
+async def test_clients_list_starts_with_a_header_row(cli_env: None) -> None:
+    first_line = (await _run("clients", "list")).splitlines()[0]
+    assert first_line.split() == ["ID", "STATE", "REGION", "NAME", "SCOPES"]
+
+
 def test_bad_input_is_refused_with_a_message(cli_env: None) -> None:
     unknown_scope = CliRunner().invoke(
         app, ["clients", "create", "--name", "x", "--scope", "kpm:everything"]
