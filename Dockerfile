@@ -11,6 +11,7 @@ COPY alembic ./alembic
 COPY service ./service
 COPY schemas ./schemas
 COPY api ./api
+COPY cli ./cli
 RUN uv sync --frozen --no-dev --no-editable
 
 # Run: non-root, migrations first, then the API. Several replicas may share one database.

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from service.errors import INVALID_FIELDS
+
 TITLES: dict[int, tuple[str, str]] = {
     400: ("Bad request", "Permintaan tidak valid"),
     401: ("Authentication required", "Autentikasi diperlukan"),
@@ -60,7 +62,7 @@ DETAILS: dict[str, tuple[str, str]] = {
         "Endpoint ini tidak menerima metode tersebut.",
     ),
     "validation_failed": (
-        "The request has invalid fields; see errors.",
+        INVALID_FIELDS,
         "Ada isian yang tidak valid; lihat errors.",
     ),
     "version_mismatch": (

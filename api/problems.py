@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.i18n import detail_for, field_message, title_for, wants_indonesian
 from schemas.problems import Problem
 from service.database import is_unstorable_value
-from service.errors import DomainError, FieldError
+from service.errors import INVALID_FIELDS, DomainError, FieldError
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
         request,
         status=422,
         code="validation_failed",
-        detail="The request has invalid fields; see errors.",
+        detail=INVALID_FIELDS,
         errors=errors,
     )
 

@@ -1,9 +1,9 @@
 """Synthetic KPM rolls in the canonical import CSV, and loading them through the service's own
 importer (in process, as ``dinsos import kpm`` does).
 
-For the large import pair the project's generator ``shared/tools/gen_kpm.py`` is used when it is
-there (it also spoils 2% of the families on purpose, so the refusal path is exercised); this
-module's generator is the fallback and makes valid families only."""
+For the large import pair the project's generator ``bench/gen_kpm.py`` is used (it also spoils 2%
+of the families on purpose, so the refusal path is exercised); this module's ``write_roll`` makes
+valid families only (for the seeded database, or with ``--generator`` pointing nowhere)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from service.kpm.import_files import FIELDS
 from service.kpm.importer import run_import
 
 VILLAGES_CSV = Path(__file__).resolve().parent.parent / "service/regions/data/villages.csv"
-SHARED_GENERATOR = Path(__file__).resolve().parent.parent.parent / "shared/tools/gen_kpm.py"
+GENERATOR = Path(__file__).resolve().parent / "gen_kpm.py"
 DEFAULT_REGENCIES = ("33.28", "33.10", "17.06", "35.75")
 REFERENCE_DAY = dt.date(2025, 1, 1)
 ROLL_FORMAT = 2

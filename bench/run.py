@@ -32,7 +32,7 @@ from bench.database import (
 from bench.pairs import Pair, all_pairs
 from bench.processes import Server, start_uvicorn, stop, wait_until_ready
 from bench.results import PairResult, print_result, record_run, run_section, this_machine
-from bench.roll import SHARED_GENERATOR, import_roll, write_roll
+from bench.roll import GENERATOR, import_roll, write_roll
 from bench.wrk import WrkMissing, WrkSettings, find_wrk
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "out"
@@ -100,8 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--generator",
         type=Path,
-        default=SHARED_GENERATOR if SHARED_GENERATOR.exists() else None,
-        help="roll generator for the bulk pairs (default: shared/tools/gen_kpm.py if present)",
+        default=GENERATOR,
+        help="roll generator for the bulk pairs (default: bench/gen_kpm.py)",
     )
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_OUT, help="scratch folder (rolls, logs, exports)"

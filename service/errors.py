@@ -6,6 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# The one English wording of a refusal for invalid fields, whether the service or the door
+# (request parsing) refuses them; its Indonesian counterpart is in the doors' catalogue.
+INVALID_FIELDS = "The request has invalid fields; see errors."
+
 
 @dataclass
 class FieldError:
@@ -18,6 +22,8 @@ class DomainError(Exception):
     status: int = 400
     code: str = "bad_request"
     title: str = "Bad request"
+    # The detail when none is given; the title otherwise.
+    default_detail: str | None = None
 
     def __init__(
         self,
@@ -27,7 +33,7 @@ class DomainError(Exception):
         errors: list[FieldError] | None = None,
         params: dict[str, Any] | None = None,
     ) -> None:
-        self.detail = detail or self.title
+        self.detail = detail or self.default_detail or self.title
         if code is not None:
             self.code = code
         self.errors = errors or []
@@ -68,6 +74,7 @@ class PreconditionRequired(DomainError):
 
 class ValidationFailed(DomainError):
     status, code, title = 422, "validation_failed", "Validation failed"
+    default_detail = INVALID_FIELDS
 
 
 @dataclass

@@ -15,7 +15,6 @@ from service.auth.scopes import ALL_SCOPES
 from service.auth.service import create_client, operator
 from service.auth.tables import ApiClient
 from service.embedded_database import EmbeddedPostgres
-from service.migrations import upgrade_to_head
 from service.programs.service import seed_programs
 from service.regions.loader import load_regions
 from service.settings import Settings, get_settings
@@ -44,6 +43,10 @@ def stop_embedded_database() -> None:
 
 
 async def migrate(database_url: str) -> None:
+    # Alembic is imported here, not at the top: every ``dinsos`` command imports this module,
+    # and only the ones that migrate should pay for Alembic.
+    from service.migrations import upgrade_to_head
+
     await asyncio.to_thread(upgrade_to_head, database_url)
 
 

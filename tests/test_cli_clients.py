@@ -11,7 +11,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from service.cli import app
+from cli.main import app
 from service.settings import get_settings
 
 
@@ -69,6 +69,11 @@ async def test_client_lifecycle_from_the_command_line(
     assert "revoked" in next(
         line for line in (await _run("clients", "list")).splitlines() if client_id in line
     )
+
+
+async def test_clients_list_starts_with_a_header_row(cli_env: None) -> None:
+    first_line = (await _run("clients", "list")).splitlines()[0]
+    assert first_line.split() == ["ID", "STATE", "REGION", "NAME", "SCOPES"]
 
 
 def test_bad_input_is_refused_with_a_message(cli_env: None) -> None:

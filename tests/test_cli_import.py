@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from service.cli import app
+from cli.main import app
 from service.settings import get_settings
 from tests.conftest import PROJECT_ROOT
 
-SAMPLE = PROJECT_ROOT.parent / "shared" / "samples" / "kpm-2000" / "kpm.csv"
+SAMPLE = PROJECT_ROOT / "tests" / "data" / "kpm-2000" / "kpm.csv"
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from typer.testing import CliRunner
 
 from api.app import create_app
-from service.cli import app as cli
+from cli.main import app as cli
 from service.database import async_url, create_session_factory
 from service.settings import Settings, get_settings
 from tests.conftest import prepared_database

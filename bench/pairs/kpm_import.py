@@ -3,7 +3,7 @@ the end) against a raw asyncpg ``copy_records_to_table`` of the same families in
 tables. Rates are people per second, file read to rows committed on both sides; the service
 side also reports its worker's peak resident memory during the import.
 
-The roll is ``shared/tools/gen_kpm.py``'s (about 3.6 people per family, 2% spoiled on purpose):
+The roll is ``bench/gen_kpm.py``'s (about 3.6 people per family, 2% spoiled on purpose):
 the raw side skips the spoiled families that the generator lists, without any validation."""
 
 from __future__ import annotations

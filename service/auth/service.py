@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
+from functools import cache
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +22,12 @@ from service.records import utcnow
 from service.regions.codes import normalize_region_code
 from service.regions.service import regions_exist
 
-_UNKNOWN_CLIENT_HASH = hash_secret(new_secret())
+
+@cache
+def _unknown_client_hash() -> str:
+    # Made on first use, not at import: an Argon2 hash is slow by design, and every command of
+    # the command line imports this module.
+    return hash_secret(new_secret())
 
 
 @dataclass(frozen=True)
@@ -162,8 +168,10 @@ async def grant_token(
         client = None
     # Argon2 is deliberately slow: keep it off the event loop, and spend the same time on an
     # unknown client id so response times do not reveal which ids exist.
-    stored_hash = client.secret_hash if client is not None else _UNKNOWN_CLIENT_HASH
-    matches = await asyncio.to_thread(secret_matches, client_secret, stored_hash)
+    stored_hash = client.secret_hash if client is not None else None
+    matches = await asyncio.to_thread(
+        lambda: secret_matches(client_secret, stored_hash or _unknown_client_hash())
+    )
     if client is None or client.revoked_at is not None or not matches:
         raise failure
     granted = requested_scopes or sorted(client.scopes)

@@ -32,6 +32,24 @@ async def test_docs_pages_load_only_local_assets(http: httpx.AsyncClient, path: 
         assert len(response.content) > 100, asset
 
 
+async def test_redoc_script_fetches_nothing_from_the_internet(http: httpx.AsyncClient) -> None:
+    page = await http.get("/redoc")
+    (script,) = [asset for asset in _ASSET.findall(page.text) if asset.endswith(".js")]
+    bundle = (await http.get(script)).text
+    assert "cdn.redoc.ly" not in bundle
+    logo = await http.get("/static/redoc-logo-mini.svg")
+    assert logo.status_code == 200
+    assert logo.headers["content-type"].startswith("image/svg+xml")
+    assert "/static/redoc-logo-mini.svg" in bundle
+
+
+async def test_the_browser_finds_a_favicon(http: httpx.AsyncClient) -> None:
+    response = await http.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/x-icon"
+    assert response.content.startswith(b"\x00\x00\x01\x00")  # the ICO signature
+
+
 async def test_swagger_oauth_redirect_page_is_served(http: httpx.AsyncClient) -> None:
     response = await http.get("/docs/oauth2-redirect")
     assert response.status_code == 200

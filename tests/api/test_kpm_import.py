@@ -23,7 +23,7 @@ from service.settings import Settings
 from tests.conftest import PROJECT_ROOT, prepared_database
 from tests.factories import ClientFactory, IssuedClient
 
-SAMPLE = PROJECT_ROOT.parent / "shared" / "samples" / "kpm-2000"
+SAMPLE = PROJECT_ROOT / "tests" / "data" / "kpm-2000"
 WRITER = ["kpm:read", "kpm:write", "pii:read"]
 
 

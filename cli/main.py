@@ -1,0 +1,19 @@
+"""The ``dinsos`` command: its groups and commands, each defined in a module of its own."""
+
+from __future__ import annotations
+
+import typer
+
+from cli import clients, database, imports, serve
+
+app = typer.Typer(
+    help="Operate the Dinsos data exchange.",
+    no_args_is_help=True,
+    # Click's plain help: rich's tables label every flag `<bool>`, and importing rich is slow.
+    rich_markup_mode=None,
+)
+app.command()(serve.serve)
+app.command()(database.demo)
+app.command("migrate")(database.migrate)
+app.add_typer(clients.app, name="clients")
+app.add_typer(imports.app, name="import")
