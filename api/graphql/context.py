@@ -7,9 +7,7 @@ import asyncio
 import uuid
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlmodel import col
 from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
@@ -18,6 +16,7 @@ from service.access import Caller
 from service.errors import Unauthorized
 from service.kube import grants, reports, rules
 from service.kube.tables import KubeGrantReport, KubeGrantTransition, KubeGroup, KubeMember
+from service.regions.lookup import regions_by_code
 from service.regions.tables import Region
 from service.training import cohorts, participants
 from service.training.tables import TrainingSession
@@ -27,8 +26,7 @@ from service.training.views import ParticipantRecord
 def _region_loader(session: AsyncSession, turn: asyncio.Lock) -> DataLoader[str, Region | None]:
     async def load(codes: list[str]) -> list[Region | None]:
         async with turn:
-            rows = await session.scalars(select(Region).where(col(Region.code).in_(codes)))
-        by_code = {row.code: row for row in rows}
+            by_code = await regions_by_code(session, codes)
         return [by_code.get(code) for code in codes]
 
     return DataLoader(load_fn=load)
