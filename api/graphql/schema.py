@@ -21,7 +21,7 @@ from api.graphql import (
 from api.graphql.permissions import IsAuthenticated
 from api.graphql.router import DinsosSchema
 from api.graphql.scalars import SCALARS
-from api.graphql.serial_access import SerialDatabaseAccess
+from api.graphql.units_of_work import RootFieldsInTurn, RootFieldTransactions
 from service.settings import Settings
 
 KUBE_READ = "Needs kube:read."
@@ -206,6 +206,7 @@ def build_schema(settings: Settings) -> DinsosSchema:
             lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
             lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
             lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
-            SerialDatabaseAccess,
+            RootFieldTransactions,
         ],
+        execution_context_class=RootFieldsInTurn,
     )
