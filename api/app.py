@@ -98,6 +98,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         url = database_url or resolve_database_url(settings)
         app.state.engine = create_engine(url, settings)
         app.state.sessions = create_session_factory(app.state.engine)
+        # The GraphQL loaders' short read sessions: the same pool (tests bind them apart).
+        app.state.read_sessions = app.state.sessions
         # What exists now lives as long as the process: take it out of the cycle collector's
         # sight, so that requests building many objects (a batch of 10,000 payments) do not
         # rescan the whole application at every full collection.

@@ -165,20 +165,40 @@ async def session(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[A
 
 
 def _app_on(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession], engine: AsyncEngine
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
+    read_sessions: async_sessionmaker[AsyncSession] | None = None,
 ) -> FastAPI:
     app = create_app(settings, database_url=settings.database_url)
     # ASGITransport does not run the lifespan; the state it would set is provided here.
     app.state.engine = engine
     app.state.sessions = sessions
+    app.state.read_sessions = read_sessions or sessions
     return app
 
 
 @pytest.fixture
+def read_sessions(connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
+    # The GraphQL loaders read while a root field's savepoint may be open on the same
+    # connection. Savepoints of their own could be released out of order; these sessions
+    # read inside whatever transaction is open and never end it.
+    return async_sessionmaker(
+        bind=connection,
+        join_transaction_mode="rollback_only",
+        expire_on_commit=False,
+        autoflush=False,
+    )
+
+
+@pytest.fixture
 def app(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession], engine: AsyncEngine
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    read_sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
 ) -> FastAPI:
-    return _app_on(settings, sessions, engine)
+    return _app_on(settings, sessions, engine, read_sessions)
 
 
 @pytest.fixture

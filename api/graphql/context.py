@@ -1,37 +1,27 @@
-"""The typed per-request GraphQL context: the request's session, the caller, and DataLoaders
-created fresh for each request (a loader outliving its request would leak data across callers)."""
+"""The typed per-request GraphQL context: the request's session (one transaction per root field,
+see api/graphql/units_of_work.py), the caller, and DataLoaders created fresh for each request (a
+loader outliving its request would leak data across callers), each batch reading in a session of
+its own from ``read_sessions``."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlmodel import col
 from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
-from api.graphql.loaders import lists_by_parent, values_by_id
+from api.graphql.loaders import lists_by_parent, values_by_key
 from service.access import Caller
 from service.errors import Unauthorized
 from service.kube import grants, reports, rules
 from service.kube.tables import KubeGrantReport, KubeGrantTransition, KubeGroup, KubeMember
+from service.regions.lookup import regions_by_code
 from service.regions.tables import Region
 from service.training import cohorts, participants
 from service.training.tables import TrainingSession
 from service.training.views import ParticipantRecord
-
-
-def _region_loader(session: AsyncSession, turn: asyncio.Lock) -> DataLoader[str, Region | None]:
-    async def load(codes: list[str]) -> list[Region | None]:
-        async with turn:
-            rows = await session.scalars(select(Region).where(col(Region.code).in_(codes)))
-        by_code = {row.code: row for row in rows}
-        return [by_code.get(code) for code in codes]
-
-    return DataLoader(load_fn=load)
 
 
 @dataclass
@@ -46,35 +36,33 @@ class Loaders:
     cohort_participant_count: DataLoader[uuid.UUID, int]
 
 
-def _loaders(session: AsyncSession, turn: asyncio.Lock) -> Loaders:
+def _loaders(sessions: async_sessionmaker[AsyncSession]) -> Loaders:
     return Loaders(
-        region_by_code=_region_loader(session, turn),
-        kube_members=lists_by_parent(session, turn, rules.members_of),
-        kube_group=values_by_id(session, turn, grants.groups_by_id, None),
-        grant_transitions=lists_by_parent(session, turn, grants.transitions_of),
-        grant_reports=lists_by_parent(session, turn, reports.reports_of),
-        cohort_sessions=lists_by_parent(session, turn, cohorts.sessions_of),
-        cohort_participants=lists_by_parent(session, turn, participants.participants_of),
-        cohort_participant_count=values_by_id(session, turn, cohorts.participant_counts, 0),
+        region_by_code=values_by_key(sessions, regions_by_code, None),
+        kube_members=lists_by_parent(sessions, rules.members_of),
+        kube_group=values_by_key(sessions, grants.groups_by_id, None),
+        grant_transitions=lists_by_parent(sessions, grants.transitions_of),
+        grant_reports=lists_by_parent(sessions, reports.reports_of),
+        cohort_sessions=lists_by_parent(sessions, cohorts.sessions_of),
+        cohort_participants=lists_by_parent(sessions, participants.participants_of),
+        cohort_participant_count=values_by_key(sessions, cohorts.participant_counts, 0),
     )
 
 
 @dataclass
 class GraphQLContext(BaseContext):
     session: AsyncSession
+    read_sessions: async_sessionmaker[AsyncSession]
     optional_caller: Caller | None
     loaders: Loaders = field(init=False)
-    # Taken by root fields and loader batches: the session serves one of them at a time.
-    database_turn: asyncio.Lock = field(init=False, default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
         super().__init__()
-        self.loaders = _loaders(self.session, self.database_turn)
+        self.loaders = _loaders(self.read_sessions)
 
     def forget_loaded(self) -> None:
-        """After a mutation: what the loaders cached may have changed (mutations run one after
-        another, so fresh loaders see each one's writes)."""
-        self.loaders = _loaders(self.session, self.database_turn)
+        """After a mutation: what the loaders cached may have changed."""
+        self.loaders = _loaders(self.read_sessions)
 
     @property
     def caller(self) -> Caller:

@@ -69,7 +69,6 @@ async def kube_grants(
 async def create_kube_group(info: GqlInfo, input: KubeGroupCreateInput) -> KubeGroup:
     body = KubeGroupCreate.model_validate(dataclasses.asdict(input))
     record = await groups.create_group(info.context.session, info.context.caller, body)
-    info.context.forget_loaded()
     return KubeGroup.from_record(record.group)
 
 
@@ -83,7 +82,6 @@ async def add_kube_member(
     record = await members.add_member(
         info.context.session, info.context.caller, group_id, body, if_match=expected_version
     )
-    info.context.forget_loaded()
     return KubeGroup.from_record(record.group)
 
 
@@ -98,14 +96,12 @@ async def change_kube_group_status(
     record = await groups.change_status(
         info.context.session, info.context.caller, group_id, body, if_match=expected_version
     )
-    info.context.forget_loaded()
     return KubeGroup.from_record(record.group)
 
 
 async def create_kube_grant(info: GqlInfo, input: KubeGrantCreateInput) -> KubeGrant:
     body = GrantCreate.model_validate(dataclasses.asdict(input))
     grant = await grants.create_grant(info.context.session, info.context.caller, body)
-    info.context.forget_loaded()
     return KubeGrant.from_record(grant)
 
 
@@ -120,5 +116,4 @@ async def transition_kube_grant(
     grant = await grants.transition_grant(
         info.context.session, info.context.caller, grant_id, body, if_match=expected_version
     )
-    info.context.forget_loaded()
     return KubeGrant.from_record(grant)

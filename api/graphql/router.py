@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,12 +14,13 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from graphql import GraphQLError
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema import Schema
 from strawberry.types import ExecutionContext, ExecutionResult
 
-from api.deps import SessionDep, get_standalone_caller, oauth2_scheme
+from api.deps import get_standalone_caller, oauth2_scheme
 from api.graphql.context import GraphQLContext
 from service.access import Caller
 from service.database import is_unstorable_value
@@ -133,10 +135,24 @@ async def optional_caller(
     return await get_standalone_caller(request, authorization)
 
 
+async def graphql_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's session, with no transaction around the whole request: each root field
+    commits or rolls back its own (api/graphql/units_of_work.py). Closed before the response
+    goes out; it takes a connection only once a resolver uses it."""
+    async with request.app.state.sessions() as session:
+        yield session
+
+
 async def graphql_context(
-    session: SessionDep, caller: Annotated[Caller | None, Depends(optional_caller)]
+    request: Request,
+    session: Annotated[AsyncSession, Depends(graphql_session, scope="function")],
+    caller: Annotated[Caller | None, Depends(optional_caller)],
 ) -> GraphQLContext:
-    return GraphQLContext(session=session, optional_caller=caller)
+    return GraphQLContext(
+        session=session,
+        read_sessions=request.app.state.read_sessions,
+        optional_caller=caller,
+    )
 
 
 class DinsosGraphQLRouter(GraphQLRouter[GraphQLContext, None]):

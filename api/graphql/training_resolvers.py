@@ -49,7 +49,6 @@ async def training_cohorts(
 async def create_training_cohort(info: GqlInfo, input: TrainingCohortCreateInput) -> TrainingCohort:
     body = CohortCreate.model_validate(dataclasses.asdict(input))
     record = await cohorts.create_cohort(info.context.session, info.context.caller, body)
-    info.context.forget_loaded()
     return TrainingCohort.from_record(record.cohort)
 
 
@@ -66,7 +65,6 @@ async def enrol_participant(
         }
     )
     record = await participants.enrol(info.context.session, info.context.caller, cohort_id, body)
-    info.context.forget_loaded()
     return TrainingParticipant.from_record(record)
 
 
@@ -82,6 +80,5 @@ async def record_attendance(
     await attendance.record_attendance(
         info.context.session, info.context.caller, cohort_id, session_id, sheet
     )
-    info.context.forget_loaded()
     cohort = await cohorts.get_cohort(info.context.session, info.context.caller, cohort_id)
     return TrainingCohort.from_record(cohort)

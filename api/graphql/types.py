@@ -115,4 +115,27 @@ class ProgramPage:
     next_cursor: str | None
 
 
+@strawberry.input
+class ProgramCreateInput:
+    code: str
+    name: str
+    level: ProgramLevel
+    benefit_kind: BenefitKind
+    region_code: str | None = None
+    group_size_min: int | None = None
+    group_size_max: int | None = None
+    active: bool = True
+
+
+@strawberry.input
+class ProgramUpdateInput:
+    name: str | None = strawberry.UNSET
+    level: ProgramLevel | None = strawberry.UNSET
+    benefit_kind: BenefitKind | None = strawberry.UNSET
+    region_code: str | None = strawberry.UNSET
+    group_size_min: int | None = strawberry.UNSET
+    group_size_max: int | None = strawberry.UNSET
+    active: bool | None = strawberry.UNSET
+
+
 Limit = Annotated[int, strawberry.argument(description="Page size, 1 to 500.")]

@@ -80,6 +80,7 @@ async def count_statements(context: BenchContext, token: str) -> dict[tuple[str,
     engine = create_engine(context.database.url, settings)
     app.state.engine = engine  # ASGITransport runs no lifespan
     app.state.sessions = create_session_factory(engine)
+    app.state.read_sessions = app.state.sessions
     counted = [0]
 
     def count(*_args: object) -> None:

@@ -1,0 +1,119 @@
+"""Resolvers of the money fields, allocations and disbursements: parse, call the same service
+functions as REST, render. The disbursement mutations run at most once per idempotency key, in
+transactions of their own (``info.context.sessions``), as REST's do."""
+
+from __future__ import annotations
+
+import uuid
+
+from strawberry.types import Info
+
+from api.graphql.context import GraphQLContext
+from api.graphql.inputs import sent_fields
+from api.graphql.money_types import (
+    Allocation,
+    AllocationCreateInput,
+    AllocationFilterInput,
+    AllocationPage,
+    AllocationUpdateInput,
+    Disbursement,
+    DisbursementCreateInput,
+    DisbursementFilterInput,
+    DisbursementPage,
+    TransitionInput,
+)
+from schemas.allocations import AllocationCreate, AllocationUpdate
+from schemas.disbursements import DisbursementCreate, DisbursementOut, TransitionRequest
+from service.allocations import service as allocations
+from service.allocations.service import present_allocation
+from service.disbursements import operations as money
+from service.disbursements import queries as disbursements
+from service.disbursements.queries import present_disbursement
+
+GqlInfo = Info[GraphQLContext, None]
+
+
+async def allocation(info: GqlInfo, id: uuid.UUID) -> Allocation:
+    record = await allocations.get_allocation(info.context.session, info.context.caller, id)
+    return Allocation.from_out(present_allocation(record))
+
+
+async def allocations_list(
+    info: GqlInfo,
+    filter: AllocationFilterInput | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> AllocationPage:
+    filters = allocations.AllocationFilters(**vars(filter)) if filter else None
+    page = await allocations.list_allocations(
+        info.context.session,
+        info.context.caller,
+        filters or allocations.AllocationFilters(),
+        limit=limit,
+        cursor=cursor,
+    )
+    return AllocationPage(
+        items=[Allocation.from_out(present_allocation(item)) for item in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+async def disbursement(info: GqlInfo, id: uuid.UUID) -> Disbursement:
+    record = await disbursements.get_disbursement(info.context.session, info.context.caller, id)
+    return Disbursement.from_out(present_disbursement(record))
+
+
+async def disbursements_list(
+    info: GqlInfo,
+    filter: DisbursementFilterInput | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> DisbursementPage:
+    filters = disbursements.DisbursementFilters(**vars(filter)) if filter else None
+    page = await disbursements.list_disbursements(
+        info.context.session,
+        info.context.caller,
+        filters or disbursements.DisbursementFilters(),
+        limit=limit,
+        cursor=cursor,
+    )
+    return DisbursementPage(
+        items=[Disbursement.from_out(present_disbursement(item)) for item in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+async def create_allocation(info: GqlInfo, input: AllocationCreateInput) -> Allocation:
+    body = AllocationCreate.model_validate(vars(input))
+    record = await allocations.create_allocation(info.context.session, info.context.caller, body)
+    return Allocation.from_out(present_allocation(record))
+
+
+async def update_allocation(
+    info: GqlInfo, id: uuid.UUID, expected_version: int, input: AllocationUpdateInput
+) -> Allocation:
+    body = AllocationUpdate.model_validate(sent_fields(input))
+    record = await allocations.update_allocation(
+        info.context.session, info.context.caller, id, body, if_match=expected_version
+    )
+    return Allocation.from_out(present_allocation(record))
+
+
+async def create_disbursement(
+    info: GqlInfo, idempotency_key: str, input: DisbursementCreateInput
+) -> Disbursement:
+    body = DisbursementCreate.model_validate(vars(input))
+    outcome = await money.create_once(
+        info.context.sessions, info.context.caller, idempotency_key, body
+    )
+    return Disbursement.from_out(DisbursementOut.model_validate(outcome.response.body))
+
+
+async def transition_disbursement(
+    info: GqlInfo, idempotency_key: str, id: uuid.UUID, input: TransitionInput
+) -> Disbursement:
+    body = TransitionRequest.model_validate(vars(input))
+    outcome = await money.transition_once(
+        info.context.sessions, info.context.caller, idempotency_key, id, body
+    )
+    return Disbursement.from_out(DisbursementOut.model_validate(outcome.response.body))
