@@ -17,6 +17,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -28,19 +29,37 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from api.app import create_app
+from service.auth import secrets
 from service.database import async_url, asyncpg_dsn, create_session_factory
 from service.embedded_database import EmbeddedPostgres
 from service.runtime import load_reference_data, migrate
 from service.settings import Settings
+from tests import region_probes
 from tests.factories import ClientFactory
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{region_probes.COVERAGE_MARK}: checks what the region matrix probed; runs last",
+    )
+
+
+# trylast: after any plugin that reorders, so that the coverage checks stay at the end.
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Everything that touches the database is marked, so CI can rerun exactly those
     # against a second PostgreSQL server.
     for item in items:
         if "database_url" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.db)
+    region_probes.note_collected(config, items)
+    region_probes.coverage_checks_last(items)
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    if items:
+        region_probes.note_deselected(items[0].config, items)
 
 
 @contextmanager
@@ -209,8 +228,36 @@ async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
+async def probe(app: FastAPI, request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
+    """The door for the caller under test in a region matrix: like ``http``, but every request
+    is recorded for the coverage checks (tests/region_probes.py). Setting up uses ``http``."""
+    record = region_probes.record_of(request.config)
+    record.ran.add(request.node.nodeid)
+
+    async def note(sent: httpx.Request) -> None:
+        record.add_sent(sent)
+
+    transport = httpx.ASGITransport(
+        app=region_probes.recording(app, record), raise_app_exceptions=False
+    )
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", event_hooks={"request": [note]}
+    ) as client:
+        yield client
+
+
+@pytest.fixture
 def clients(session: AsyncSession, app: FastAPI) -> ClientFactory:
     return ClientFactory(session, app.state.token_keys)
+
+
+@pytest.fixture
+def cheap_secret_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For tests that make a few clients each and never present their secrets (tokens are
+    issued directly): a cheap Argon2id saves ~0.3 s a client without changing what is stored."""
+    monkeypatch.setattr(
+        secrets, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+    )
 
 
 # Committed data, for tests whose requests must really run in parallel on separate

@@ -254,6 +254,14 @@ async def committed_families(engine: AsyncEngine, village: str, count: int) -> l
         return await insert_families(session, village, count)
 
 
+async def allocation_state(
+    http: httpx.AsyncClient, client: IssuedClient, allocation_id: str
+) -> tuple[int, int, int]:
+    """(committed, confirmed, remaining) of an allocation, as its reader sees them."""
+    body = (await http.get(f"/api/v1/allocations/{allocation_id}", headers=client.headers)).json()
+    return body["committed"], body["confirmed"], body["remaining"]
+
+
 async def new_allocation(
     http: httpx.AsyncClient, client: IssuedClient, **overrides: Any
 ) -> dict[str, Any]:

@@ -90,7 +90,7 @@ def _code(result: dict[str, Any]) -> str | None:
 
 @pytest.mark.parametrize(("caller", "reach"), CALLERS.items())
 async def test_reads(
-    http: httpx.AsyncClient,
+    probe: httpx.AsyncClient,
     clients: ClientFactory,
     setting: Setting,
     caller: str,
@@ -100,35 +100,37 @@ async def test_reads(
     allocation_id = setting.allocation["id"]
     payment_id = setting.scheduled["id"]
 
-    one = await http.get(f"/api/v1/allocations/{allocation_id}", headers=client.headers)
+    one = await probe.get(f"/api/v1/allocations/{allocation_id}", headers=client.headers)
     assert one.status_code == (200 if reach.sees_allocation else 404)
-    listed = await http.get("/api/v1/allocations?limit=500", headers=client.headers)
+    listed = await probe.get("/api/v1/allocations?limit=500", headers=client.headers)
     assert (allocation_id in {a["id"] for a in listed.json()["items"]}) is reach.sees_allocation
 
-    payment = await http.get(f"/api/v1/disbursements/{payment_id}", headers=client.headers)
+    payment = await probe.get(f"/api/v1/disbursements/{payment_id}", headers=client.headers)
     assert payment.status_code == (200 if reach.sees_payments else 404)
-    history = await http.get(
+    history = await probe.get(
         f"/api/v1/disbursements/{payment_id}/transitions", headers=client.headers
     )
     assert history.status_code == (200 if reach.sees_payments else 404)
-    payments = await http.get(
+    payments = await probe.get(
         "/api/v1/disbursements", params={"limit": 500}, headers=client.headers
     )
     assert (payment_id in {d["id"] for d in payments.json()["items"]}) is reach.sees_payments
     if not reach.sees_payments:  # indistinguishable from a payment that does not exist
-        missing = await http.get(
+        missing = await probe.get(
             "/api/v1/disbursements/00000000-0000-4000-8000-000000000000", headers=client.headers
         )
         assert payment.json()["detail"] == missing.json()["detail"]
 
     gql = await _gql(
-        http, client, "query($a: UUID!) { allocation(id: $a) { id } }", a=allocation_id
+        probe, client, "query($a: UUID!) { allocation(id: $a) { id } }", a=allocation_id
     )
     assert _code(gql) == (None if reach.sees_allocation else "not_found")
-    gql = await _gql(http, client, "query($d: UUID!) { disbursement(id: $d) { id } }", d=payment_id)
+    gql = await _gql(
+        probe, client, "query($d: UUID!) { disbursement(id: $d) { id } }", d=payment_id
+    )
     assert _code(gql) == (None if reach.sees_payments else "not_found")
     gql = await _gql(
-        http,
+        probe,
         client,
         "{ allocations(limit: 500) { items { id } } disbursements(limit: 500) { items { id } } }",
     )
@@ -142,21 +144,21 @@ async def test_reads(
 
 @pytest.mark.parametrize(("caller", "reach"), CALLERS.items())
 async def test_allocation_writes(
-    http: httpx.AsyncClient,
+    probe: httpx.AsyncClient,
     clients: ClientFactory,
     setting: Setting,
     caller: str,
     reach: Reach,
 ) -> None:
     client = await _client(clients, caller)
-    created = await http.post(
+    created = await probe.post(
         "/api/v1/allocations", json=allocation_body(fiscal_year=2027), headers=client.headers
     )
     assert created.status_code == (201 if reach.may_spend else 403), created.text
     if not reach.may_spend:
         assert created.json()["code"] == "outside_region"
 
-    patched = await http.patch(
+    patched = await probe.patch(
         f"/api/v1/allocations/{setting.allocation['id']}",
         json={"amount": 2_000_000_000},
         headers={**client.headers, "If-Match": '"1"'},
@@ -164,7 +166,7 @@ async def test_allocation_writes(
     assert patched.status_code == (200 if reach.sees_allocation else 404)
 
     gql = await _gql(
-        http,
+        probe,
         client,
         "mutation($i: AllocationCreateInput!) { createAllocation(input: $i) { id } }",
         i={
@@ -177,7 +179,7 @@ async def test_allocation_writes(
     )
     assert _code(gql) == (None if reach.may_spend else "outside_region")
     gql = await _gql(
-        http,
+        probe,
         client,
         "mutation($a: UUID!, $v: Int!) { updateAllocation(id: $a, expectedVersion: $v,"
         ' input: {fundingSource: "APBN"}) { version } }',
@@ -189,7 +191,7 @@ async def test_allocation_writes(
 
 @pytest.mark.parametrize(("caller", "reach"), CALLERS.items())
 async def test_disbursement_writes(
-    http: httpx.AsyncClient,
+    probe: httpx.AsyncClient,
     clients: ClientFactory,
     setting: Setting,
     caller: str,
@@ -198,12 +200,12 @@ async def test_disbursement_writes(
     client = await _client(clients, caller)
     allocation_id = setting.allocation["id"]
     body = disbursement_body(allocation_id, setting.spare_family)
-    created = await http.post("/api/v1/disbursements", json=body, headers=money_headers(client))
+    created = await probe.post("/api/v1/disbursements", json=body, headers=money_headers(client))
     assert created.status_code == (201 if reach.may_spend else 403), created.text
     if not reach.may_spend:
         assert created.json()["code"] == "outside_region"
 
-    batch = await http.post(
+    batch = await probe.post(
         "/api/v1/disbursements/batches",
         json={"items": [{**body, "period": "2026-Q2"}]},
         headers=money_headers(client),
@@ -213,13 +215,13 @@ async def test_disbursement_writes(
         ("created", None) if reach.may_spend else ("refused", "outside_region")
     )
 
-    moved = await move_disbursement(http, client, setting.scheduled["id"], "sent")
+    moved = await move_disbursement(probe, client, setting.scheduled["id"], "sent")
     expected = 200 if reach.may_spend else 403 if reach.sees_payments else 404
     assert moved.status_code == expected, moved.text
 
     content = reconciliation_csv([("MTX-1", "confirmed", 2_500_000, "2026-02-03")])
     settled = (
-        await http.post(
+        await probe.post(
             "/api/v1/disbursements/reconciliations", content=content, headers=money_headers(client)
         )
     ).json()
@@ -234,7 +236,7 @@ async def test_disbursement_writes(
         " createDisbursement(idempotencyKey: $k, input: $i) { id } }"
     )
     gql = await _gql(
-        http,
+        probe,
         client,
         mutation,
         k=f"gql-{caller}",
@@ -250,7 +252,7 @@ async def test_disbursement_writes(
     )
     assert _code(gql) == (None if reach.may_spend else "outside_region")
     gql = await _gql(
-        http,
+        probe,
         client,
         "mutation($k: String!, $d: UUID!) { transitionDisbursement(idempotencyKey: $k, id: $d,"
         ' input: {to: "confirmed", note: "Diterima"}) { status } }',

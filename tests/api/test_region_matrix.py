@@ -3,13 +3,13 @@
 Records are made by a regency office of Kabupaten Tegal (33.28) in the village of Guci
 (33.28.02.2001). An outsider from the neighbouring regency (Brebes, 33.29), holding every scope,
 must get 404 for each of those records exactly as if it did not exist, 403 for creating anything
-inside Tegal, and lists without them; an insider (another Tegal client) must succeed. The tests at
-the bottom fail when an operation or GraphQL field exists that this table does not list.
+inside Tegal, and lists without them; an insider (another Tegal client) must succeed. The
+requests of the caller under test go through ``probe``: test_region_coverage.py fails when an
+operation or GraphQL field exists that no matrix test sent a request to.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +20,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.graphql.schema import Mutation, Query
 from service.auth import service as auth_service
 from service.kpm import imports
-from tests.api import test_kube, test_money_access, test_training
 from tests.factories import ClientFactory, IssuedClient, family_body, member_body, program_body
 
 OWNER_REGION, INSIDER_REGION, OUTSIDER_REGION = "33.28", "33.28", "33.29"
@@ -202,14 +200,6 @@ REST_CASES: dict[str, Case] = {
     "listRegionChildren": Case("GET", lambda w: "/api/v1/regions/33.28/children", 200, 200),
 }  # fmt: skip
 
-# Operations with no region-bound record, or whose region rule is proven elsewhere.
-NOT_REGION_BOUND = {
-    "issueToken": "authentication itself",
-    "health": "no data",
-    "readiness": "no data",
-    "startImport": "rows outside the region are refused: test_kpm_import.py",
-}
-
 
 def _absent_value(world: World, kind: str) -> str:
     values: dict[str, str] = {
@@ -233,11 +223,15 @@ async def _call(
 
 @pytest.mark.parametrize("operation", sorted(REST_CASES))
 async def test_outsider_sees_nothing_and_changes_nothing(
-    http: httpx.AsyncClient, clients: ClientFactory, world: World, operation: str
+    http: httpx.AsyncClient,
+    probe: httpx.AsyncClient,
+    clients: ClientFactory,
+    world: World,
+    operation: str,
 ) -> None:
     case = REST_CASES[operation]
     outsider = await clients(region=OUTSIDER_REGION)
-    response = await _call(http, case, world, outsider)
+    response = await _call(probe, case, world, outsider)
     assert response.status_code == case.outsider, response.text
     if case.outsider == 404:
         # Indistinguishable from a record that does not exist.
@@ -253,11 +247,11 @@ async def test_outsider_sees_nothing_and_changes_nothing(
 
 @pytest.mark.parametrize("operation", sorted(REST_CASES))
 async def test_insider_is_served(
-    http: httpx.AsyncClient, clients: ClientFactory, world: World, operation: str
+    probe: httpx.AsyncClient, clients: ClientFactory, world: World, operation: str
 ) -> None:
     case = REST_CASES[operation]
     insider = await clients(region=INSIDER_REGION)
-    response = await _call(http, case, world, insider)
+    response = await _call(probe, case, world, insider)
     assert response.status_code == case.insider, response.text
     if case.absent_from:
         assert _absent_value(world, case.absent_from) in response.text
@@ -330,11 +324,11 @@ def _gql_program(body: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("field", sorted(GRAPHQL_CASES))
 async def test_graphql_outsider_sees_nothing_and_changes_nothing(
-    http: httpx.AsyncClient, clients: ClientFactory, world: World, field: str
+    probe: httpx.AsyncClient, clients: ClientFactory, world: World, field: str
 ) -> None:
     document, variables, expected_code = GRAPHQL_CASES[field]
     outsider = await clients(region=OUTSIDER_REGION)
-    response = await http.post(
+    response = await probe.post(
         "/graphql",
         json={"query": document, "variables": variables(world)},
         headers=outsider.headers,
@@ -346,74 +340,9 @@ async def test_graphql_outsider_sees_nothing_and_changes_nothing(
         assert value not in response.text
 
     insider = await clients(region=INSIDER_REGION)
-    inside = await http.post(
+    inside = await probe.post(
         "/graphql",
         json={"query": document, "variables": variables(world)},
         headers=insider.headers,
     )
     assert inside.json().get("errors") is None, inside.text
-
-
-# Domains whose own tests run the same matrix over their endpoints (with fixtures of their
-# own): OpenAPI tag -> those tests. Their GraphQL fields are listed per domain too.
-KUBE_MATRIX = (test_kube.test_region_matrix,)
-TRAINING_MATRIX = (test_training.test_region_matrix,)
-MONEY_MATRIX = (
-    test_money_access.test_reads,
-    test_money_access.test_allocation_writes,
-    test_money_access.test_disbursement_writes,
-)
-DOMAIN_MATRICES: dict[str, tuple[Callable[..., Any], ...]] = {
-    "kube": KUBE_MATRIX,
-    "kube-grants": KUBE_MATRIX,
-    "training": TRAINING_MATRIX,
-    "allocations": MONEY_MATRIX,
-    "disbursements": MONEY_MATRIX,
-}
-DOMAIN_GRAPHQL_FIELDS: dict[tuple[Callable[..., Any], ...], set[str]] = {
-    KUBE_MATRIX: {
-        "kubeGroup", "kubeGroups", "kubeGrant", "kubeGrants", "createKubeGroup",
-        "addKubeMember", "changeKubeGroupStatus", "createKubeGrant", "transitionKubeGrant",
-    },
-    TRAINING_MATRIX: {
-        "trainingCohort", "trainingCohorts", "createTrainingCohort", "enrolParticipant",
-        "recordAttendance",
-    },
-    MONEY_MATRIX: {
-        "allocation", "allocations", "disbursement", "disbursements", "createAllocation",
-        "updateAllocation", "createDisbursement", "transitionDisbursement",
-    },
-}  # fmt: skip
-
-
-def _domain_matrix_source(tests: tuple[Callable[..., Any], ...]) -> str:
-    return "\n".join(inspect.getsource(test) for test in tests)
-
-
-def test_every_rest_operation_is_in_a_matrix(app: FastAPI) -> None:
-    elsewhere: dict[str, tuple[Callable[..., Any], ...]] = {}
-    operations = set()
-    for path, methods in app.openapi()["paths"].items():
-        for operation in methods.values():
-            operations.add(operation["operationId"])
-            tests = DOMAIN_MATRICES.get(operation["tags"][0])
-            if tests is not None:
-                elsewhere[operation["operationId"]] = tests
-                # The domain's matrix must at least reach this path's resource.
-                resource = path.split("{")[0].rstrip("/").removeprefix("/api/v1")
-                assert resource in _domain_matrix_source(tests), operation["operationId"]
-    assert operations - set(REST_CASES) - set(NOT_REGION_BOUND) - set(elsewhere) == set()
-    assert set(REST_CASES) - operations == set()
-
-
-def test_every_graphql_field_is_in_a_matrix() -> None:
-    fields = {
-        field.graphql_name or _camel(field.python_name)
-        for kind in (Query, Mutation)
-        for field in kind.__strawberry_definition__.fields  # type: ignore[union-attr]
-    }
-    for tests, names in DOMAIN_GRAPHQL_FIELDS.items():
-        source = _domain_matrix_source(tests)
-        assert [name for name in names if name not in source] == [], tests[0].__name__
-    covered = set(GRAPHQL_CASES).union(*DOMAIN_GRAPHQL_FIELDS.values())
-    assert fields == covered

@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from tests.api.test_kube import active_group, create_group, families
-from tests.api.test_training import create_cohort, enrol, move, people, sheet
+from tests.api.kube_setup import active_group, create_group, families
+from tests.api.training_setup import create_cohort, enrol, move, people, sheet
 from tests.factories import (
     ClientFactory,
     IssuedClient,

@@ -1,0 +1,81 @@
+"""Every operation and GraphQL field is in a region matrix: checked against the requests the
+matrix tests really sent through their ``probe`` client (tests/region_probes.py), not against
+their source text. These checks run after the whole matrix; in a run that does not hold all of
+it (``-k``, a single file) they skip and say so, and never pass on what they did not see.
+"""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import FastAPI
+
+from api.graphql.schema import Mutation, Query
+from tests.api.test_region_matrix import GRAPHQL_CASES, REST_CASES
+from tests.region_probes import COVERAGE_MARK, ProbeRecord, complete_record
+
+pytestmark = getattr(pytest.mark, COVERAGE_MARK)
+
+# The modules whose tests send the matrix's requests through ``probe``.
+MATRIX_MODULES = {
+    "tests/api/test_region_matrix.py",  # families, facilitators, programs, reports, regions
+    "tests/api/test_kube_access.py",
+    "tests/api/test_training_access.py",
+    "tests/api/test_money_access.py",  # allocations and disbursements
+}
+
+# Operations with no region-bound record, or whose region rule is proven elsewhere.
+NOT_REGION_BOUND = {
+    "issueToken": "authentication itself",
+    "health": "no data",
+    "readiness": "no data",
+    "startImport": "rows outside the region are refused: test_kpm_import.py",
+}
+
+
+@pytest.fixture
+def probes(request: pytest.FixtureRequest) -> ProbeRecord:
+    return complete_record(request.config, MATRIX_MODULES)
+
+
+def _operations(app: FastAPI) -> dict[tuple[str, str], str]:
+    """(method, route template) -> operationId, for every operation in the OpenAPI document."""
+    return {
+        (method.upper(), path): operation["operationId"]
+        for path, methods in app.openapi()["paths"].items()
+        for method, operation in methods.items()
+    }
+
+
+def _graphql_fields() -> set[tuple[str, str]]:
+    return {
+        (operation, field.graphql_name or _camel(field.python_name))
+        for operation, kind in (("query", Query), ("mutation", Mutation))
+        for field in kind.__strawberry_definition__.fields  # type: ignore[union-attr]
+    }
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def test_every_rest_operation_is_in_a_matrix(app: FastAPI, probes: ProbeRecord) -> None:
+    operations = _operations(app)
+    unprobed = {
+        operation_id
+        for route, operation_id in operations.items()
+        if route not in probes.rest and operation_id not in NOT_REGION_BOUND
+    }
+    assert unprobed == set(), "operations no matrix test sent a request to"
+    # Nothing listed that does not exist (any more).
+    known = set(operations.values())
+    assert set(REST_CASES) - known == set()
+    assert set(NOT_REGION_BOUND) - known == set()
+    assert probes.unmatched == set(), "matrix requests that no route serves"
+
+
+def test_every_graphql_field_is_in_a_matrix(probes: ProbeRecord) -> None:
+    fields = _graphql_fields()
+    assert sorted(fields - probes.graphql) == [], "fields no matrix test sent a request to"
+    # Nothing listed that does not exist (any more).
+    assert set(GRAPHQL_CASES) - {name for _, name in fields} == set()
