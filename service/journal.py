@@ -1,5 +1,12 @@
-"""The write path's bookkeeping: every service function that writes calls ``record_write`` in
-the same transaction, so the audit trail and the change feed can never disagree with the data.
+"""The write path's bookkeeping, in one place: every writer journals through these functions in
+its own transaction, so the audit trail and the change feed can never disagree with the data.
+
+- ``record_write``: one record created, archived, moved through a status...;
+- ``apply_update`` / ``record_change``: the change step (next version, then journal);
+- ``record_writes``: many records at once (imports, batches), with COPY;
+- ``record_reads``: unmasked personal data leaving the service, one entry per record.
+
+The audit and change-event rows themselves are built once, by ``_audit_row`` and ``_event_row``.
 """
 
 from __future__ import annotations
@@ -9,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access import Caller
@@ -51,32 +59,13 @@ async def record_write(
     changes: dict[str, list[Any]] | None,
     publish: bool = True,
 ) -> None:
-    """Audit a write and, for records other offices share (``publish``), emit a change event."""
-    session.add(
-        AuditEntry(
-            client_id=caller.client_id,
-            actor=caller.name,
-            action=action,
-            entity=entity,
-            record_id=str(record_id),
-            region_code=region_code,
-            changes=changes,
-            request_id=caller.request_id,
-        )
-    )
-    if publish:
-        session.add(
-            ChangeEvent(
-                entity=entity,
-                record_id=str(record_id),
-                action=action,
-                region_code=region_code,
-                version=version,
-                changed_fields=sorted(changes) if changes else None,
-                client_id=caller.client_id,
-            )
-        )
+    """Audit a write and, for records other offices share (``publish``), emit a change event.
+    Pending changes of the session are flushed first, so the journal follows the data."""
+    write = Write(action, entity, record_id, region_code, version, changes)
     await session.flush()
+    await session.execute(insert(AuditEntry), [_audit_row(caller, write)])
+    if publish:
+        await session.execute(insert(ChangeEvent), [_event_row(caller, write)])
 
 
 R = TypeVar("R", bound=RecordColumns)
@@ -102,30 +91,31 @@ async def apply_update(
         setattr(record, name, value)
     changes = field_changes(before, snapshot(record), personal)
     if changes:
-        await record_update(
+        await record_change(
             session, caller, record, entity=entity, region_code=region_of(record), changes=changes
         )
     return changes
 
 
-async def record_update(
+async def record_change(
     session: AsyncSession,
     caller: Caller,
     record: RecordColumns,
     *,
+    action: str = "update",
     entity: str,
     region_code: str | None,
     changes: dict[str, list[Any]],
 ) -> None:
-    """The update step: the record takes the next version and the change is journaled. For
-    field changes go through ``apply_update``; this is for a change to what a record holds (a
-    member added, a session held), which is a change of the record all the same."""
+    """The change step: the record takes the next version, then the change is journaled. Field
+    changes come through ``apply_update``; this serves every other change of a record too: what
+    it holds (a member added, a session held), a status transition, an archive, a visit."""
     record.touch()
     await session.flush()
     await record_write(
         session,
         caller,
-        action="update",
+        action=action,
         entity=entity,
         record_id=record.id,
         region_code=region_code,
@@ -169,54 +159,45 @@ async def record_writes(
     if not writes:
         return
     connection = await driver_connection(session)
-    await connection.copy_records_to_table(
-        "audit_entry",
-        records=[
-            (
-                caller.client_id,
-                caller.name,
-                write.action,
-                write.entity,
-                str(write.record_id),
-                write.region_code,
-                json.dumps(write.changes, default=str) if write.changes is not None else None,
-                caller.request_id,
-            )
-            for write in writes
-        ],
-        columns=[
-            "client_id",
-            "actor",
-            "action",
-            "entity",
-            "record_id",
-            "region_code",
-            "changes",
-            "request_id",
-        ],
-    )
+    audit = [_audit_row(caller, write) for write in writes]
+    for row in audit:  # COPY takes JSON as text
+        if row["changes"] is not None:
+            row["changes"] = json.dumps(row["changes"], default=str)
+    await _copy_rows(connection, "audit_entry", audit)
     if publish:
-        await connection.copy_records_to_table(
-            "change_event",
-            records=[
-                (
-                    write.entity,
-                    str(write.record_id),
-                    write.action,
-                    write.region_code,
-                    write.version,
-                    sorted(write.changes) if write.changes else None,
-                    caller.client_id,
-                )
-                for write in writes
-            ],
-            columns=[
-                "entity",
-                "record_id",
-                "action",
-                "region_code",
-                "version",
-                "changed_fields",
-                "client_id",
-            ],
-        )
+        await _copy_rows(connection, "change_event", [_event_row(caller, w) for w in writes])
+
+
+# The two rows every write leaves behind, defined once for the single and the bulk path.
+
+
+def _audit_row(caller: Caller, write: Write) -> dict[str, Any]:
+    return {
+        "client_id": caller.client_id,
+        "actor": caller.name,
+        "action": write.action,
+        "entity": write.entity,
+        "record_id": str(write.record_id),
+        "region_code": write.region_code,
+        "changes": write.changes,
+        "request_id": caller.request_id,
+    }
+
+
+def _event_row(caller: Caller, write: Write) -> dict[str, Any]:
+    return {
+        "entity": write.entity,
+        "record_id": str(write.record_id),
+        "action": write.action,
+        "region_code": write.region_code,
+        "version": write.version,
+        "changed_fields": sorted(write.changes) if write.changes else None,
+        "client_id": caller.client_id,
+    }
+
+
+async def _copy_rows(connection: Any, table: str, rows: Sequence[dict[str, Any]]) -> None:
+    columns = list(rows[0])
+    await connection.copy_records_to_table(
+        table, records=[tuple(row[c] for c in columns) for row in rows], columns=columns
+    )

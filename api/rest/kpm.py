@@ -160,8 +160,7 @@ async def start_import(
     updated; importing the same file again changes nothing. Needs `kpm:write`."""
     imports.authorize(caller)
     path, size = await save_upload(request, file_format)
-    async with request.app.state.sessions() as session, session.begin():
-        job = await imports.create_job(session, caller, path, file_format, size)
+    job = await imports.queue_job(request.app.state.sessions, caller, path, file_format, size)
     start_in_background(request.app, caller, job.id, path)
     response.headers["Location"] = f"/api/v1/kpm/imports/{job.id}"
     return ImportJobOut.model_validate(job, from_attributes=True)

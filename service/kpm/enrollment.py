@@ -12,7 +12,7 @@ from sqlmodel import col
 from schemas.kpm import EnrollmentChange, EnrollmentCreate
 from service.access import Caller, ensure_writable
 from service.errors import Conflict, FieldError, NotFound, ValidationFailed
-from service.journal import record_write
+from service.journal import record_change
 from service.kpm.families import ENTITY, check_facilitator, get_family, today
 from service.kpm.reference import program_codes
 from service.kpm.tables import Enrollment, EnrollmentTransition, Family
@@ -153,16 +153,13 @@ async def _journal(
     before: str | None,
 ) -> None:
     # An enrollment is part of the family as others see it: the family's version moves too.
-    family.touch()
-    await session.flush()
-    await record_write(
+    await record_change(
         session,
         caller,
+        family,
         action="enrollment",
         entity=ENTITY,
-        record_id=family.id,
         region_code=family.village_code,
-        version=family.version,
         changes={f"enrollment.{enrollment.program_code}": [before, enrollment.status]},
     )
 

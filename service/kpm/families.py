@@ -26,8 +26,8 @@ from service.errors import Conflict, FieldError, NotFound, ValidationFailed
 from service.journal import (
     MASK,
     apply_update,
+    record_change,
     record_reads,
-    record_update,
     record_write,
 )
 from service.kpm.facilitators import visible_facilitators
@@ -296,6 +296,16 @@ async def _flush_guarded(
         raise Conflict("The family changed concurrently; try again.", code="conflict") from None
 
 
+def created_changes(village_code: str, members: int, programs: list[str]) -> dict[str, list[Any]]:
+    """The journal's account of a new family, whether it came one by one or in an import."""
+    return {
+        "no_kk": [None, MASK],
+        "village_code": [None, village_code],
+        "members": [None, members],
+        "programs": [None, programs],
+    }
+
+
 async def create_family(session: AsyncSession, caller: Caller, data: FamilyCreate) -> FamilyRecord:
     caller.require("kpm:write")
     draft = FamilyDraft(
@@ -369,12 +379,9 @@ async def create_family(session: AsyncSession, caller: Caller, data: FamilyCreat
         record_id=family.id,
         region_code=family.village_code,
         version=family.version,
-        changes={
-            "no_kk": [None, MASK],
-            "village_code": [None, family.village_code],
-            "members": [None, len(members)],
-            "programs": [None, [e.program_code for e in enrollments]],
-        },
+        changes=created_changes(
+            family.village_code, len(members), [e.program_code for e in enrollments]
+        ),
     )
     return FamilyRecord(family, members, enrollments)
 
@@ -447,19 +454,16 @@ async def archive_family(
     family = await _writable_family(session, caller, family_id, if_match)
     family.archived_at = utcnow()
     family.archive_reason = reason
-    family.touch()
     members = list(await session.scalars(select(Member).where(col(Member.family_id) == family.id)))
     for member in members:
         member.live = False
-    await session.flush()
-    await record_write(
+    await record_change(
         session,
         caller,
+        family,
         action="archive",
         entity=ENTITY,
-        record_id=family.id,
         region_code=family.village_code,
-        version=family.version,
         changes={
             "archived_at": [None, family.archived_at.isoformat()],
             "archive_reason": [None, reason],
@@ -514,7 +518,7 @@ async def _change_members(
             member.nik_mismatch = draft.nik_mismatch
 
     await _flush_guarded(session, caller, write, no_kk=None, niks=niks, family_id=family.id)
-    await record_update(
+    await record_change(
         session,
         caller,
         family,

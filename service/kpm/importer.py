@@ -27,8 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.access import Caller
 from service.database import driver_connection
-from service.journal import MASK, Write, field_changes, record_writes
-from service.kpm.families import ENTITY, today
+from service.journal import Write, field_changes, record_writes
+from service.kpm.families import ENTITY, created_changes, today
 from service.kpm.import_files import (
     CountingReader,
     FamilyRows,
@@ -242,16 +242,6 @@ def _plan_creation(plan: _Plan, draft: FamilyDraft, started: dt.date) -> None:
             created_changes(draft.village_code, len(draft.members), programs),
         )
     )
-
-
-def created_changes(village_code: str, members: int, programs: list[str]) -> dict[str, list[Any]]:
-    """The journal's account of a new family, the same as ``families.create_family`` writes."""
-    return {
-        "no_kk": [None, MASK],
-        "village_code": [None, village_code],
-        "members": [None, members],
-        "programs": [None, programs],
-    }
 
 
 def _plan_change(plan: _Plan, draft: FamilyDraft, known: _Known, started: dt.date) -> bool:

@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from schemas.kpm import ImportRefusalOut
@@ -52,6 +52,19 @@ async def create_job(
     session.add(job)
     await session.flush()
     return job
+
+
+async def queue_job(
+    sessions: async_sessionmaker[AsyncSession],
+    caller: Caller,
+    path: Path,
+    file_format: str,
+    size: int,
+) -> ImportJob:
+    """``create_job`` in a transaction of its own, committed on return: the worker that runs
+    the import reads the job from another connection, so it must exist before it starts."""
+    async with sessions() as session, session.begin():
+        return await create_job(session, caller, path, file_format, size)
 
 
 async def get_job(session: AsyncSession, caller: Caller, job_id: uuid.UUID) -> ImportJob:

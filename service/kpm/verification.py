@@ -11,7 +11,7 @@ from sqlmodel import col
 from schemas.kpm import VerificationIn
 from service.access import Caller, ensure_writable
 from service.errors import FieldError, ValidationFailed
-from service.journal import record_write
+from service.journal import record_change
 from service.kpm.families import ENTITY, check_facilitator, get_family, today
 from service.kpm.tables import Verification
 
@@ -49,16 +49,13 @@ async def record_verification(
     before = family.verification_status
     if latest.outcome != before:
         family.verification_status = latest.outcome
-    family.touch()
-    await session.flush()
-    await record_write(
+    await record_change(
         session,
         caller,
+        family,
         action="verify",
         entity=ENTITY,
-        record_id=family.id,
         region_code=family.village_code,
-        version=family.version,
         changes={
             "verification": [None, f"{visit.visited_on.isoformat()} {visit.outcome}"],
             "verification_status": [before, family.verification_status],

@@ -21,7 +21,7 @@ from service.allocations.service import visible_allocations
 from service.allocations.tables import Allocation
 from service.disbursements.tables import Disbursement
 from service.errors import Conflict, FieldError, Forbidden, ValidationFailed
-from service.journal import apply_update, field_changes, record_write
+from service.journal import apply_update, field_changes, record_change, record_write
 from service.kube.groups import visible_groups
 from service.kube.tables import OPEN_GRANT_STATUSES, KubeGrant, KubeGrantTransition, KubeGroup
 from service.lists import in_region, page_by_last_change
@@ -370,16 +370,13 @@ async def apply_transition(
 ) -> None:
     before = grant.status
     grant.status = target
-    grant.touch()
     record_transition(session, caller, grant, before, note)
-    await session.flush()
-    await record_write(
+    await record_change(
         session,
         caller,
+        grant,
         action="transition",
         entity=ENTITY,
-        record_id=grant.id,
         region_code=grant.village_code,
-        version=grant.version,
         changes={"status": [before, target]},
     )

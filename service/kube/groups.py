@@ -15,7 +15,7 @@ from sqlmodel import col
 from schemas.kube import KubeGroupCreate, KubeGroupUpdate, KubeMemberIn, KubeTransitionIn
 from service.access import Caller, ensure_writable, fetch_visible, visible_to
 from service.errors import Conflict, ErrorList, FieldError, ValidationFailed
-from service.journal import apply_update, field_changes, record_write
+from service.journal import apply_update, field_changes, record_change, record_write
 from service.kpm.families import check_facilitator
 from service.kpm.reference import village_codes
 from service.kpm.tables import Family
@@ -354,16 +354,13 @@ async def change_status(
 
     await write_guarded(session, group, family_ids, mark_members, field="members")
     group.status = target
-    group.touch()
-    await session.flush()
-    await record_write(
+    await record_change(
         session,
         caller,
+        group,
         action="transition",
         entity=ENTITY,
-        record_id=group.id,
         region_code=group.village_code,
-        version=group.version,
         changes={"status": [before, target]} | ({"note": [None, data.note]} if data.note else {}),
     )
     (record,) = await load_records(session, [group])

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from schemas.kube import KubeMemberIn, KubeMemberRole
 from service.access import Caller
 from service.errors import Conflict, NotFound
-from service.journal import record_update
+from service.journal import record_change
 from service.kube.groups import ENTITY, load_records, writable_group
 from service.kube.rules import (
     check_size,
@@ -46,7 +46,7 @@ def _seat_holder(members: list[KubeMember], role: str, other_than: uuid.UUID) ->
 async def _journal(
     session: AsyncSession, caller: Caller, group: KubeGroup, change: list[str | None]
 ) -> GroupRecord:
-    await record_update(
+    await record_change(
         session,
         caller,
         group,

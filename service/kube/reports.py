@@ -14,7 +14,7 @@ from sqlmodel import col
 from schemas.kube import GrantReportIn
 from service.access import Caller
 from service.errors import Conflict, FieldError, ValidationFailed
-from service.journal import record_write
+from service.journal import record_change
 from service.kpm.families import today
 from service.kube.grants import ENTITY, get_grant, record_transition, writable_grant
 from service.kube.tables import KubeGrantReport
@@ -53,16 +53,13 @@ async def add_report(
         grant.status = "reporting"
         record_transition(session, caller, grant, "disbursed", "First business report.")
         changes["status"] = ["disbursed", "reporting"]
-    grant.touch()
-    await session.flush()
-    await record_write(
+    await record_change(
         session,
         caller,
+        grant,
         action="report",
         entity=ENTITY,
-        record_id=grant.id,
         region_code=grant.village_code,
-        version=grant.version,
         changes=changes,
     )
     return report

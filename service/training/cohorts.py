@@ -17,7 +17,7 @@ from sqlmodel import col
 from schemas.training import CohortCreate, CohortTransitionIn, CohortUpdate, SessionIn
 from service.access import Caller, ensure_writable, fetch_visible, visible_to
 from service.errors import Conflict, ErrorList, FieldError, ValidationFailed
-from service.journal import apply_update, field_changes, record_update, record_write
+from service.journal import apply_update, field_changes, record_change, record_write
 from service.kpm.families import check_facilitator
 from service.lists import in_region, name_contains, page_by_last_change
 from service.pagination import DEFAULT_LIMIT, Page
@@ -312,7 +312,7 @@ async def add_session(
         raise ValidationFailed(
             errors=[FieldError("held_on", "duplicate_session", "The cohort meets that day.")]
         ) from None
-    await record_update(
+    await record_change(
         session,
         caller,
         cohort,
@@ -346,16 +346,13 @@ async def change_status(
         raise Conflict("Add the cohort's sessions before it starts.", code="no_sessions")
     before = cohort.status
     cohort.status = target
-    cohort.touch()
-    await session.flush()
-    await record_write(
+    await record_change(
         session,
         caller,
+        cohort,
         action="transition",
         entity=ENTITY,
-        record_id=cohort.id,
         region_code=cohort.region_code,
-        version=cohort.version,
         changes={"status": [before, target]} | ({"note": [None, data.note]} if data.note else {}),
     )
     (record,) = await load_records(session, [cohort])
