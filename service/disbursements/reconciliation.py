@@ -14,14 +14,18 @@ import csv
 import datetime as dt
 import io
 from dataclasses import dataclass
+from typing import Any
 
-import asyncpg
+from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from schemas.disbursements import Mismatch, ReconciliationResult
 from service.access import Caller
-from service.database import driver_connection
+from service.allocations.tables import Allocation
+from service.disbursements.queries import visible_disbursements
 from service.disbursements.rules import WRITE_SCOPE, may_move
+from service.disbursements.tables import Disbursement
 from service.disbursements.transitions import Move, apply_moves
 from service.errors import FieldError, ValidationFailed
 
@@ -154,15 +158,25 @@ async def reconcile(session: AsyncSession, caller: Caller, content: bytes) -> Re
             first_line[line.reference] = line.line
             unique.append(line)
 
-    connection = await driver_connection(session)
+    # Only disbursements the caller may see are found: the others read as unknown references.
     # Locked in id order (as every writer of several disbursements does) until we commit.
-    rows = await connection.fetch(
-        "SELECT d.id, d.external_reference, d.status, d.amount, d.allocation_id, d.region_code,"
-        " a.region_code AS allocation_region"
-        " FROM disbursement d JOIN budget_allocation a ON a.id = d.allocation_id"
-        " WHERE d.external_reference = any($1::text[]) ORDER BY d.id FOR UPDATE OF d",
-        [line.reference for line in unique],
+    query: Any = (
+        visible_disbursements(caller)
+        .with_only_columns(
+            col(Disbursement.id),
+            col(Disbursement.external_reference),
+            col(Disbursement.status),
+            col(Disbursement.amount),
+            col(Disbursement.allocation_id),
+            col(Disbursement.region_code),
+            col(Allocation.region_code).label("allocation_region"),
+        )
+        .join(Allocation, col(Allocation.id) == col(Disbursement.allocation_id))
+        .where(col(Disbursement.external_reference).in_([line.reference for line in unique]))
+        .order_by(col(Disbursement.id))
+        .with_for_update(of=Disbursement)
     )
+    rows = [row._mapping for row in await session.execute(query)]
     found = {row["external_reference"]: row for row in rows}
     moves: list[Move] = []
     unchanged = 0
@@ -187,14 +201,13 @@ async def reconcile(session: AsyncSession, caller: Caller, content: bytes) -> Re
     )
 
 
-def _judge(caller: Caller, line: BankLine, row: asyncpg.Record | None) -> Move | Mismatch | None:
+def _judge(caller: Caller, line: BankLine, row: RowMapping | None) -> Move | Mismatch | None:
     """The move a line asks for, the mismatch that stops it, or ``None``: nothing to do."""
 
     def mismatch(code: str, message: str) -> Mismatch:
         return Mismatch(line=line.line, reference=line.reference, code=code, message=message)
 
-    # A disbursement outside the caller's region is reported exactly like an unknown one.
-    if row is None or not caller.can_see(row["region_code"]):
+    if row is None:
         return mismatch("unknown_reference", "No disbursement with that reference.")
     if not (caller.can_write(row["allocation_region"]) and caller.can_write(row["region_code"])):
         return mismatch("outside_region", "The disbursement's allocation lies outside your region.")
