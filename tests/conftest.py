@@ -221,6 +221,26 @@ def app(
 
 
 @pytest.fixture
+async def own_app(server_url: str, settings: Settings) -> AsyncIterator[FastAPI]:
+    """An app on a fresh database of its own, committed for real: for tests that count what a
+    whole run wrote (imports, field stories) and must not see other tests' rows."""
+    async with prepared_database(server_url) as url:
+        engine = create_async_engine(async_url(url))
+        sessions = create_session_factory(engine)
+        try:
+            yield _app_on(settings.model_copy(update={"database_url": url}), sessions, engine)
+        finally:
+            await engine.dispose()
+
+
+@pytest.fixture
+async def own_http(own_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=own_app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
 async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:

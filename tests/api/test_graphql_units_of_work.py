@@ -5,7 +5,6 @@ writes with it, and an unmasked read is audited."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import httpx
 import strawberry
@@ -17,7 +16,9 @@ from strawberry.types import Info
 from api.graphql.context import GraphQLContext
 from api.graphql.units_of_work import RootFieldsInTurn, RootFieldTransactions
 from service.audit.tables import AuditEntry
-from tests.factories import ClientFactory, IssuedClient, family_body, kube_group_body
+from tests.api.graphql_calls import gql
+from tests.api.kube_setup import create_group, families
+from tests.factories import ClientFactory
 
 OFFICE = ["kpm:read", "kpm:write", "kube:read", "kube:write"]
 # Committed data (the live tests) goes to Takisung, Tanah Laut, where no other test looks.
@@ -28,36 +29,6 @@ ADD_TWO = """mutation($g: UUID!, $f1: UUID!, $f2: UUID!) {
     first: addKubeMember(groupId: $g, input: {familyId: $f1}) { members { familyId } }
     second: addKubeMember(groupId: $g, input: {familyId: $f2}) { members { familyId } }
 }"""
-
-
-async def _gql(
-    http: httpx.AsyncClient, client: IssuedClient, query: str, **variables: Any
-) -> dict[str, Any]:
-    response = await http.post(
-        "/graphql", json={"query": query, "variables": variables}, headers=client.headers
-    )
-    assert response.status_code == 200, response.text
-    return dict(response.json())
-
-
-async def _families(
-    http: httpx.AsyncClient, client: IssuedClient, count: int, village: str
-) -> list[str]:
-    ids = []
-    for _ in range(count):
-        response = await http.post("/api/v1/kpm", json=family_body(village), headers=client.headers)
-        assert response.status_code == 201, response.text
-        ids.append(str(response.json()["id"]))
-    return ids
-
-
-async def _group(
-    http: httpx.AsyncClient, client: IssuedClient, family_id: str, village: str
-) -> str:
-    body = kube_group_body(village, [family_id])
-    response = await http.post("/api/v1/kube", json=body, headers=client.headers)
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
 
 
 @strawberry.type
@@ -100,10 +71,10 @@ async def test_a_mutation_s_nested_fields_show_its_writes(
     # committed, so each mutation must have committed before its nested fields are read, and
     # the second must not be served the members the loader cached for the first.
     office = await live_clients(region=TAKISUNG, scopes=OFFICE)
-    ketua, first, second = await _families(live_http, office, 3, TAKISUNG)
-    group_id = await _group(live_http, office, ketua, TAKISUNG)
+    ketua, first, second = await families(live_http, office, 3, TAKISUNG)
+    group_id = str((await create_group(live_http, office, [ketua], village_code=TAKISUNG))["id"])
 
-    result = await _gql(live_http, office, ADD_TWO, g=group_id, f1=first, f2=second)
+    result = await gql(live_http, office, ADD_TWO, g=group_id, f1=first, f2=second)
 
     assert "errors" not in result, result
     data = result["data"]
@@ -115,11 +86,11 @@ async def test_a_refused_mutation_keeps_the_other_mutations_writes(
     http: httpx.AsyncClient, clients: ClientFactory
 ) -> None:
     office = await clients(region="33.28", scopes=OFFICE)
-    ketua, member = await _families(http, office, 2, GUCI)
-    group_id = await _group(http, office, ketua, GUCI)
+    ketua, member = await families(http, office, 2, GUCI)
+    group_id = str((await create_group(http, office, [ketua], village_code=GUCI))["id"])
     refused = "7d1f8a2e-0000-4000-8000-000000000000"  # no such family
 
-    result = await _gql(http, office, ADD_TWO, g=group_id, f1=member, f2=refused)
+    result = await gql(http, office, ADD_TWO, g=group_id, f1=member, f2=refused)
 
     assert [error["path"] for error in result["errors"]] == [["second"]]
     read = await http.get(f"/api/v1/kube/{group_id}", headers=office.headers)
@@ -130,10 +101,10 @@ async def test_an_unmasked_read_is_audited(
     http: httpx.AsyncClient, clients: ClientFactory, session: AsyncSession
 ) -> None:
     writer = await clients(region="33.28", scopes=["kpm:read", "kpm:write"])
-    (family_id,) = await _families(http, writer, 1, GUCI)
+    (family_id,) = await families(http, writer, 1, GUCI)
     reader = await clients(region="33.28", scopes=["kpm:read", "pii:read"])
 
-    result = await _gql(
+    result = await gql(
         http, reader, "query($id: UUID!) { family(id: $id) { members { nik } } }", id=family_id
     )
 

@@ -7,44 +7,18 @@ import asyncio
 import csv
 import io
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from api.app import create_app
-from service.database import async_url, create_session_factory
 from service.demo.roll import RollMaker, write_import_csv
-from service.settings import Settings
-from tests.conftest import PROJECT_ROOT, prepared_database
+from tests.conftest import PROJECT_ROOT
 from tests.factories import ClientFactory, IssuedClient
 
 SAMPLE = PROJECT_ROOT / "tests" / "data" / "kpm-2000"
 WRITER = ["kpm:read", "kpm:write", "pii:read"]
-
-
-@pytest.fixture
-async def own_app(server_url: str, settings: Settings) -> AsyncIterator[FastAPI]:
-    async with prepared_database(server_url) as url:
-        engine = create_async_engine(async_url(url))
-        app = create_app(settings.model_copy(update={"database_url": url}), database_url=url)
-        app.state.engine = engine
-        app.state.sessions = create_session_factory(engine)
-        try:
-            yield app
-        finally:
-            await engine.dispose()
-
-
-@pytest.fixture
-async def own_http(own_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=own_app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield client
 
 
 async def _client(

@@ -5,46 +5,20 @@ here, on a database of its own (imports run in the background, outside a test tr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import col
 
-from api.app import create_app
 from service.audit.tables import AuditEntry
 from service.changes.tables import ChangeEvent
-from service.database import async_url, create_session_factory
 from service.kpm.import_files import FIELDS
-from service.settings import Settings
-from tests.conftest import prepared_database
 from tests.factories import ClientFactory, IssuedClient, family_body, member_body
 
 WRITES = ("create", "update")
-
-
-@pytest.fixture
-async def own_app(server_url: str, settings: Settings) -> AsyncIterator[FastAPI]:
-    async with prepared_database(server_url) as url:
-        engine = create_async_engine(async_url(url))
-        app = create_app(settings.model_copy(update={"database_url": url}), database_url=url)
-        app.state.engine = engine
-        app.state.sessions = create_session_factory(engine)
-        try:
-            yield app
-        finally:
-            await engine.dispose()
-
-
-@pytest.fixture
-async def own_http(own_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=own_app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield client
 
 
 @pytest.fixture
