@@ -45,14 +45,17 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def pytest_itemcollected(item: pytest.Item) -> None:
+    # Everything that touches the database is marked, so CI can rerun exactly those
+    # against a second PostgreSQL server (``-m db``). Marked as each test is collected: the
+    # ``-m`` selection runs in the collection hook below, before a trylast hook would.
+    if "database_url" in getattr(item, "fixturenames", ()):
+        item.add_marker(pytest.mark.db)
+
+
 # trylast: after any plugin that reorders, so that the coverage checks stay at the end.
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # Everything that touches the database is marked, so CI can rerun exactly those
-    # against a second PostgreSQL server.
-    for item in items:
-        if "database_url" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.db)
     region_probes.note_collected(config, items)
     region_probes.coverage_checks_last(items)
 
