@@ -69,6 +69,9 @@ async def prune_changes(session: AsyncSession, *, retention_days: int) -> int:
         horizon.on_conflict_do_update(
             index_elements=["id"],
             set_={"txid": last.txid, "event_id": last.id, "pruned_at": func.now()},
+            # Two prunes at once: the horizon only moves forward.
+            where=tuple_(col(ChangeFeedHorizon.txid), col(ChangeFeedHorizon.event_id))
+            < tuple_(last.txid, last.id),
         )
     )
     return int(removed.rowcount or 0)  # type: ignore[attr-defined]

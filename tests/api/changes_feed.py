@@ -3,6 +3,8 @@ drains the feed as an integrator would."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from typing import Any
 
@@ -51,3 +53,22 @@ async def drain(
 
 def record_ids(events: list[dict[str, Any]]) -> list[str]:
     return [event["record_id"] for event in events]
+
+
+async def drain_until(
+    http: httpx.AsyncClient,
+    reader: IssuedClient,
+    cursor: str | None,
+    expected: set[str],
+    **params: Any,
+) -> tuple[list[dict[str, Any]], str]:
+    """``drain`` until the events of ``expected`` records arrived, as a polling reader would: a
+    transaction of another test on the same server may hold the feed back for a moment."""
+    events: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 15
+    while True:
+        more, cursor = await drain(http, reader, cursor, **params)
+        events += more
+        if expected <= set(record_ids(events)) or time.monotonic() > deadline:
+            return events, cursor
+        await asyncio.sleep(0.1)

@@ -6,7 +6,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.database import create_session_factory
-from tests.api.changes_feed import drain, journal_change, record_ids
+from tests.api.changes_feed import drain, drain_until, journal_change, record_ids
 from tests.factories import ClientFactory
 
 VILLAGE = "33.28.02.2001"
@@ -28,7 +28,7 @@ async def test_a_change_that_began_first_and_commits_last_is_not_skipped(
         seen_meanwhile, cursor = await drain(live_http, reader, cursor)
         assert fast_id not in record_ids(seen_meanwhile)
         await slow.commit()
-    seen_after, _ = await drain(live_http, reader, cursor)
+    seen_after, _ = await drain_until(live_http, reader, cursor, {slow_id, fast_id})
     ids = record_ids(seen_after)
     assert slow_id in ids
     assert fast_id in ids
@@ -44,7 +44,7 @@ async def test_a_reader_sees_only_changes_in_its_region_and_national_ones(
         inside = await journal_change(session, VILLAGE)
         outside = await journal_change(session, OTHER_VILLAGE)
         national = await journal_change(session, None, entity="program")
-    events, _ = await drain(live_http, reader, cursor)
+    events, _ = await drain_until(live_http, reader, cursor, {inside, national})
     ids = record_ids(events)
     assert inside in ids
     assert national in ids
@@ -59,9 +59,8 @@ async def test_an_event_carries_what_changed(
     _, cursor = await drain(live_http, reader, None)
     async with create_session_factory(engine)() as session, session.begin():
         record_id = await journal_change(session, VILLAGE)
-    (event,) = [
-        e for e in (await drain(live_http, reader, cursor))[0] if e["record_id"] == record_id
-    ]
+    events, _ = await drain_until(live_http, reader, cursor, {record_id})
+    (event,) = [e for e in events if e["record_id"] == record_id]
     assert event["entity"] == "kpm"
     assert event["action"] == "update"
     assert event["version"] == 2
@@ -79,6 +78,7 @@ async def test_types_narrow_the_feed(
         family = await journal_change(session, VILLAGE, entity="kpm")
         program = await journal_change(session, None, entity="program")
         grant = await journal_change(session, VILLAGE, entity="kube_grant")
+    await drain_until(live_http, reader, cursor, {family, program, grant})
     only_programs, _ = await drain(live_http, reader, cursor, types="program")
     assert record_ids(only_programs) == [program]
     listed, _ = await drain(live_http, reader, cursor, types="kpm,program")
@@ -99,7 +99,7 @@ async def test_an_empty_page_still_gives_a_cursor_to_poll_with(
     next_cursor = response.json()["next_cursor"]
     async with create_session_factory(engine)() as session, session.begin():
         record_id = await journal_change(session, VILLAGE)
-    events, _ = await drain(live_http, reader, next_cursor)
+    events, _ = await drain_until(live_http, reader, next_cursor, {record_id})
     assert record_ids(events) == [record_id]
 
 
@@ -110,5 +110,6 @@ async def test_pages_follow_one_another_without_gaps_or_repeats(
     _, cursor = await drain(live_http, reader, None)
     async with create_session_factory(engine)() as session, session.begin():
         written = [await journal_change(session, VILLAGE) for _ in range(5)]
+    await drain_until(live_http, reader, cursor, set(written))
     events, _ = await drain(live_http, reader, cursor, limit=2)
     assert record_ids(events) == written

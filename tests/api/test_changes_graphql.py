@@ -8,7 +8,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.database import create_session_factory
-from tests.api.changes_feed import drain, journal_change
+from tests.api.changes_feed import drain, drain_until, journal_change
 from tests.factories import ClientFactory, IssuedClient
 
 VILLAGE = "33.28.02.2001"
@@ -39,6 +39,7 @@ async def test_graphql_gives_the_changes_in_the_readers_region(
     async with create_session_factory(engine)() as session, session.begin():
         inside = await journal_change(session, VILLAGE)
         await journal_change(session, OTHER_VILLAGE)
+    await drain_until(live_http, reader, cursor, {inside})  # past any other test's transaction
     page = (await _changes(live_http, reader, after=cursor, types=["kpm"]))["data"]["changes"]
     assert [item["recordId"] for item in page["items"]] == [inside]
     assert page["items"][0]["changedFields"] == ["address"]
