@@ -41,9 +41,10 @@ class ChangeSignal:
 
     async def close(self) -> None:
         async with self._lock:
-            if self._connection is not None and not self._connection.is_closed():
-                await self._connection.close()
-            self._connection = None
+            connection, self._connection = self._connection, None
+            if connection is not None and not connection.is_closed():
+                connection.remove_termination_listener(self._lost)
+                await connection.close()
 
     async def _listen(self) -> None:
         async with self._lock:
