@@ -18,6 +18,7 @@ from api.openapi import build_openapi
 from api.problems import install_problem_handlers
 from api.rest import (
     allocations,
+    changes,
     disbursements,
     facilitators,
     kpm,
@@ -84,6 +85,11 @@ TAGS = [
         "description": "Payments out of allocations: single, in batches, status moves and "
         "reconciliation files. Every request that moves money needs an `Idempotency-Key`.",
     },
+    {
+        "name": "changes",
+        "description": "The change feed: what changed in your region, in commit order, for "
+        "systems that keep a copy.",
+    },
 ]
 
 
@@ -108,6 +114,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             yield
         finally:
             await wait_for_background(app, settings.shutdown_grace_seconds)
+            signal = getattr(app.state, "change_signal", None)
+            if signal is not None:
+                await signal.close()
             await app.state.engine.dispose()
 
     app = FastAPI(
@@ -139,6 +148,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         training.router,
         allocations.router,
         disbursements.router,
+        changes.router,
     ):
         app.include_router(router)
     app.include_router(

@@ -17,6 +17,7 @@ TITLES: dict[int, tuple[str, str]] = {
     405: ("Method not allowed", "Metode tidak diizinkan"),
     406: ("Not acceptable", "Format tidak tersedia"),
     409: ("Conflict", "Konflik"),
+    410: ("Gone", "Sudah tidak tersedia"),
     412: ("Precondition failed", "Prasyarat gagal"),
     413: ("Content too large", "Konten terlalu besar"),
     415: ("Unsupported media type", "Jenis media tidak didukung"),

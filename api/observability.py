@@ -12,7 +12,7 @@ from typing import Any
 
 from asgi_correlation_id import CorrelationIdFilter, CorrelationIdMiddleware
 from fastapi import FastAPI
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from pythonjsonlogger.json import JsonFormatter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,6 +27,13 @@ LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+
+CHANGE_FEED_HELD_BACK = Gauge(
+    "dinsos_change_feed_held_back_seconds",
+    "Age of the oldest running writing transaction, which holds the change feed back; "
+    "set when the feed is read",
+)
+change_feed_log = logging.getLogger("dinsos.changes")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -86,6 +93,16 @@ class MetricsMiddleware:
                     "duration_ms": round(elapsed * 1000, 2),
                 },
             )
+
+
+def observe_change_feed(held_back_seconds: float, warn_after_seconds: float) -> None:
+    """A long transaction stalls the feed for every reader: make it visible."""
+    CHANGE_FEED_HELD_BACK.set(held_back_seconds)
+    if held_back_seconds > warn_after_seconds:
+        change_feed_log.warning(
+            "change feed held back by a long-running transaction",
+            extra={"held_back_seconds": round(held_back_seconds, 1)},
+        )
 
 
 def install_observability(app: FastAPI) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import clients, database, imports, serve
+from cli import changes, clients, database, imports, serve
 
 app = typer.Typer(
     help="Operate the Dinsos data exchange.",
@@ -15,5 +15,6 @@ app = typer.Typer(
 app.command()(serve.serve)
 app.command()(database.demo)
 app.command("migrate")(database.migrate)
+app.command("prune-changes")(changes.prune_changes)
 app.add_typer(clients.app, name="clients")
 app.add_typer(imports.app, name="import")

@@ -93,3 +93,7 @@ class ErrorList:
 
 class ContentTooLarge(DomainError):
     status, code, title = 413, "content_too_large", "Content too large"
+
+
+class Gone(DomainError):
+    status, code, title = 410, "gone", "Gone"

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     import_max_bytes: int = 200_000_000
     shutdown_grace_seconds: float = 20.0
 
+    # The change feed: how many days events are kept (``dinsos prune-changes`` removes older
+    # ones), and after how many seconds a transaction holding the feed back is logged.
+    change_retention_days: int = 30
+    change_feed_stall_warning_seconds: float = 60.0
+
     log_level: str = "INFO"
 
     @property

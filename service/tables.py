@@ -3,7 +3,7 @@
 from service.allocations.tables import Allocation
 from service.audit.tables import AuditEntry
 from service.auth.tables import ApiClient
-from service.changes.tables import ChangeEvent
+from service.changes.tables import ChangeEvent, ChangeFeedHorizon
 from service.disbursements.tables import Disbursement, DisbursementTransition
 from service.idempotency.tables import IdempotencyKey
 from service.kpm.tables import (
@@ -38,6 +38,7 @@ __all__ = [
     "ApiClient",
     "AuditEntry",
     "ChangeEvent",
+    "ChangeFeedHorizon",
     "Disbursement",
     "DisbursementTransition",
     "Enrollment",

@@ -11,6 +11,7 @@ from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDept
 from strawberry.schema.config import StrawberryConfig
 
 from api.graphql import (
+    change_resolvers,
     kpm_resolvers,
     kube_resolvers,
     money_resolvers,
@@ -107,6 +108,13 @@ class Query:
         permission_classes=[IsAuthenticated],
         description="Disbursements to recipients in your region, as REST's list. "
         "Needs disbursements:read.",
+    )
+    changes = strawberry.field(
+        resolver=change_resolvers.changes,
+        permission_classes=[IsAuthenticated],
+        description="The change feed, as REST's GET /api/v1/changes (without `wait`): what "
+        "changed in your region, in commit order, never missing a committed change. Needs "
+        "changes:read.",
     )
 
 

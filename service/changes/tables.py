@@ -54,3 +54,21 @@ class ChangeEvent(SQLModel, table=True):
     version: int | None = None
     changed_fields: list[str] | None = Field(default=None, sa_column=Column(ARRAY(String)))
     client_id: uuid.UUID | None = None
+
+
+class ChangeFeedHorizon(SQLModel, table=True):
+    """The feed position up to which events were pruned (one row, once anything was pruned).
+
+    A reader whose cursor lies before it has missed events it can no longer get, and must
+    start again from an export; a cursor at or after it misses nothing."""
+
+    __tablename__ = "change_feed_horizon"
+
+    id: int = Field(default=1, primary_key=True)
+    txid: int = Field(sa_type=BigInteger)
+    event_id: int = Field(sa_type=BigInteger)
+    pruned_at: datetime = Field(
+        default_factory=utcnow,
+        sa_type=DateTime(timezone=True),
+        sa_column_kwargs={"server_default": func.now()},
+    )

@@ -280,6 +280,9 @@ GRAPHQL_CASES: dict[str, tuple[str, Callable[[World], dict[str, Any]], str | Non
         "not_found",
     ),
     "programs": ("{ programs(limit: 500) { items { code } } }", lambda w: {}, None),
+    # The world is not committed, so not in the feed; the region rule on committed writes is
+    # proven in test_changes_graphql.py.
+    "changes": ("{ changes(limit: 500) { items { recordId } nextCursor } }", lambda w: {}, None),
     "region": ('{ region(code: "33.28") { code } }', lambda w: {}, None),
     "regions": ('{ regions(name: "guci") { items { code } } }', lambda w: {}, None),
     "createFamily": (

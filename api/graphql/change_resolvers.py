@@ -1,0 +1,61 @@
+"""The change feed over GraphQL: the same service function and rules as REST's
+``GET /api/v1/changes``, without waiting (poll with ``nextCursor``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.types import Info
+
+from api.graphql.context import GraphQLContext
+from api.observability import observe_change_feed
+from service.changes import feed
+from service.changes.tables import ChangeEvent
+
+GqlInfo = Info[GraphQLContext, None]
+
+
+@strawberry.type(description="One write to a shared record, as the change feed hands it out.")
+class Change:
+    entity: str = strawberry.field(description="The record's type (`kpm`, `program`, ...).")
+    record_id: str
+    action: str
+    version: int | None
+    changed_fields: list[str] | None
+    occurred_at: datetime
+    region_code: str | None
+
+    @staticmethod
+    def from_record(row: ChangeEvent) -> Change:
+        return Change(
+            entity=row.entity,
+            record_id=row.record_id,
+            action=row.action,
+            version=row.version,
+            changed_fields=row.changed_fields,
+            occurred_at=row.occurred_at,
+            region_code=row.region_code,
+        )
+
+
+@strawberry.type
+class ChangePage:
+    items: list[Change]
+    next_cursor: str = strawberry.field(
+        description="Always given: pass it as `after` for the changes that follow."
+    )
+
+
+async def changes(
+    info: GqlInfo, after: str | None = None, types: list[str] | None = None, limit: int = 50
+) -> ChangePage:
+    page = await feed.read_changes(
+        info.context.session, info.context.caller, after=after, types=types or (), limit=limit
+    )
+    assert info.context.request is not None
+    settings = info.context.request.app.state.settings
+    observe_change_feed(page.held_back_seconds, settings.change_feed_stall_warning_seconds)
+    return ChangePage(
+        items=[Change.from_record(row) for row in page.items], next_cursor=page.next_cursor
+    )

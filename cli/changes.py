@@ -1,0 +1,32 @@
+"""``dinsos prune-changes``: the change feed's retention, for cron or a scheduled job."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+
+def prune_changes() -> None:
+    """Remove change events older than DINSOS_CHANGE_RETENTION_DAYS (30 by default). Run it
+    daily; a feed reader whose cursor is older than what was removed is told to start again."""
+    from service.changes.retention import prune_changes as prune
+    from service.database import create_engine, create_session_factory
+    from service.runtime import resolve_database_url, stop_embedded_database
+    from service.settings import get_settings
+
+    settings = get_settings()
+
+    async def run(url: str) -> int:
+        engine = create_engine(url, settings)
+        try:
+            async with create_session_factory(engine)() as session, session.begin():
+                return await prune(session, retention_days=settings.change_retention_days)
+        finally:
+            await engine.dispose()
+
+    try:
+        removed = asyncio.run(run(resolve_database_url(settings)))
+    finally:
+        stop_embedded_database()
+    typer.echo(f"Removed {removed} change events older than {settings.change_retention_days} days.")

@@ -1,0 +1,186 @@
+"""The change feed: what a caller may see of the change events, in commit order.
+
+Events are ordered by ``(txid, id)``, the writing transaction's id first. A page hands out only
+events of transactions older than the oldest transaction still running (the snapshot's
+``xmin``): every such transaction has ended, so no event can still appear before a position a
+reader has reached. A transaction that began first and commits last holds the feed back until
+it ends (and ``held_back_seconds`` says for how long), but is never skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import Select, select, text, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
+
+from service.access import Caller, visible_to
+from service.changes.notifications import ChangeSignal, wait_for
+from service.changes.retention import ensure_retained
+from service.changes.tables import ChangeEvent
+from service.errors import FieldError, ValidationFailed
+from service.pagination import check_limit, cursor_part, decode_cursor, encode_cursor
+
+SCOPE = "changes:read"
+
+# The record types whose writes are published, as the writers name them (``ENTITY``).
+ENTITY_TYPES = frozenset(
+    {
+        "allocation",
+        "disbursement",
+        "facilitator",
+        "kpm",
+        "kube",
+        "kube_grant",
+        "program",
+        "training_cohort",
+        "training_participant",
+    }
+)
+
+# One statement gives both numbers, so the metric describes the very horizon used. A
+# transaction counts from its first write (when it takes an id), as in the snapshot.
+_FEED_HORIZON = text(
+    """
+    SELECT (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint AS xmin,
+           (SELECT extract(epoch FROM clock_timestamp() - min(xact_start))
+              FROM pg_stat_activity
+             WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()) AS held_back
+    """
+)
+
+
+@dataclass(frozen=True, order=True)
+class FeedPosition:
+    """A place in the feed: just after the event ``(txid, event_id)``."""
+
+    txid: int
+    event_id: int
+
+    def encode(self) -> str:
+        return encode_cursor((self.txid, self.event_id))
+
+    @staticmethod
+    def decode(cursor: str) -> FeedPosition:
+        """The position a cursor names; a forged one is refused, naming ``after``."""
+        try:
+            txid, event_id = decode_cursor(cursor, width=2)
+            return FeedPosition(cursor_part(txid, int), cursor_part(event_id, int))
+        except ValidationFailed:
+            raise ValidationFailed(
+                errors=[FieldError("after", "invalid_cursor", "The cursor is not one we gave.")]
+            ) from None
+
+
+@dataclass(frozen=True)
+class ChangePage:
+    items: list[ChangeEvent]
+    next_cursor: str
+    # How long the oldest running writer has held the feed back (0 when none runs).
+    held_back_seconds: float
+
+
+def visible_changes(caller: Caller) -> Select[ChangeEvent]:
+    """The change events this caller may see: those of records in its region, and of national
+    records (programs), which everyone may read."""
+    return select(ChangeEvent).where(visible_to(caller, col(ChangeEvent.region_code)))
+
+
+def checked_types(types: Iterable[str]) -> list[str]:
+    """Entity types from ``types`` (each may list several, comma-separated)."""
+    wanted = sorted({part.strip() for value in types for part in value.split(",") if part.strip()})
+    unknown = [name for name in wanted if name not in ENTITY_TYPES]
+    if unknown:
+        raise ValidationFailed(
+            errors=[
+                FieldError(
+                    "types",
+                    "unknown_type",
+                    f"Unknown types: {', '.join(unknown)}. "
+                    f"Known: {', '.join(sorted(ENTITY_TYPES))}.",
+                )
+            ]
+        )
+    return wanted
+
+
+async def read_changes(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    after: str | None,
+    types: Iterable[str] = (),
+    limit: int,
+) -> ChangePage:
+    """The next events after the cursor ``after`` (from the oldest retained without one).
+
+    ``next_cursor`` is always given: the last event handed out when the page is full; when it
+    is not, the feed's horizon, so that events the caller may not see or did not ask for are
+    not scanned again at the next poll."""
+    caller.require(SCOPE)
+    check_limit(limit)
+    wanted = checked_types(types)
+    position = FeedPosition.decode(after) if after is not None else None
+    if position is not None:
+        await ensure_retained(session, position)
+    horizon = (await session.execute(_FEED_HORIZON)).one()
+    txid, event_id = col(ChangeEvent.txid), col(ChangeEvent.id)
+    query = visible_changes(caller).where(txid < horizon.xmin)
+    if wanted:
+        query = query.where(col(ChangeEvent.entity).in_(wanted))
+    if position is not None:
+        query = query.where(tuple_(txid, event_id) > tuple_(position.txid, position.event_id))
+    rows = list((await session.scalars(query.order_by(txid, event_id).limit(limit))).all())
+    if len(rows) == limit:
+        last = rows[-1]
+        assert last.txid is not None
+        assert last.id is not None
+        reached = FeedPosition(last.txid, last.id)
+    else:
+        # Every event before the horizon was looked at; ids start at 1.
+        reached = max(FeedPosition(horizon.xmin, 0), position or FeedPosition(0, 0))
+    return ChangePage(
+        items=rows,
+        next_cursor=reached.encode(),
+        held_back_seconds=float(horizon.held_back or 0.0),
+    )
+
+
+MAX_WAIT_SECONDS = 30
+
+
+async def wait_for_changes(
+    sessions: async_sessionmaker[AsyncSession],
+    signal: ChangeSignal,
+    caller: Caller,
+    *,
+    after: str | None,
+    types: Iterable[str] = (),
+    limit: int,
+    wait_seconds: float,
+) -> ChangePage:
+    """``read_changes``, but an empty page waits up to ``wait_seconds`` for a change to be
+    committed and reads again. Each read takes a short transaction of its own, so no pooled
+    connection is held while waiting."""
+    if not 0 <= wait_seconds <= MAX_WAIT_SECONDS:
+        raise ValidationFailed(
+            errors=[FieldError("wait", "out_of_range", f"wait is 0 to {MAX_WAIT_SECONDS}.")]
+        )
+    if wait_seconds == 0:
+        async with sessions() as session, session.begin():
+            return await read_changes(session, caller, after=after, types=types, limit=limit)
+    deadline = asyncio.get_running_loop().time() + wait_seconds
+    while True:
+        async with signal.armed() as arrived:
+            async with sessions() as session, session.begin():
+                page = await read_changes(session, caller, after=after, types=types, limit=limit)
+            remaining = deadline - asyncio.get_running_loop().time()
+            if page.items or remaining <= 0:
+                return page
+            # A change arrived (or the time is up): read once more. A change another
+            # transaction still holds back may wake us early; the loop then waits again.
+            if not await wait_for(arrived, remaining):
+                deadline = 0.0
