@@ -83,6 +83,10 @@ class ChangePage:
     held_back_seconds: float
 
 
+RECHECK_FIRST_SECONDS = 0.05
+RECHECK_MAX_SECONDS = 1.0
+
+
 def visible_changes(caller: Caller) -> Select[ChangeEvent]:
     """The change events this caller may see: those of records in its region, and of national
     records (programs), which everyone may read."""
@@ -172,15 +176,27 @@ async def wait_for_changes(
     if wait_seconds == 0:
         async with sessions() as session, session.begin():
             return await read_changes(session, caller, after=after, types=types, limit=limit)
-    deadline = asyncio.get_running_loop().time() + wait_seconds
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
+    # While an older transaction holds the feed back, a change behind it may already be
+    # committed and notified, and the holder may end without writing an event, so without a
+    # notification of its own: then re-read on a short interval, growing to a second, as well
+    # as on the next notification. With nothing held back, only a notification wakes us.
+    recheck: float | None = None
     while True:
         async with signal.armed() as arrived:
             async with sessions() as session, session.begin():
                 page = await read_changes(session, caller, after=after, types=types, limit=limit)
-            remaining = deadline - asyncio.get_running_loop().time()
+            remaining = deadline - loop.time()
             if page.items or remaining <= 0:
                 return page
-            # A change arrived (or the time is up): read once more. A change another
-            # transaction still holds back may wake us early; the loop then waits again.
-            if not await wait_for(arrived, remaining):
-                deadline = 0.0
+            if page.held_back_seconds > 0:
+                recheck = RECHECK_FIRST_SECONDS if recheck is None else recheck * 2
+                recheck = min(recheck, RECHECK_MAX_SECONDS)
+            else:
+                recheck = None
+            woken = await wait_for(
+                arrived, remaining if recheck is None else min(remaining, recheck)
+            )
+            if not woken and recheck is None:
+                deadline = 0.0  # the time is up: one last read

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.database import create_session_factory
@@ -90,3 +91,33 @@ async def test_a_long_transaction_holding_the_feed_back_is_visible(
     ]
     assert float(gauge.split()[-1]) >= 1.0
     assert any("held back" in record.getMessage() for record in caplog.records)
+
+
+async def test_a_waiting_reader_gets_a_held_back_change_once_the_older_writer_ends(
+    listening_app: FastAPI,
+    live_http: httpx.AsyncClient,
+    live_clients: ClientFactory,
+    engine: AsyncEngine,
+) -> None:
+    """The change is notified while an older transaction, which writes no change event (so
+    sends no notification when it ends), still holds it back: the reader is answered once that
+    transaction ends, not when its wait runs out."""
+    reader = await live_clients(region=VILLAGE, scopes=["changes:read"])
+    _, cursor = await drain(live_http, reader, None)
+    async with engine.connect() as older:
+        await older.begin()
+        await older.execute(text("SELECT pg_current_xact_id()"))  # a writer, as the feed sees it
+        waiting = asyncio.create_task(
+            live_http.get(
+                "/api/v1/changes", params={"after": cursor, "wait": 25}, headers=reader.headers
+            )
+        )
+        async with create_session_factory(engine)() as session, session.begin():
+            record_id = await journal_change(session, VILLAGE)
+        await asyncio.sleep(1.0)
+        assert not waiting.done()  # held back: the older transaction is still running
+        await older.rollback()
+        ended = time.monotonic()
+    response = await asyncio.wait_for(waiting, timeout=30)
+    assert time.monotonic() - ended < 5
+    assert record_ids(response.json()["items"]) == [record_id]
