@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,7 +19,9 @@ class ChangeOut(BaseModel):
     )
     record_id: str = Field(description="The record's id.")
     action: str = Field(
-        description="What happened: `create`, `update`, `archive`, `transition`, ...",
+        description="What happened: `create`, `update`, `archive`, `transition`, ...; "
+        "`leave` when the record moved out of your region (drop it from your copy: you will "
+        "see no more of it unless it comes back).",
         examples=["update"],
     )
     version: int | None = Field(description="The record's version after the change.")
@@ -27,7 +30,12 @@ class ChangeOut(BaseModel):
     )
     occurred_at: datetime = Field(description="When the writing transaction began.")
     region_code: str | None = Field(
-        description="The record's region, dotted; `null` for national records (programs)."
+        description="The record's region, dotted; `null` for national records (programs). "
+        "For `leave`, the region it left."
+    )
+    record: dict[str, Any] | None = Field(
+        description="The record as of this change, as `GET` on it shows it (masked for your "
+        "scopes the same way); `null` for `leave`."
     )
 
 

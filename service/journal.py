@@ -58,10 +58,17 @@ async def record_write(
     version: int | None,
     changes: dict[str, list[Any]] | None,
     publish: bool = True,
+    payload: dict[str, Any] | None = None,
+    previous_region_code: str | None = None,
 ) -> None:
-    """Audit a write and, for records other offices share (``publish``), emit a change event.
-    Pending changes of the session are flushed first, so the journal follows the data."""
-    write = Write(action, entity, record_id, region_code, version, changes)
+    """Audit a write and, for records other offices share (``publish``), emit a change event
+    carrying ``payload``, the record as a REST read shows it after the write (unmasked; the
+    feed masks it per reader). ``previous_region_code`` is the region the write moved the
+    record out of. Pending changes of the session are flushed first, so the journal follows
+    the data."""
+    write = Write(
+        action, entity, record_id, region_code, version, changes, payload, previous_region_code
+    )
     await session.flush()
     await session.execute(insert(AuditEntry), [_audit_row(caller, write)])
     if publish:
@@ -149,6 +156,8 @@ class Write:
     region_code: str | None
     version: int | None
     changes: dict[str, list[Any]] | None
+    payload: dict[str, Any] | None = None
+    previous_region_code: str | None = None
 
 
 async def record_writes(
@@ -165,7 +174,11 @@ async def record_writes(
             row["changes"] = json.dumps(row["changes"], default=str)
     await _copy_rows(connection, "audit_entry", audit)
     if publish:
-        await _copy_rows(connection, "change_event", [_event_row(caller, w) for w in writes])
+        events = [_event_row(caller, write) for write in writes]
+        for row in events:
+            if row["payload"] is not None:
+                row["payload"] = json.dumps(row["payload"], default=str)
+        await _copy_rows(connection, "change_event", events)
 
 
 # The two rows every write leaves behind, defined once for the single and the bulk path.
@@ -193,6 +206,8 @@ def _event_row(caller: Caller, write: Write) -> dict[str, Any]:
         "version": write.version,
         "changed_fields": sorted(write.changes) if write.changes else None,
         "client_id": caller.client_id,
+        "payload": write.payload,
+        "previous_region_code": write.previous_region_code,
     }
 
 

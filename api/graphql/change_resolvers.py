@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from api.graphql.context import GraphQLContext
 from api.observability import observe_change_feed
 from service.changes import feed
-from service.changes.tables import ChangeEvent
+from service.changes.presenting import SeenChange
 
 GqlInfo = Info[GraphQLContext, None]
 
@@ -25,17 +27,22 @@ class Change:
     changed_fields: list[str] | None
     occurred_at: datetime
     region_code: str | None
+    record: JSON | None = strawberry.field(
+        description="The record as of this change, as REST's `GET` shows it (masked for your "
+        "scopes the same way); null when `action` is `leave` (it moved out of your region)."
+    )
 
     @staticmethod
-    def from_record(row: ChangeEvent) -> Change:
+    def from_seen(seen: SeenChange) -> Change:
         return Change(
-            entity=row.entity,
-            record_id=row.record_id,
-            action=row.action,
-            version=row.version,
-            changed_fields=row.changed_fields,
-            occurred_at=row.occurred_at,
-            region_code=row.region_code,
+            entity=seen.event.entity,
+            record_id=seen.event.record_id,
+            action=seen.action,
+            version=seen.event.version,
+            changed_fields=seen.changed_fields,
+            occurred_at=seen.event.occurred_at,
+            region_code=seen.region_code,
+            record=cast(JSON, seen.record),
         )
 
 
@@ -57,5 +64,5 @@ async def changes(
     settings = info.context.request.app.state.settings
     observe_change_feed(page.held_back_seconds, settings.change_feed_stall_warning_seconds)
     return ChangePage(
-        items=[Change.from_record(row) for row in page.items], next_cursor=page.next_cursor
+        items=[Change.from_seen(seen) for seen in page.items], next_cursor=page.next_cursor
     )

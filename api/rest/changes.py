@@ -91,6 +91,18 @@ async def list_changes(
     settings = request.app.state.settings
     observe_change_feed(page.held_back_seconds, settings.change_feed_stall_warning_seconds)
     return ChangePage(
-        items=[ChangeOut.model_validate(item) for item in page.items],
+        items=[
+            ChangeOut(
+                entity=seen.event.entity,
+                record_id=seen.event.record_id,
+                action=seen.action,
+                version=seen.event.version,
+                changed_fields=seen.changed_fields,
+                occurred_at=seen.event.occurred_at,
+                region_code=seen.region_code,
+                record=seen.record,
+            )
+            for seen in page.items
+        ],
         next_cursor=page.next_cursor,
     )

@@ -13,15 +13,17 @@ import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Select, select, text, tuple_
+from sqlalchemy import Select, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from service.access import Caller, visible_to
+from service.access import Caller, visible_to, within
 from service.changes.notifications import ChangeSignal, wait_for
+from service.changes.presenting import SeenChange, present_change, unmasked_personal_reads
 from service.changes.retention import ensure_retained
 from service.changes.tables import ChangeEvent
 from service.errors import FieldError, ValidationFailed
+from service.journal import record_reads
 from service.pagination import check_limit, cursor_part, decode_cursor, encode_cursor
 
 SCOPE = "changes:read"
@@ -77,7 +79,7 @@ class FeedPosition:
 
 @dataclass(frozen=True)
 class ChangePage:
-    items: list[ChangeEvent]
+    items: list[SeenChange]
     next_cursor: str
     # How long the oldest running writer has held the feed back (0 when none runs).
     held_back_seconds: float
@@ -88,9 +90,18 @@ RECHECK_MAX_SECONDS = 1.0
 
 
 def visible_changes(caller: Caller) -> Select[ChangeEvent]:
-    """The change events this caller may see: those of records in its region, and of national
-    records (programs), which everyone may read."""
-    return select(ChangeEvent).where(visible_to(caller, col(ChangeEvent.region_code)))
+    """The change events this caller may see: those of records in its region, of national
+    records (programs), which everyone may read, and of records that moved out of its region
+    (which it sees as having left)."""
+    query = select(ChangeEvent)
+    if caller.region_code is None:
+        return query
+    return query.where(
+        or_(
+            visible_to(caller, col(ChangeEvent.region_code)),
+            within(col(ChangeEvent.previous_region_code), caller.region_code),
+        )
+    )
 
 
 def checked_types(types: Iterable[str]) -> list[str]:
@@ -146,8 +157,12 @@ async def read_changes(
     else:
         # Every event before the horizon was looked at; ids start at 1.
         reached = max(FeedPosition(horizon.xmin, 0), position or FeedPosition(0, 0))
+    seen = [present_change(row, caller) for row in rows]
+    personal = unmasked_personal_reads(seen, caller)
+    if personal:
+        await record_reads(session, caller, "kpm", personal)
     return ChangePage(
-        items=rows,
+        items=seen,
         next_cursor=reached.encode(),
         held_back_seconds=float(horizon.held_back or 0.0),
     )

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Identity, Index, func, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Column, Field, SQLModel, String
 
 from service.records import utcnow
@@ -26,6 +27,12 @@ class ChangeEvent(SQLModel, table=True):
             "ix_change_event_region_code",
             "region_code",
             postgresql_ops={"region_code": "text_pattern_ops"},
+        ),
+        Index(
+            "ix_change_event_previous_region_code",
+            "previous_region_code",
+            postgresql_ops={"previous_region_code": "text_pattern_ops"},
+            postgresql_where=text("previous_region_code IS NOT NULL"),
         ),
     )
 
@@ -54,6 +61,11 @@ class ChangeEvent(SQLModel, table=True):
     version: int | None = None
     changed_fields: list[str] | None = Field(default=None, sa_column=Column(ARRAY(String)))
     client_id: uuid.UUID | None = None
+    # The record as a REST read shows it after this change, unmasked (the feed masks it per
+    # reader); None for a record that no longer exists.
+    payload: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))
+    # Set when the change moved the record out of this region into ``region_code``.
+    previous_region_code: str | None = Field(default=None, max_length=13)
 
 
 class ChangeFeedHorizon(SQLModel, table=True):

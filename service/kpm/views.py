@@ -4,6 +4,7 @@ personal numbers cannot differ between them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from schemas.kpm import EnrollmentOut, FamilyOut, MemberOut
 from service.access import Caller
@@ -53,3 +54,18 @@ def present_family(record: FamilyRecord, caller: Caller) -> FamilyOut:
             EnrollmentOut.model_validate(e, from_attributes=True) for e in record.enrollments
         ],
     )
+
+
+def masked_family(payload: dict[str, Any], caller: Caller) -> dict[str, Any]:
+    """A family as ``present_family`` dumped it (JSON), masked the same way for ``caller``: the
+    change feed and webhooks hand out stored records through this."""
+    if caller.has(PII_SCOPE):
+        return payload
+    return {
+        **payload,
+        "no_kk": mask(payload.get("no_kk")) or "",
+        "members": [
+            {**member, "nik": mask(member.get("nik")) or ""}
+            for member in payload.get("members", [])
+        ],
+    }
