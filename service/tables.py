@@ -32,6 +32,7 @@ from service.training.tables import (
     TrainingParticipant,
     TrainingSession,
 )
+from service.webhooks.tables import WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 __all__ = [
     "Allocation",
@@ -60,6 +61,9 @@ __all__ = [
     "KubeGrantReport",
     "TrainingCohort",
     "TrainingSession",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookSubscription",
     "TrainingParticipant",
     "TrainingAttendance",
 ]

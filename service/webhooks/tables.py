@@ -1,0 +1,122 @@
+"""Webhook subscriptions and their outbox.
+
+A subscription belongs to one API client and sees what that client may see: the events of its
+region, masked for its scopes, as the change feed hands them out. Every change event that
+matches a subscription gets one ``webhook_delivery`` row, written in the transaction of the
+change itself (so no acknowledged write is left unannounced); the dispatcher sends them in
+feed order per subscription, and ``webhook_attempt`` keeps the log of every try.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Index, func, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlmodel import Column, Field, SQLModel, String
+
+from service.records import RecordColumns, utcnow
+
+# Subscription statuses: ``active`` delivers; ``failing`` still delivers new events but has
+# parked deliveries (retries exhausted) an operator or the client should look at; ``paused``
+# queues without sending.
+SUBSCRIPTION_STATUSES = ("active", "failing", "paused")
+# Delivery statuses: ``pending`` waits for its (next) attempt; ``delivered`` got a 2xx;
+# ``parked`` gave up after the retry window (redelivery makes it pending again).
+DELIVERY_STATUSES = ("pending", "delivered", "parked")
+
+
+class WebhookSubscription(RecordColumns, table=True):
+    __tablename__ = "webhook_subscription"
+
+    client_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("api_client.id", ondelete="CASCADE"), nullable=False)
+    )
+    url: str = Field(max_length=2000)
+    # The record types wanted; empty means every type.
+    event_types: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(ARRAY(String), nullable=False, server_default=text("'{}'")),
+    )
+    description: str | None = Field(default=None, max_length=200)
+    status: str = Field(default="active", max_length=20)
+    # Standard Webhooks secrets (``whsec_`` + base64). After a rotation the previous secret
+    # keeps signing beside the new one until ``previous_secret_expires_at``.
+    secret: str = Field(max_length=100)
+    previous_secret: str | None = Field(default=None, max_length=100)
+    previous_secret_expires_at: datetime | None = Field(
+        default=None, sa_type=DateTime(timezone=True)
+    )
+    failing_since: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    deleted_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event for one subscription. ``txid`` and ``event_id`` copy the event's feed position:
+    deliveries of a subscription are sent in that order."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        Index(
+            "ix_webhook_delivery_pending",
+            "subscription_id",
+            "txid",
+            "event_id",
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index("ix_webhook_delivery_subscription_id_id", "subscription_id", "id"),
+        Index("ix_webhook_delivery_event_id", "event_id"),
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, Identity(always=True), primary_key=True)
+    )
+    subscription_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("webhook_subscription.id", ondelete="CASCADE"), nullable=False)
+    )
+    event_id: int = Field(
+        sa_column=Column(
+            BigInteger, ForeignKey("change_event.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    txid: int = Field(sa_column=Column(BigInteger, nullable=False))
+    status: str = Field(default="pending", max_length=20)
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    next_attempt_at: datetime = Field(
+        default_factory=utcnow,
+        sa_type=DateTime(timezone=True),
+        sa_column_kwargs={"server_default": func.now()},
+    )
+    created_at: datetime = Field(
+        default_factory=utcnow,
+        sa_type=DateTime(timezone=True),
+        sa_column_kwargs={"server_default": func.now()},
+    )
+    delivered_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """The delivery log: one row per try."""
+
+    __tablename__ = "webhook_attempt"
+    __table_args__ = (Index("ix_webhook_attempt_delivery_id", "delivery_id"),)
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, Identity(always=True), primary_key=True)
+    )
+    delivery_id: int = Field(
+        sa_column=Column(
+            BigInteger, ForeignKey("webhook_delivery.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    attempted_at: datetime = Field(
+        default_factory=utcnow,
+        sa_type=DateTime(timezone=True),
+        sa_column_kwargs={"server_default": func.now()},
+    )
+    status_code: int | None = None
+    error: str | None = Field(default=None, max_length=500)
+    duration_ms: int = 0
