@@ -8,7 +8,7 @@ from api.deps import StandaloneCallerDep
 from api.observability import observe_change_feed
 from api.problems import problem_responses
 from api.rest.params import Limit
-from schemas.changes import ChangeOut, ChangePage
+from schemas.changes import ChangePage
 from service.changes import feed
 from service.changes.notifications import ChangeSignal
 from service.database import asyncpg_dsn
@@ -91,18 +91,6 @@ async def list_changes(
     settings = request.app.state.settings
     observe_change_feed(page.held_back_seconds, settings.change_feed_stall_warning_seconds)
     return ChangePage(
-        items=[
-            ChangeOut(
-                entity=seen.event.entity,
-                record_id=seen.event.record_id,
-                action=seen.action,
-                version=seen.event.version,
-                changed_fields=seen.changed_fields,
-                occurred_at=seen.event.occurred_at,
-                region_code=seen.region_code,
-                record=seen.record,
-            )
-            for seen in page.items
-        ],
+        items=[seen.out() for seen in page.items],
         next_cursor=page.next_cursor,
     )

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from schemas.changes import ChangeOut
 from service.access import Caller
 from service.changes.tables import ChangeEvent
 from service.kpm.views import masked_family
@@ -34,6 +35,19 @@ class SeenChange:
     @property
     def left_region(self) -> bool:
         return self.action == LEFT
+
+    def out(self) -> ChangeOut:
+        """The change on the wire, one shape for the feed and for webhook messages."""
+        return ChangeOut(
+            entity=self.event.entity,
+            record_id=self.event.record_id,
+            action=self.action,
+            version=self.event.version,
+            changed_fields=self.changed_fields,
+            occurred_at=self.event.occurred_at,
+            region_code=self.region_code,
+            record=self.record,
+        )
 
 
 def present_change(event: ChangeEvent, reader: Caller) -> SeenChange:
