@@ -62,6 +62,9 @@ ERROR_MAX = 500
 
 RECHECK_FIRST_SECONDS = 0.05
 RECHECK_MAX_SECONDS = 1.0
+# A subscription whose sender failed (the database went away, say) rests this long before the
+# next try, so a lasting fault does not spin.
+REST_AFTER_FAILURE_SECONDS = 5.0
 
 
 async def wake_dispatchers(session: AsyncSession) -> None:
@@ -239,6 +242,7 @@ class Dispatcher:
         self._stopping = asyncio.Event()
         self._running: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._recheck: float | None = None
+        self._resting: dict[uuid.UUID, float] = {}
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -272,9 +276,16 @@ class Dispatcher:
         held_back = False
         async with self._sessions() as session, session.begin():
             heads = (await session.execute(_HEADS, {"now": _now()})).all()
+        clock = asyncio.get_running_loop().time()
         for head in heads:
             if head.subscription_id in self._running:
                 continue
+            rest_until = self._resting.get(head.subscription_id)
+            if rest_until is not None:
+                if rest_until > clock:
+                    wait = min(wait, rest_until - clock)
+                    continue
+                del self._resting[head.subscription_id]
             if head.held_back:
                 held_back = True
             elif head.wait > 0:
@@ -299,6 +310,8 @@ class Dispatcher:
         def done(task: asyncio.Task[None]) -> None:
             self._running.pop(subscription_id, None)
             if not task.cancelled() and task.exception() is not None:
+                rest = asyncio.get_running_loop().time() + REST_AFTER_FAILURE_SECONDS
+                self._resting[subscription_id] = rest
                 log.error(
                     "webhook sender for subscription %s failed",
                     subscription_id,
@@ -376,10 +389,13 @@ class Dispatcher:
                 request_id=f"webhook:{subscription_id}",
             ),
         )
+        # An event pruned between the two reads took its delivery with it (ON DELETE CASCADE).
         pending = [
-            Pending(r.id, events[r.event_id], r.attempts, r.due, r.first_try_at) for r in rows
+            Pending(r.id, events[r.event_id], r.attempts, r.due, r.first_try_at)
+            for r in rows
+            if r.event_id in events
         ]
-        return target, pending
+        return (target, pending) if pending else None
 
     async def _send_batch(
         self, subscription_id: uuid.UUID, target: Target, pending: Sequence[Pending]
