@@ -17,9 +17,10 @@ Any number of processes may run it against one database (``dinsos serve`` runs o
 - paused and deleted subscriptions, and those of revoked clients, send nothing (their
   deliveries stay pending for a resume).
 
-No transaction is open while a request is in flight (``outbox.py``): each batch is read in one short
+No transaction is open while a request is in flight: each batch is read in one short
 transaction, the audit of unmasked personal data is committed before the batch is sent, and the
-outcomes are written in one short transaction after it, before the lock is released.
+outcomes are written in one short transaction after it, before the lock is released (those
+steps live in ``outbox.py``).
 
 The dispatcher wakes on the ``change_event`` notification (every committed change), on
 ``webhook_delivery`` (``wake_dispatchers``: a redelivery or a resume, which write no change),
