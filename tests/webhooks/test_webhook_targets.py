@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -13,9 +14,10 @@ from sqlmodel import col
 
 from service.errors import ValidationFailed
 from service.webhooks.tables import WebhookAttempt, WebhookDelivery
-from service.webhooks.targets import TargetPolicy, check_target_url
+from service.webhooks.targets import TargetClient, TargetPolicy, check_target_url
+from tests.webhooks.certificates import CertificateAuthority
 from tests.webhooks.conftest import DispatcherRunner, subscribe, write_changes
-from tests.webhooks.receiver import Receiver
+from tests.webhooks.receiver import Receiver, running_receiver
 
 pytestmark = pytest.mark.usefixtures("cheap_secret_hashing")
 
@@ -106,3 +108,30 @@ async def first_attempt_errors(
             if len(errors) == len(subscription_ids):
                 return errors
             await asyncio.sleep(0.05)
+
+
+async def test_tls_verifies_the_host_name_on_the_connection_to_the_checked_address(
+    tmp_path: Path,
+) -> None:
+    """The connection goes to the resolved address, and TLS still checks the certificate
+    against the URL's host name (SNI): a certificate for another name is refused."""
+    authority = CertificateAuthority()
+    client = TargetClient(
+        TargetPolicy(allow_private=True, connect_timeout=2, read_timeout=2, write_timeout=2),
+        ssl_context=authority.client_context(),
+    )
+    try:
+        right = authority.issue(tmp_path, "localhost")
+        async with running_receiver(tls=right, name="localhost") as receiver:
+            answer = await client.post(receiver.url("in"), {}, b"{}")
+            assert answer.status_code == 200
+            assert [message.path for message in receiver.received] == ["in"]
+        wrong = authority.issue(tmp_path, "elsewhere.example")
+        async with running_receiver(tls=wrong, name="localhost") as receiver:
+            answer = await client.post(receiver.url("in"), {}, b"{}")
+            assert answer.status_code is None
+            assert answer.error is not None
+            assert "CERTIFICATE_VERIFY_FAILED" in answer.error
+            assert receiver.received == []
+    finally:
+        await client.close()
