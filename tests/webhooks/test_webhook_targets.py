@@ -4,9 +4,12 @@ sending, nothing reaches them, and the delivery log says why."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
+import httpcore
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -14,7 +17,12 @@ from sqlmodel import col
 
 from service.errors import ValidationFailed
 from service.webhooks.tables import WebhookAttempt, WebhookDelivery
-from service.webhooks.targets import TargetClient, TargetPolicy, check_target_url
+from service.webhooks.targets import (
+    GuardedNetworkBackend,
+    TargetClient,
+    TargetPolicy,
+    check_target_url,
+)
 from tests.webhooks.certificates import CertificateAuthority
 from tests.webhooks.conftest import DispatcherRunner, subscribe, write_changes
 from tests.webhooks.receiver import Receiver, running_receiver
@@ -135,3 +143,36 @@ async def test_tls_verifies_the_host_name_on_the_connection_to_the_checked_addre
             assert receiver.received == []
     finally:
         await client.close()
+
+
+class RecordingBackend(httpcore.AnyIOBackend):
+    """The real network backend, noting the host each connection is opened to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hosts: list[str] = []
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        self.hosts.append(host)
+        return await super().connect_tcp(host, port, timeout, local_address, socket_options)
+
+
+async def test_the_connection_goes_to_the_address_that_was_checked(receiver: Receiver) -> None:
+    """No second lookup of the name (DNS rebinding): the socket is opened to the very address
+    the check passed."""
+    network = RecordingBackend()
+    backend = GuardedNetworkBackend(TargetPolicy(allow_http=True, allow_private=True), network)
+    url = receiver.url("named").replace("127.0.0.1", "localhost")
+    async with httpcore.AsyncConnectionPool(network_backend=backend) as pool:
+        answer = await pool.request("POST", url, content=b"{}")
+    assert answer.status == 200
+    assert network.hosts
+    assert all(ipaddress.ip_address(host).is_loopback for host in network.hosts)
+    assert receiver.at("named") != []
