@@ -30,6 +30,7 @@ from api.rest import (
     regions,
     reports,
     training,
+    webhooks,
 )
 from service.auth.keys import token_keys
 from service.database import create_engine, create_session_factory
@@ -149,6 +150,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         allocations.router,
         disbursements.router,
         changes.router,
+        webhooks.router,
     ):
         app.include_router(router)
     app.include_router(

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     change_retention_days: int = 30
     change_feed_stall_warning_seconds: float = 60.0
 
+    # Webhooks: how long a rotated-out signing secret keeps signing beside the new one.
+    webhook_secret_grace_hours: float = Field(default=24.0, ge=0)
+
     log_level: str = "INFO"
 
     @property
