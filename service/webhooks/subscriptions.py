@@ -179,7 +179,7 @@ async def update_subscription(
 ) -> WebhookSubscription:
     subscription = await get_subscription(session, caller, subscription_id, for_update=True)
     ensure_version(subscription.version, if_match)
-    sent = data.model_dump(exclude_unset=True)
+    sent = data.model_dump(mode="json", exclude_unset=True)
     errors = ErrorList()
     for required in ("url", "event_types", "status"):
         if required in sent and sent[required] is None:
