@@ -12,8 +12,8 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.database import create_engine, create_session_factory
+from service.database_url import resolve_database_url, stop_embedded_database
 from service.errors import DomainError
-from service.runtime import resolve_database_url, stop_embedded_database
 from service.settings import get_settings
 
 T = TypeVar("T")
