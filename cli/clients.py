@@ -54,11 +54,11 @@ def create_client(
 @app.command("list")
 def list_clients() -> None:
     """List clients (never their secrets), one a line under a header."""
-    from cli.transactions import in_transaction
-    from service.auth import clients
+    from cli.transactions import on_plain_connection
+    from service.auth import client_list
 
     rows = [("ID", "STATE", "REGION", "NAME", "SCOPES")]
-    for client in in_transaction(clients.list_clients):
+    for client in on_plain_connection(client_list.list_clients):
         state = "revoked" if client.revoked_at else "active"
         region = client.region_code or "national"
         rows.append((str(client.id), state, region, client.name, " ".join(client.scopes)))

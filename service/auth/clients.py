@@ -1,5 +1,5 @@
-"""Client management: creating clients, listing them, rotating their secrets, revoking them,
-and the operator who does it at the command line.
+"""Client management: creating clients, rotating their secrets, revoking them, and the operator
+who does it at the command line (the list: ``service.auth.client_list``).
 
 Kept apart from the token grant and check (``service.auth.service``), which need python-jose:
 the command line manages clients without ever signing a token."""
@@ -72,12 +72,6 @@ async def create_client(
         changes={"name": [None, name], "scopes": [None, client.scopes], "region": [None, region]},
     )
     return ClientWithSecret(client=client, secret=secret)
-
-
-async def list_clients(session: AsyncSession) -> list[ApiClient]:
-    return list(
-        (await session.scalars(select(ApiClient).order_by(col(ApiClient.created_at)))).all()
-    )
 
 
 async def client_by_id(session: AsyncSession, client_id: str, *, lock: bool = False) -> ApiClient:
