@@ -100,7 +100,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from service.runtime import resolve_database_url
+        from service.database_url import resolve_database_url
 
         url = database_url or resolve_database_url(settings)
         app.state.engine = create_engine(url, settings)
