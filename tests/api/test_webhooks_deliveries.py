@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from service.auth.service import operator
+from service.auth.clients import operator
 from service.journal import record_write
 from service.webhooks.tables import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from tests.api.webhook_setup import subscribe, subscriber

@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import col
 
-from service.auth.service import operator
+from service.auth.clients import operator
 from service.auth.tables import ApiClient
 from service.database import create_session_factory
 from service.journal import record_write
