@@ -94,8 +94,10 @@ def _check_url(url: str, errors: ErrorList) -> None:
         errors.add("url", "https_required", "The URL must start with https://.")
     elif not parts.hostname:
         errors.add("url", "invalid_url", "The URL has no host.")
-    elif parts.username is not None or any(c.isspace() for c in url):
-        errors.add("url", "invalid_url", "The URL may carry no credentials and no spaces.")
+    elif parts.username is not None or any(c.isspace() or not c.isprintable() for c in url):
+        errors.add(
+            "url", "invalid_url", "The URL may carry no credentials, spaces or control characters."
+        )
     else:
         check_target_url(url)
 
