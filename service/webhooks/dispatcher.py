@@ -40,7 +40,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from service.changes.notifications import CHANNEL as CHANGE_CHANNEL
-from service.database import asyncpg_dsn, create_engine, create_session_factory
+from service.connections import asyncpg_dsn
+from service.database import create_engine, create_session_factory
 from service.settings import Settings
 from service.webhooks.locks import SubscriptionLocks
 from service.webhooks.messages import Message, build_message, message_id

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlmodel import col
 
-from service.auth.service import create_client, operator
+from service.auth.clients import create_client, operator
 from service.database import async_url, create_session_factory
 from service.settings import Settings
 from service.webhooks.dispatcher import Dispatcher

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from service.audit.tables import AuditEntry
-from service.auth.service import operator
+from service.auth.clients import operator
 from service.journal import record_write
 from tests.factories import family_body
 from tests.webhooks.conftest import VILLAGE, DispatcherRunner, subscribe

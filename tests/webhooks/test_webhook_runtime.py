@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.app import create_app
-from service.database import asyncpg_dsn
+from service.connections import asyncpg_dsn
 from tests.webhooks.conftest import subscribe, webhook_settings, write_changes
 from tests.webhooks.receiver import Receiver
 
