@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -84,7 +85,9 @@ class Dispatcher:
         settings: Settings,
         *,
         engine: AsyncEngine | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        """``ssl_context``: the certificate authorities trusted (default: certifi's bundle)."""
         self._settings = settings
         self._own_engine = engine is None
         self._engine = engine or create_engine(
@@ -95,7 +98,7 @@ class Dispatcher:
         self._locks = SubscriptionLocks(
             asyncpg_dsn(database_url), (CHANGE_CHANNEL, DELIVERY_CHANNEL), self._wake_up
         )
-        self._client = TargetClient(TargetPolicy.from_settings(settings))
+        self._client = TargetClient(TargetPolicy.from_settings(settings), ssl_context=ssl_context)
         self._retries = RetryPolicy(
             base_seconds=settings.webhook_retry_base_seconds,
             max_seconds=settings.webhook_retry_max_seconds,
