@@ -114,15 +114,20 @@ class Dispatcher:
 
     async def run(self) -> None:
         """Send until ``stop``; then let the sends in flight finish (up to the grace time)."""
+        failures = 0
         try:
             while not self._stopping.is_set():
                 self._woken.clear()
                 try:
                     await self._locks.connect()
                     wait = await self._start_due()
+                    failures = 0
                 except Exception:
-                    log.exception("webhook dispatch pass failed; trying again shortly")
-                    wait = 1.0
+                    # The database is away (or not migrated yet): try again after 1 s, 2 s,
+                    # 4 s... up to the poll interval, not in a tight loop of tracebacks.
+                    failures += 1
+                    wait = min(2.0 ** (failures - 1), self._settings.webhook_poll_seconds)
+                    log.exception("webhook dispatch pass failed; trying again in %.0f s", wait)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._woken.wait(), timeout=wait)
         finally:
