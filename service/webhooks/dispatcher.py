@@ -70,6 +70,9 @@ RECHECK_MAX_SECONDS = 1.0
 # A subscription whose sender failed (the database went away, say) rests this long before the
 # next try, so a lasting fault does not spin.
 REST_AFTER_FAILURE_SECONDS = 5.0
+# A subscription another process sends for is looked at again after this long (that process
+# is notified of new changes too and sends them; this only covers its going away).
+REST_WHILE_LOCKED_ELSEWHERE_SECONDS = 1.0
 
 
 async def wake_dispatchers(session: AsyncSession) -> None:
@@ -106,7 +109,7 @@ class Dispatcher:
         )
         self._woken = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._running: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._running: dict[uuid.UUID, asyncio.Task[bool]] = {}
         self._recheck: float | None = None
         self._resting: dict[uuid.UUID, float] = {}
 
@@ -177,18 +180,22 @@ class Dispatcher:
         return max(wait, 0.0)
 
     def _sender_done(self, subscription_id: uuid.UUID) -> Any:
-        def done(task: asyncio.Task[None]) -> None:
+        def done(task: asyncio.Task[bool]) -> None:
             self._running.pop(subscription_id, None)
-            if not task.cancelled() and task.exception() is not None:
-                rest = asyncio.get_running_loop().time() + REST_AFTER_FAILURE_SECONDS
-                self._resting[subscription_id] = rest
+            clock = asyncio.get_running_loop().time()
+            if task.cancelled():
+                return
+            if task.exception() is not None:
+                self._resting[subscription_id] = clock + REST_AFTER_FAILURE_SECONDS
                 log.error(
                     "webhook sender for subscription %s failed",
                     subscription_id,
                     exc_info=task.exception(),
                 )
-            # Whatever arrived while it was sending (or was locked by another process and
-            # skipped) is looked at again now.
+            elif not task.result():
+                # Locked by another process: not again at once, or both would spin.
+                self._resting[subscription_id] = clock + REST_WHILE_LOCKED_ELSEWHERE_SECONDS
+            # Whatever arrived while it was sending is looked at again now.
             self._woken.set()
 
         return done
@@ -208,21 +215,23 @@ class Dispatcher:
 
     # -- one subscription -------------------------------------------------------------------
 
-    async def _send_for(self, subscription_id: uuid.UUID) -> None:
+    async def _send_for(self, subscription_id: uuid.UUID) -> bool:
+        """Send what is due for the subscription; False when another process sends for it."""
         if not await self._locks.try_lock(subscription_id):
-            return  # another process sends for it now
+            return False
         try:
             while not self._stopping.is_set():
                 batch = await read_batch(
                     self._sessions, subscription_id, limit=self._settings.webhook_batch_size
                 )
                 if batch is None:
-                    return
+                    break
                 target, pending = batch
                 if not await self._send_batch(subscription_id, target, pending):
-                    return
+                    break
         finally:
             await self._locks.unlock(subscription_id)
+        return True
 
     async def _send_batch(
         self, subscription_id: uuid.UUID, target: Target, pending: Sequence[Pending]
@@ -263,12 +272,8 @@ class Dispatcher:
         answer = await self._client.post(target.url, headers, message.body.encode())
         if answer.ok:
             return Outcome(delivery, answer, attempted_at, "delivered")
-        log.info(
-            "webhook delivery %s to %s failed: %s",
-            delivery.id,
-            target.url,
-            answer.error or answer.status_code,
-        )
+        # Not the URL: some carry a token in their query.
+        log.info("webhook delivery %s failed: %s", delivery.id, answer.error or answer.status_code)
         first_try_at = delivery.first_try_at or attempted_at
         if self._retries.gives_up(first_try_at, now()):
             return Outcome(delivery, answer, attempted_at, "parked")
