@@ -25,7 +25,7 @@ from service.auth.clients import create_client, operator
 from service.database import async_url, create_session_factory
 from service.settings import Settings
 from service.webhooks.dispatcher import Dispatcher
-from service.webhooks.signing import new_secret
+from service.webhooks.subscriptions import new_secret
 from service.webhooks.tables import WebhookSubscription
 from tests.api.changes_feed import journal_change
 from tests.conftest import prepared_database
