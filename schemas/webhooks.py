@@ -91,8 +91,11 @@ class SubscriptionWithSecret(SubscriptionOut):
 class DeliveryOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    id: int
-    event_id: int = Field(description="The change's id; the message carries it too.")
+    id: int = Field(
+        description="The delivery's id; its messages carry `webhook-id: msg_<id>`, the same on "
+        "every retry and redelivery."
+    )
+    event_id: int = Field(description="The change event's id.")
     event_type: str = Field(description="The changed record's type.", examples=["kpm"])
     record_id: str
     action: str = Field(examples=["update"])

@@ -36,6 +36,7 @@ from service.webhooks.tables import (
     WebhookDelivery,
     WebhookSubscription,
 )
+from service.webhooks.wakeups import wake_dispatchers
 
 # Made pending again by a redelivery.
 REDELIVERABLE = ("delivered", "parked")
@@ -138,6 +139,7 @@ async def redeliver(
     )
     logged = await _read_delivery(session, subscription, delivery_id)
     await _settle_failing(session, caller, subscription)
+    await wake_dispatchers(session)
     return logged
 
 
@@ -156,6 +158,8 @@ async def redeliver_parked(
     )
     count = len(result.all())
     await _settle_failing(session, caller, subscription)
+    if count:
+        await wake_dispatchers(session)
     return count
 
 

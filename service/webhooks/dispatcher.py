@@ -37,7 +37,6 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from service.changes.notifications import CHANNEL as CHANGE_CHANNEL
@@ -59,11 +58,9 @@ from service.webhooks.outbox import (
 from service.webhooks.retries import RetryPolicy
 from service.webhooks.signing import signed_headers
 from service.webhooks.targets import TargetClient, TargetPolicy
+from service.webhooks.wakeups import DELIVERY_CHANNEL
 
 log = logging.getLogger(__name__)
-
-# Notified by ``wake_dispatchers`` when deliveries become pending without a new change.
-DELIVERY_CHANNEL = "webhook_delivery"
 
 RECHECK_FIRST_SECONDS = 0.05
 RECHECK_MAX_SECONDS = 1.0
@@ -73,12 +70,6 @@ REST_AFTER_FAILURE_SECONDS = 5.0
 # A subscription another process sends for is looked at again after this long (that process
 # is notified of new changes too and sends them; this only covers its going away).
 REST_WHILE_LOCKED_ELSEWHERE_SECONDS = 1.0
-
-
-async def wake_dispatchers(session: AsyncSession) -> None:
-    """Tell every dispatcher (at commit) that deliveries became pending again: a redelivery,
-    a resumed subscription."""
-    await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": DELIVERY_CHANNEL})
 
 
 class Dispatcher:

@@ -27,7 +27,7 @@ from schemas.webhooks import SubscriptionCreate, SubscriptionUpdate
 from service.access import Caller
 from service.changes.feed import ENTITY_TYPES
 from service.changes.feed import SCOPE as FEED_SCOPE
-from service.errors import ErrorList, Forbidden, NotFound
+from service.errors import ErrorList, Forbidden, NotFound, ValidationFailed
 from service.journal import field_changes, record_write
 from service.lists import page_by_last_change
 from service.pagination import DEFAULT_LIMIT, Page
@@ -35,6 +35,7 @@ from service.records import utcnow
 from service.versions import ensure_version
 from service.webhooks.tables import WebhookDelivery, WebhookSubscription
 from service.webhooks.targets import check_target_url
+from service.webhooks.wakeups import wake_dispatchers
 
 SCOPE = "webhooks:manage"
 ENTITY = "webhook_subscription"
@@ -90,16 +91,15 @@ def _check_url(url: str, errors: ErrorList) -> None:
     except ValueError:
         errors.add("url", "invalid_url", "Not a URL.")
         return
-    if parts.scheme != "https":
-        errors.add("url", "https_required", "The URL must start with https://.")
-    elif not parts.hostname:
-        errors.add("url", "invalid_url", "The URL has no host.")
-    elif parts.username is not None or any(c.isspace() or not c.isprintable() for c in url):
-        errors.add(
-            "url", "invalid_url", "The URL may carry no credentials, spaces or control characters."
-        )
-    else:
+    if any(c.isspace() or not c.isprintable() for c in url):
+        errors.add("url", "invalid_url", "The URL may carry no spaces or control characters.")
+        return
+    try:
+        # Scheme (https unless the operator allows http), host, credentials, literal
+        # addresses: the dispatcher's own rules, so the two cannot disagree.
         check_target_url(url)
+    except ValidationFailed as refused:
+        errors.errors.extend(refused.errors)
 
 
 def _check_event_types(event_types: list[str], errors: ErrorList) -> list[str]:
@@ -201,6 +201,8 @@ async def update_subscription(
         subscription.touch()
         await session.flush()
         await journal_subscription(session, caller, subscription, "update", changes)
+    if "status" in changes and subscription.status != "paused":
+        await wake_dispatchers(session)  # what queued while paused goes out now
     return subscription
 
 

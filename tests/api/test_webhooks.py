@@ -94,9 +94,9 @@ async def test_another_clients_subscription_is_not_found(
     [
         ({"url": "http://sidesa.example.go.id/hook"}, "url", "https_required"),
         ({"url": "sidesa.example.go.id/hook"}, "url", "https_required"),
-        ({"url": "https:///hook"}, "url", "invalid_url"),
+        ({"url": "https:///hook"}, "url", "host_required"),
         ({"url": "https://sidesa.example.go.id:port/hook"}, "url", "invalid_url"),
-        ({"url": "https://user:pw@sidesa.example.go.id/hook"}, "url", "invalid_url"),
+        ({"url": "https://user:pw@sidesa.example.go.id/hook"}, "url", "credentials_in_url"),
         ({"url": "https://sidesa.example.go.id/a hook"}, "url", "invalid_url"),
         ({"url": "https://sidesa.example.go.id/\u0000"}, "url", "invalid_url"),
         ({"url": HOOK_URL, "event_types": ["kpm", "family"]}, "event_types", "unknown_type"),

@@ -11,9 +11,9 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from service.webhooks.dispatcher import wake_dispatchers
 from service.webhooks.subscriptions import new_secret
 from service.webhooks.tables import WebhookAttempt, WebhookDelivery, WebhookSubscription
+from service.webhooks.wakeups import wake_dispatchers
 from tests.api.changes_feed import journal_change
 from tests.webhooks.conftest import VILLAGE, DispatcherRunner, subscribe, write_changes
 from tests.webhooks.receiver import Received, Receiver
