@@ -40,6 +40,7 @@ from service.kpm.import_files import (
 from service.kpm.reference import program_codes, village_codes
 from service.kpm.tables import ImportJob, ImportRefusal
 from service.kpm.validation import FamilyDraft, MemberDraft, check_family
+from service.kpm.views import family_out
 from service.records import utcnow
 
 BATCH_FAMILIES = 2000
@@ -101,6 +102,71 @@ class _FamilyChange:
     address: str | None
     desil: int | None
     changes: dict[str, list[Any]]
+    # Set when the file moves the family to another village.
+    previous_village_code: str | None = None
+
+
+@dataclass(slots=True)
+class _NewMember:
+    """A member of a new family as the database will hold it (a ``views.MemberRow``)."""
+
+    id: uuid.UUID
+    nik: str
+    name: str
+    sex: str
+    birth_date: dt.date
+    relationship: str
+    nik_mismatch: bool
+
+
+@dataclass(slots=True)
+class _NewEnrollment:
+    """An enrollment of a new family as the database will hold it, read by ``EnrollmentOut``;
+    the times are the transaction's, known once the batch is written."""
+
+    id: uuid.UUID
+    family_id: uuid.UUID
+    program_code: str
+    started_on: dt.date
+    status: str = "active"
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+    version: int = 1
+    ended_on: dt.date | None = None
+    graduation_kind: str | None = None
+    credited_facilitator_id: uuid.UUID | None = None
+
+
+@dataclass(slots=True)
+class _NewFamily:
+    """A family the batch creates, held as the database will hold it (a ``views.FamilyRow``), so
+    its change event carries the record without reading it back."""
+
+    id: uuid.UUID
+    no_kk: str
+    village_code: str
+    address: str | None
+    desil: int | None
+    members: list[_NewMember]
+    enrollments: list[_NewEnrollment]
+    changes: dict[str, list[Any]]
+    created_at: dt.datetime = dt.datetime.min
+    updated_at: dt.datetime = dt.datetime.min
+    version: int = 1
+    dtsen_id: str | None = None
+    facilitator_id: uuid.UUID | None = None
+    verification_status: str | None = None
+    archived_at: dt.datetime | None = None
+    archive_reason: str | None = None
+
+    def written_at(self, now: dt.datetime) -> Write:
+        """The journal's entry once the family is written at ``now`` (the transaction's time,
+        which the rows take by default), carrying the family as a read would show it."""
+        self.created_at = self.updated_at = now
+        for enrollment in self.enrollments:
+            enrollment.created_at = enrollment.updated_at = now
+        record = family_out(self, self.members, self.enrollments, unmasked=True)
+        return Write("create", ENTITY, self.id, self.village_code, 1, self.changes, record)
 
 
 @dataclass
@@ -108,13 +174,12 @@ class _Plan:
     """Every row a batch writes, gathered so that each kind is written in one statement."""
 
     new_families: list[tuple[Any, ...]] = field(default_factory=list)
-    new_members: list[tuple[Any, ...]] = field(default_factory=list)  # ids left to the database
-    added_members: list[tuple[Any, ...]] = field(default_factory=list)  # ids named in the journal
+    new_members: list[tuple[Any, ...]] = field(default_factory=list)
     changed_members: list[tuple[Any, ...]] = field(default_factory=list)  # see _update_members
     gone_members: list[uuid.UUID] = field(default_factory=list)
     new_enrollments: list[tuple[Any, ...]] = field(default_factory=list)
     changed_families: list[_FamilyChange] = field(default_factory=list)
-    created: list[Write] = field(default_factory=list)
+    created: list[_NewFamily] = field(default_factory=list)
 
 
 async def write_batch(
@@ -227,18 +292,34 @@ def _plan_creation(plan: _Plan, draft: FamilyDraft, started: dt.date) -> None:
     plan.new_families.append(
         (family_id, draft.no_kk, draft.village_code, draft.address, draft.desil)
     )
-    plan.new_members += [
-        (family_id, *_member_values(member, position))
-        for position, member in enumerate(draft.members)
+    members = []
+    for position, member in enumerate(draft.members):
+        member_id = uuid.uuid4()
+        plan.new_members.append((member_id, family_id, *_member_values(member, position)))
+        members.append(
+            _NewMember(
+                member_id,
+                member.nik,
+                member.name,
+                member.sex,
+                member.birth_date,  # type: ignore[arg-type]  # checked: not None
+                member.relationship,
+                member.nik_mismatch,
+            )
+        )
+    enrollments = [_NewEnrollment(uuid.uuid4(), family_id, code, started) for code in programs]
+    plan.new_enrollments += [
+        (e.id, family_id, e.program_code, e.status, started) for e in enrollments
     ]
-    plan.new_enrollments += [(family_id, code, "active", started) for code in programs]
     plan.created.append(
-        Write(
-            "create",
-            ENTITY,
+        _NewFamily(
             family_id,
+            draft.no_kk,
             draft.village_code,
-            1,  # a new record's first version
+            draft.address,
+            draft.desil,
+            members,
+            enrollments,
             created_changes(draft.village_code, len(draft.members), programs),
         )
     )
@@ -263,8 +344,11 @@ def _plan_change(plan: _Plan, draft: FamilyDraft, known: _Known, started: dt.dat
         changes["programs"] = [sorted(enrolled), sorted(enrolled.union(missing))]
     if not changes:
         return False
+    moved_from = old["village_code"] if old["village_code"] != draft.village_code else None
     plan.changed_families.append(
-        _FamilyChange(family_id, draft.village_code, draft.address, draft.desil, changes)
+        _FamilyChange(
+            family_id, draft.village_code, draft.address, draft.desil, changes, moved_from
+        )
     )
     return True
 
@@ -283,7 +367,7 @@ def _member_changes(
         row = by_nik.get(member.nik)
         if row is None:
             member_id = uuid.uuid4()
-            plan.added_members.append((member_id, family_id, *_member_values(member, position)))
+            plan.new_members.append((member_id, family_id, *_member_values(member, position)))
             after.append(member_id)
         elif _differs(row, member, position):
             plan.changed_members.append(
@@ -355,12 +439,17 @@ async def _write(
         connection, "kpm_family", plan.new_families,
         ["id", "no_kk", "village_code", "address", "desil"],
     )  # fmt: skip
-    await _copy(connection, "kpm_member", plan.new_members, ["family_id", *MEMBER_COLUMNS])
-    await _copy(connection, "kpm_member", plan.added_members, ["id", "family_id", *MEMBER_COLUMNS])
+    await _copy(connection, "kpm_member", plan.new_members, ["id", "family_id", *MEMBER_COLUMNS])
     await _copy(
         connection, "kpm_enrollment", plan.new_enrollments,
-        ["family_id", "program_code", "status", "started_on"],
+        ["id", "family_id", "program_code", "status", "started_on"],
     )  # fmt: skip
+    created = []
+    if plan.created:
+        now = await connection.fetchval("SELECT now()")
+        created = [family.written_at(now) for family in plan.created]
+    # A changed family's record is loaded back by the journal, set-based: its members and
+    # enrollments are not all in memory.
     updated = [
         Write(
             "update",
@@ -369,10 +458,11 @@ async def _write(
             change.village_code,
             versions[change.family_id],
             change.changes,
+            previous_region_code=change.previous_village_code,
         )
         for change in plan.changed_families
     ]
-    await record_writes(session, caller, [*plan.created, *updated])
+    await record_writes(session, caller, [*created, *updated])
 
 
 async def _copy(
