@@ -48,6 +48,10 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     connection = await session.connection()
     raw = (await connection.get_raw_connection()).driver_connection
     assert raw is not None
+    if not raw.is_in_transaction():
+        # SQLAlchemy's asyncpg adapter sends BEGIN only with its first statement: until then a
+        # statement sent straight to the driver would run, and commit, on its own.
+        await connection.exec_driver_sql("SELECT 1")
     return raw  # type: ignore[no-any-return]
 
 
