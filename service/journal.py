@@ -216,6 +216,8 @@ async def _with_payloads(session: AsyncSession, writes: Sequence[Write]) -> list
     for write in writes:
         if write.payload is None:
             missing[write.entity].add(str(write.record_id))
+    if missing:
+        await session.flush()  # the records as written, pending ORM changes included
     loaded = {
         entity: await current_records(session, entity, ids) for entity, ids in missing.items()
     }

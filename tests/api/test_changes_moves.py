@@ -9,18 +9,19 @@ from typing import Any
 
 import httpx
 
-from tests.api.changes_feed import drain_until
+from tests.api.changes_feed import drain_until, drain_until_version
 from tests.factories import ClientFactory, IssuedClient, family_body, kube_group_body
 
 A = "33.28.02.2001"
 B = "33.28.02.2002"
 
 
-async def _last_event(
+async def _move_seen(
     http: httpx.AsyncClient, reader: IssuedClient, cursor: str | None, record_id: str
 ) -> dict[str, Any]:
-    events, _ = await drain_until(http, reader, cursor, {record_id})
-    return [event for event in events if event["record_id"] == record_id][-1]
+    """The change that moved the record (its version 2), as ``reader`` sees it."""
+    events, _ = await drain_until_version(http, reader, cursor, record_id, 2)
+    return events[-1]
 
 
 async def _moved(
@@ -42,7 +43,7 @@ async def _moved(
     )
     assert moved.status_code == 200, moved.text
     seen = {
-        name: await _last_event(http, reader, cursors[name], record_id)
+        name: await _move_seen(http, reader, cursors[name], record_id)
         for name, reader in readers.items()
     }
     read = await http.get(f"{url}/{record_id}", headers=readers["B"].headers)

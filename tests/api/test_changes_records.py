@@ -14,7 +14,7 @@ from service.audit.tables import AuditEntry
 from service.changes.feed import ENTITY_TYPES
 from service.changes.payloads import LOADERS
 from service.database import create_session_factory
-from tests.api.changes_feed import drain_until
+from tests.api.changes_feed import drain_until, drain_until_version
 from tests.api.kube_setup import active_group
 from tests.factories import (
     ClientFactory,
@@ -48,10 +48,12 @@ class Feed:
         assert response.status_code in (200, 201), response.text
         return response.json()
 
-    async def latest(self, record_id: str) -> dict[str, Any]:
-        """The record's last change this reader sees."""
-        events, self.cursor = await drain_until(self.http, self.reader, self.cursor, {record_id})
-        return [event for event in events if event["record_id"] == record_id][-1]
+    async def latest(self, record_id: str, version: int) -> dict[str, Any]:
+        """The record's change that made ``version``, once this reader sees it."""
+        events, self.cursor = await drain_until_version(
+            self.http, self.reader, self.cursor, record_id, version
+        )
+        return events[-1]
 
     async def read(self, url: str) -> Any:
         response = await self.http.get(url, headers=self.reader.headers)
@@ -59,8 +61,9 @@ class Feed:
         return response.json()
 
     async def matches_read(self, record_id: str, url: str) -> dict[str, Any]:
-        event = await self.latest(record_id)
-        assert event["record"] == await self.read(url)
+        read = await self.read(url)
+        event = await self.latest(record_id, read["version"])
+        assert event["record"] == read
         return event
 
 
@@ -108,7 +111,18 @@ async def test_each_record_type_carries_its_rest_read(
         "POST", f"{cohort_url}/participants", {"member_id": family["members"][0]["id"]}
     )
     (listed,) = await feed.read(f"{cohort_url}/participants")
-    assert (await feed.latest(participant["id"]))["record"] == listed
+    assert (await feed.latest(participant["id"], listed["version"]))["record"] == listed
+    await feed.write("POST", f"{cohort_url}/transitions", {"to": "running"})
+    await feed.matches_read(cohort["id"], cohort_url)
+    day = cohort["sessions"][0]["id"]
+    await feed.write(
+        "PUT",
+        f"{cohort_url}/sessions/{day}/attendance",
+        {"records": [{"participant_id": participant["id"], "present": True}]},
+    )
+    (listed,) = await feed.read(f"{cohort_url}/participants")
+    assert listed["attended"] == 1
+    assert (await feed.latest(participant["id"], listed["version"]))["record"] == listed
 
     allocation = await feed.write(
         "POST", "/api/v1/allocations", allocation_body(program_code=program["code"])
