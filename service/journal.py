@@ -32,8 +32,9 @@ from service.records import RecordColumns
 
 MASK = "***"
 
-# A record as a change event carries it: the REST output model, or that model dumped to JSON.
-Payload = BaseModel | dict[str, Any]
+# A record as a change event carries it: the REST output model, that model dumped (a dict), or
+# already serialized as JSON text (the bulk import prepares it off the event loop).
+Payload = BaseModel | dict[str, Any] | str
 
 
 def field_changes(
@@ -82,6 +83,8 @@ async def record_write(
         row = _event_row(caller, event)
         if isinstance(row["payload"], BaseModel):
             row["payload"] = row["payload"].model_dump(mode="json")
+        elif isinstance(row["payload"], str):
+            row["payload"] = json.loads(row["payload"])
         await session.execute(insert(ChangeEvent), [row])
 
 
@@ -201,7 +204,7 @@ async def record_writes(
             payload = row["payload"]
             if isinstance(payload, BaseModel):
                 row["payload"] = payload.model_dump_json()
-            elif payload is not None:
+            elif isinstance(payload, dict):
                 row["payload"] = json.dumps(payload, default=str)
         await _copy_rows(connection, "change_event", events)
 

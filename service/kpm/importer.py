@@ -67,10 +67,98 @@ class BatchResult:
     refused: list[Refused] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class NewMember:
+    """A member of a new family as the database will hold it (a ``views.MemberRow``)."""
+
+    id: uuid.UUID
+    nik: str
+    name: str
+    sex: str
+    birth_date: dt.date
+    relationship: str
+    nik_mismatch: bool
+
+
+@dataclass(slots=True)
+class NewEnrollment:
+    """An enrollment of a new family as the database will hold it, read by ``EnrollmentOut``."""
+
+    id: uuid.UUID
+    family_id: uuid.UUID
+    program_code: str
+    started_on: dt.date
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    status: str = "active"
+    version: int = 1
+    ended_on: dt.date | None = None
+    graduation_kind: str | None = None
+    credited_facilitator_id: uuid.UUID | None = None
+
+
+@dataclass(slots=True)
+class NewFamily:
+    """A family as the import creates it if it is new, held as the database will hold it (a
+    ``views.FamilyRow``): its ids, its times and its record (as JSON, for the change event),
+    prepared in the reader's thread while the database writes the previous batch, so that the
+    event costs the event loop nothing but the COPY."""
+
+    id: uuid.UUID
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    no_kk: str
+    village_code: str
+    address: str | None
+    desil: int | None
+    members: list[NewMember]
+    enrollments: list[NewEnrollment]
+    record: str = ""
+    version: int = 1
+    dtsen_id: str | None = None
+    facilitator_id: uuid.UUID | None = None
+    verification_status: str | None = None
+    archived_at: dt.datetime | None = None
+    archive_reason: str | None = None
+
+    @staticmethod
+    def of(draft: FamilyDraft, started: dt.date, now: dt.datetime) -> NewFamily:
+        family_id = uuid.uuid4()
+        family = NewFamily(
+            family_id,
+            now,
+            now,
+            draft.no_kk,
+            draft.village_code,
+            draft.address,
+            draft.desil,
+            [
+                NewMember(
+                    uuid.uuid4(),
+                    member.nik,
+                    member.name,
+                    member.sex,
+                    member.birth_date,  # type: ignore[arg-type]  # checked: not None
+                    member.relationship,
+                    member.nik_mismatch,
+                )
+                for member in draft.members
+            ],
+            [
+                NewEnrollment(uuid.uuid4(), family_id, code, started, now, now)
+                for code in sorted(set(draft.programs))
+            ],
+        )
+        out = family_out(family, family.members, family.enrollments, unmasked=True)
+        family.record = out.model_dump_json()
+        return family
+
+
 @dataclass
 class Candidate:
     rows: FamilyRows
     draft: FamilyDraft
+    new: NewFamily
 
 
 def _holder_text(caller: Caller, village_code: str) -> str:
@@ -106,69 +194,6 @@ class _FamilyChange:
     previous_village_code: str | None = None
 
 
-@dataclass(slots=True)
-class _NewMember:
-    """A member of a new family as the database will hold it (a ``views.MemberRow``)."""
-
-    id: uuid.UUID
-    nik: str
-    name: str
-    sex: str
-    birth_date: dt.date
-    relationship: str
-    nik_mismatch: bool
-
-
-@dataclass(slots=True)
-class _NewEnrollment:
-    """An enrollment of a new family as the database will hold it, read by ``EnrollmentOut``;
-    the times are the transaction's, known once the batch is written."""
-
-    id: uuid.UUID
-    family_id: uuid.UUID
-    program_code: str
-    started_on: dt.date
-    status: str = "active"
-    created_at: dt.datetime | None = None
-    updated_at: dt.datetime | None = None
-    version: int = 1
-    ended_on: dt.date | None = None
-    graduation_kind: str | None = None
-    credited_facilitator_id: uuid.UUID | None = None
-
-
-@dataclass(slots=True)
-class _NewFamily:
-    """A family the batch creates, held as the database will hold it (a ``views.FamilyRow``), so
-    its change event carries the record without reading it back."""
-
-    id: uuid.UUID
-    no_kk: str
-    village_code: str
-    address: str | None
-    desil: int | None
-    members: list[_NewMember]
-    enrollments: list[_NewEnrollment]
-    changes: dict[str, list[Any]]
-    created_at: dt.datetime = dt.datetime.min
-    updated_at: dt.datetime = dt.datetime.min
-    version: int = 1
-    dtsen_id: str | None = None
-    facilitator_id: uuid.UUID | None = None
-    verification_status: str | None = None
-    archived_at: dt.datetime | None = None
-    archive_reason: str | None = None
-
-    def written_at(self, now: dt.datetime) -> Write:
-        """The journal's entry once the family is written at ``now`` (the transaction's time,
-        which the rows take by default), carrying the family as a read would show it."""
-        self.created_at = self.updated_at = now
-        for enrollment in self.enrollments:
-            enrollment.created_at = enrollment.updated_at = now
-        record = family_out(self, self.members, self.enrollments, unmasked=True)
-        return Write("create", ENTITY, self.id, self.village_code, 1, self.changes, record)
-
-
 @dataclass
 class _Plan:
     """Every row a batch writes, gathered so that each kind is written in one statement."""
@@ -179,7 +204,7 @@ class _Plan:
     gone_members: list[uuid.UUID] = field(default_factory=list)
     new_enrollments: list[tuple[Any, ...]] = field(default_factory=list)
     changed_families: list[_FamilyChange] = field(default_factory=list)
-    created: list[_NewFamily] = field(default_factory=list)
+    created: list[Write] = field(default_factory=list)
 
 
 async def write_batch(
@@ -246,7 +271,7 @@ def _classify(
         if refusal is not None:
             result.refused.append(refusal)
         elif draft.no_kk not in known.families:
-            _plan_creation(plan, draft, started)
+            _plan_creation(plan, candidate.new, draft)
             result.created += 1
             result.people += len(draft.members)
         elif _plan_change(plan, draft, known, started):
@@ -286,41 +311,38 @@ def _refusal(caller: Caller, candidate: Candidate, known: _Known) -> Refused | N
     return None
 
 
-def _plan_creation(plan: _Plan, draft: FamilyDraft, started: dt.date) -> None:
-    family_id = uuid.uuid4()
-    programs = sorted(set(draft.programs))
+def _plan_creation(plan: _Plan, new: NewFamily, draft: FamilyDraft) -> None:
     plan.new_families.append(
-        (family_id, draft.no_kk, draft.village_code, draft.address, draft.desil)
-    )
-    members = []
-    for position, member in enumerate(draft.members):
-        member_id = uuid.uuid4()
-        plan.new_members.append((member_id, family_id, *_member_values(member, position)))
-        members.append(
-            _NewMember(
-                member_id,
-                member.nik,
-                member.name,
-                member.sex,
-                member.birth_date,  # type: ignore[arg-type]  # checked: not None
-                member.relationship,
-                member.nik_mismatch,
-            )
+        (
+            new.id,
+            new.no_kk,
+            new.village_code,
+            new.address,
+            new.desil,
+            new.created_at,
+            new.created_at,
         )
-    enrollments = [_NewEnrollment(uuid.uuid4(), family_id, code, started) for code in programs]
-    plan.new_enrollments += [
-        (e.id, family_id, e.program_code, e.status, started) for e in enrollments
+    )
+    plan.new_members += [
+        (member.id, new.id, *_member_values(draft_member, position))
+        for position, (member, draft_member) in enumerate(
+            zip(new.members, draft.members, strict=True)
+        )
     ]
+    plan.new_enrollments += [
+        (e.id, new.id, e.program_code, e.status, e.started_on, e.created_at, e.updated_at)
+        for e in new.enrollments
+    ]
+    programs = [e.program_code for e in new.enrollments]
     plan.created.append(
-        _NewFamily(
-            family_id,
-            draft.no_kk,
-            draft.village_code,
-            draft.address,
-            draft.desil,
-            members,
-            enrollments,
-            created_changes(draft.village_code, len(draft.members), programs),
+        Write(
+            "create",
+            ENTITY,
+            new.id,
+            new.village_code,
+            1,  # a new record's first version
+            created_changes(new.village_code, len(new.members), programs),
+            new.record,
         )
     )
 
@@ -340,7 +362,10 @@ def _plan_change(plan: _Plan, draft: FamilyDraft, known: _Known, started: dt.dat
     enrolled = known.programs[family_id]
     missing = sorted(set(draft.programs) - enrolled)
     if missing:
-        plan.new_enrollments += [(family_id, code, "active", started) for code in missing]
+        now = utcnow()
+        plan.new_enrollments += [
+            (uuid.uuid4(), family_id, code, "active", started, now, now) for code in missing
+        ]
         changes["programs"] = [sorted(enrolled), sorted(enrolled.union(missing))]
     if not changes:
         return False
@@ -437,17 +462,13 @@ async def _write(
     await _update_members(connection, plan.changed_members)
     await _copy(
         connection, "kpm_family", plan.new_families,
-        ["id", "no_kk", "village_code", "address", "desil"],
+        ["id", "no_kk", "village_code", "address", "desil", "created_at", "updated_at"],
     )  # fmt: skip
     await _copy(connection, "kpm_member", plan.new_members, ["id", "family_id", *MEMBER_COLUMNS])
     await _copy(
         connection, "kpm_enrollment", plan.new_enrollments,
-        ["id", "family_id", "program_code", "status", "started_on"],
+        ["id", "family_id", "program_code", "status", "started_on", "created_at", "updated_at"],
     )  # fmt: skip
-    created = []
-    if plan.created:
-        now = await connection.fetchval("SELECT now()")
-        created = [family.written_at(now) for family in plan.created]
     # A changed family's record is loaded back by the journal, set-based: its members and
     # enrollments are not all in memory.
     updated = [
@@ -462,7 +483,7 @@ async def _write(
         )
         for change in plan.changed_families
     ]
-    await record_writes(session, caller, [*created, *updated])
+    await record_writes(session, caller, [*plan.created, *updated])
 
 
 async def _copy(
@@ -609,6 +630,8 @@ class BatchReader:
     def next_batch(self) -> Batch:
         candidates: list[Candidate] = []
         refused: list[Refused] = []
+        # A new family's time, as a family created through the API takes it: when it is made.
+        now = utcnow()
         for rows in self.families:
             self.tally.families_read += 1
             self.tally.rows_read += len(rows.rows)
@@ -626,7 +649,7 @@ class BatchReader:
             if duplicate is not None:
                 refused.append(duplicate)
                 continue
-            candidates.append(Candidate(rows, draft))
+            candidates.append(Candidate(rows, draft, NewFamily.of(draft, self.today, now)))
             if len(candidates) >= BATCH_FAMILIES:
                 self.tally.bytes_read = self.counter.count
                 return Batch(candidates, refused, last=False)
