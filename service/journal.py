@@ -18,6 +18,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -264,6 +265,7 @@ def _event_row(caller: Caller, write: Write) -> dict[str, Any]:
 
 async def _copy_rows(connection: Any, table: str, rows: Sequence[dict[str, Any]]) -> None:
     columns = list(rows[0])
+    values = itemgetter(*columns)  # in C: an import copies tens of thousands of rows
     await connection.copy_records_to_table(
-        table, records=[tuple(row[c] for c in columns) for row in rows], columns=columns
+        table, records=[values(row) for row in rows], columns=columns
     )

@@ -100,9 +100,9 @@ class NewEnrollment:
 @dataclass(slots=True)
 class NewFamily:
     """A family as the import creates it if it is new, held as the database will hold it (a
-    ``views.FamilyRow``): its ids, its times and its record (as JSON, for the change event),
-    prepared in the reader's thread while the database writes the previous batch, so that the
-    event costs the event loop nothing but the COPY."""
+    ``views.FamilyRow``): its ids, its times, its rows and its journal entry with the record
+    (as JSON, for the change event), all prepared in the reader's thread while the database
+    writes the previous batch, so that creating it costs the event loop only the COPYs."""
 
     id: uuid.UUID
     created_at: dt.datetime
@@ -113,7 +113,10 @@ class NewFamily:
     desil: int | None
     members: list[NewMember]
     enrollments: list[NewEnrollment]
-    record: str = ""
+    rows: list[tuple[Any, ...]] = field(default_factory=list)  # its kpm_family row
+    member_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    enrollment_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    journal: list[Write] = field(default_factory=list)  # its one entry
     version: int = 1
     dtsen_id: str | None = None
     facilitator_id: uuid.UUID | None = None
@@ -149,8 +152,32 @@ class NewFamily:
                 for code in sorted(set(draft.programs))
             ],
         )
-        out = family_out(family, family.members, family.enrollments, unmasked=True)
-        family.record = out.model_dump_json()
+        family.rows.append(
+            (family_id, draft.no_kk, draft.village_code, draft.address, draft.desil, now, now)
+        )
+        family.member_rows += [
+            (member.id, family_id, *_member_values(drafted, position))
+            for position, (member, drafted) in enumerate(
+                zip(family.members, draft.members, strict=True)
+            )
+        ]
+        family.enrollment_rows += [
+            (e.id, family_id, e.program_code, e.status, started, now, now)
+            for e in family.enrollments
+        ]
+        programs = [e.program_code for e in family.enrollments]
+        record = family_out(family, family.members, family.enrollments, unmasked=True)
+        family.journal.append(
+            Write(
+                "create",
+                ENTITY,
+                family_id,
+                draft.village_code,
+                1,  # a new record's first version
+                created_changes(draft.village_code, len(draft.members), programs),
+                record.model_dump_json(),
+            )
+        )
         return family
 
 
@@ -271,7 +298,7 @@ def _classify(
         if refusal is not None:
             result.refused.append(refusal)
         elif draft.no_kk not in known.families:
-            _plan_creation(plan, candidate.new, draft)
+            _plan_creation(plan, candidate.new)
             result.created += 1
             result.people += len(draft.members)
         elif _plan_change(plan, draft, known, started):
@@ -311,40 +338,11 @@ def _refusal(caller: Caller, candidate: Candidate, known: _Known) -> Refused | N
     return None
 
 
-def _plan_creation(plan: _Plan, new: NewFamily, draft: FamilyDraft) -> None:
-    plan.new_families.append(
-        (
-            new.id,
-            new.no_kk,
-            new.village_code,
-            new.address,
-            new.desil,
-            new.created_at,
-            new.created_at,
-        )
-    )
-    plan.new_members += [
-        (member.id, new.id, *_member_values(draft_member, position))
-        for position, (member, draft_member) in enumerate(
-            zip(new.members, draft.members, strict=True)
-        )
-    ]
-    plan.new_enrollments += [
-        (e.id, new.id, e.program_code, e.status, e.started_on, e.created_at, e.updated_at)
-        for e in new.enrollments
-    ]
-    programs = [e.program_code for e in new.enrollments]
-    plan.created.append(
-        Write(
-            "create",
-            ENTITY,
-            new.id,
-            new.village_code,
-            1,  # a new record's first version
-            created_changes(new.village_code, len(new.members), programs),
-            new.record,
-        )
-    )
+def _plan_creation(plan: _Plan, new: NewFamily) -> None:
+    plan.new_families += new.rows
+    plan.new_members += new.member_rows
+    plan.new_enrollments += new.enrollment_rows
+    plan.created += new.journal
 
 
 def _plan_change(plan: _Plan, draft: FamilyDraft, known: _Known, started: dt.date) -> bool:
