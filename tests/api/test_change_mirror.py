@@ -17,7 +17,7 @@ import pytest
 from fastapi import FastAPI
 
 from schemas.kpm import FamilyCreate
-from service.auth.service import operator
+from service.auth.clients import operator
 from service.demo.roll import RollMaker, SyntheticFamily, write_import_csv
 from service.kpm import families
 from tests.factories import (
