@@ -12,8 +12,9 @@ import httpx
 from tests.api.changes_feed import drain_until, drain_until_version
 from tests.factories import ClientFactory, IssuedClient, family_body, kube_group_body
 
-A = "33.28.02.2001"
-B = "33.28.02.2002"
+# Committed data (the feed shows only committed changes), in a regency no other test lists.
+A = "33.27.01.2001"
+B = "33.27.01.2002"
 
 
 async def _move_seen(
@@ -29,7 +30,7 @@ async def _moved(
 ) -> tuple[str, dict[str, dict[str, Any]], dict[str, Any]]:
     """Create a record in A, move it to B; the last event each reader (A, B, national) sees,
     and the record as B reads it."""
-    writer = await clients(region="33.28")
+    writer = await clients(region="33.27")
     readers = {name: await clients(region=region) for name, region in (("A", A), ("B", B))}
     readers["national"] = await clients(region=None)
     cursors = {name: (await drain_until(http, r, None, set()))[1] for name, r in readers.items()}

@@ -28,7 +28,10 @@ from tests.factories import (
     program_body,
 )
 
-VILLAGE = "33.28.02.2001"
+# Committed data (the feed shows only committed changes), in a regency no other test lists.
+REGENCY = "33.27"
+DISTRICT = "33.27.01"
+VILLAGE = "33.27.01.2001"
 
 
 class Feed:
@@ -77,13 +80,15 @@ async def test_each_record_type_carries_its_rest_read(
     feed = Feed(live_http, await live_clients(region=None), await live_clients(region=None))
     await feed.start()
 
-    program = await feed.write("POST", "/api/v1/programs", program_body(benefit_kind="capital"))
+    program = await feed.write(
+        "POST", "/api/v1/programs", program_body(benefit_kind="capital", region_code=REGENCY)
+    )
     await feed.matches_read(program["id"], f"/api/v1/programs/{program['code']}")
 
     facilitator = await feed.write(
         "POST",
         "/api/v1/facilitators",
-        {"name": "Pak Darmo", "kind": "PKH", "region_code": "33.28.02"},
+        {"name": "Pak Darmo", "kind": "PKH", "region_code": DISTRICT},
     )
     await feed.matches_read(facilitator["id"], f"/api/v1/facilitators/{facilitator['id']}")
 
@@ -96,15 +101,17 @@ async def test_each_record_type_carries_its_rest_read(
         }
     )  # fmt: skip
     assert (await feed.matches_read(family["id"], url))["action"] == "update"
-    await feed.write("POST", f"{url}/members", family_body()["members"][2], **{"If-Match": '"2"'})
+    await feed.write(
+        "POST", f"{url}/members", family_body(VILLAGE)["members"][2], **{"If-Match": '"2"'}
+    )
     await feed.matches_read(family["id"], url)
 
-    group = await active_group(live_http, feed.writer)
+    group = await active_group(live_http, feed.writer, VILLAGE)
     await feed.matches_read(group["id"], f"/api/v1/kube/{group['id']}")
     grant = await feed.write("POST", "/api/v1/kube-grants", grant_body(group["id"]))
     await feed.matches_read(grant["id"], f"/api/v1/kube-grants/{grant['id']}")
 
-    cohort = await feed.write("POST", "/api/v1/training-cohorts", cohort_body())
+    cohort = await feed.write("POST", "/api/v1/training-cohorts", cohort_body(DISTRICT))
     cohort_url = f"/api/v1/training-cohorts/{cohort['id']}"
     await feed.matches_read(cohort["id"], cohort_url)
     participant = await feed.write(
@@ -125,7 +132,9 @@ async def test_each_record_type_carries_its_rest_read(
     assert (await feed.latest(participant["id"], listed["version"]))["record"] == listed
 
     allocation = await feed.write(
-        "POST", "/api/v1/allocations", allocation_body(program_code=program["code"])
+        "POST",
+        "/api/v1/allocations",
+        allocation_body(program_code=program["code"], region_code=REGENCY),
     )
     await feed.matches_read(allocation["id"], f"/api/v1/allocations/{allocation['id']}")
     payment = await feed.write(
