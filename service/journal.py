@@ -7,15 +7,21 @@ its own transaction, so the audit trail and the change feed can never disagree w
 - ``record_reads``: unmasked personal data leaving the service, one entry per record.
 
 The audit and change-event rows themselves are built once, by ``_audit_row`` and ``_event_row``.
+A change event carries the record as the REST read of it shows it after the write: a writer
+that holds it already (the bulk import) passes it as ``payload``; for every other write the
+journal loads it, set-based, through ``service.changes.payloads``.
 """
 
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from operator import itemgetter
 from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +32,10 @@ from service.database import driver_connection
 from service.records import RecordColumns
 
 MASK = "***"
+
+# A record as a change event carries it: the REST output model, that model dumped (a dict), or
+# already serialized as JSON text (the bulk import prepares it off the event loop).
+Payload = BaseModel | dict[str, Any] | str
 
 
 def field_changes(
@@ -58,21 +68,25 @@ async def record_write(
     version: int | None,
     changes: dict[str, list[Any]] | None,
     publish: bool = True,
-    payload: dict[str, Any] | None = None,
     previous_region_code: str | None = None,
 ) -> None:
     """Audit a write and, for records other offices share (``publish``), emit a change event
-    carrying ``payload``, the record as a REST read shows it after the write (unmasked; the
-    feed masks it per reader). ``previous_region_code`` is the region the write moved the
-    record out of. Pending changes of the session are flushed first, so the journal follows
-    the data."""
+    carrying the record as a REST read shows it after the write (unmasked; the feed masks it
+    per reader). ``previous_region_code`` is the region the write moved the record out of.
+    Pending changes of the session are flushed first, so the journal follows the data."""
     write = Write(
-        action, entity, record_id, region_code, version, changes, payload, previous_region_code
+        action, entity, record_id, region_code, version, changes, None, previous_region_code
     )
     await session.flush()
     await session.execute(insert(AuditEntry), [_audit_row(caller, write)])
     if publish:
-        await session.execute(insert(ChangeEvent), [_event_row(caller, write)])
+        (event,) = await _with_payloads(session, [write])
+        row = _event_row(caller, event)
+        if isinstance(row["payload"], BaseModel):
+            row["payload"] = row["payload"].model_dump(mode="json")
+        elif isinstance(row["payload"], str):
+            row["payload"] = json.loads(row["payload"])
+        await session.execute(insert(ChangeEvent), [row])
 
 
 R = TypeVar("R", bound=RecordColumns)
@@ -91,15 +105,24 @@ async def apply_update(
 ) -> dict[str, list[Any]]:
     """Set the fields a client sent and, when anything really changed, take the next version
     and journal the change (audit and change event), ``personal`` values masked. A change to
-    nothing writes nothing. A caller whose write may hit a unique index runs this inside its
-    savepoint, so the conflict comes out as an ``IntegrityError`` it can map."""
-    before = snapshot(record)
+    nothing writes nothing. A change that moves the record to another region says which one it
+    left, so readers of that region see it leave. A caller whose write may hit a unique index
+    runs this inside its savepoint, so the conflict comes out as an ``IntegrityError`` it can
+    map."""
+    before, region_before = snapshot(record), region_of(record)
     for name, value in sent.items():
         setattr(record, name, value)
     changes = field_changes(before, snapshot(record), personal)
     if changes:
+        region = region_of(record)
         await record_change(
-            session, caller, record, entity=entity, region_code=region_of(record), changes=changes
+            session,
+            caller,
+            record,
+            entity=entity,
+            region_code=region,
+            changes=changes,
+            previous_region_code=region_before if region_before != region else None,
         )
     return changes
 
@@ -113,6 +136,7 @@ async def record_change(
     entity: str,
     region_code: str | None,
     changes: dict[str, list[Any]],
+    previous_region_code: str | None = None,
 ) -> None:
     """The change step: the record takes the next version, then the change is journaled. Field
     changes come through ``apply_update``; this serves every other change of a record too: what
@@ -128,6 +152,7 @@ async def record_change(
         region_code=region_code,
         version=record.version,
         changes=changes,
+        previous_region_code=previous_region_code,
     )
 
 
@@ -156,7 +181,8 @@ class Write:
     region_code: str | None
     version: int | None
     changes: dict[str, list[Any]] | None
-    payload: dict[str, Any] | None = None
+    # The record after the write, when the writer holds it already; otherwise loaded.
+    payload: Payload | None = None
     previous_region_code: str | None = None
 
 
@@ -174,11 +200,37 @@ async def record_writes(
             row["changes"] = json.dumps(row["changes"], default=str)
     await _copy_rows(connection, "audit_entry", audit)
     if publish:
-        events = [_event_row(caller, write) for write in writes]
+        events = [_event_row(caller, write) for write in await _with_payloads(session, writes)]
         for row in events:
-            if row["payload"] is not None:
-                row["payload"] = json.dumps(row["payload"], default=str)
+            payload = row["payload"]
+            if isinstance(payload, BaseModel):
+                row["payload"] = payload.model_dump_json()
+            elif isinstance(payload, dict):
+                row["payload"] = json.dumps(payload, default=str)
         await _copy_rows(connection, "change_event", events)
+
+
+async def _with_payloads(session: AsyncSession, writes: Sequence[Write]) -> list[Write]:
+    """``writes`` with the record each one leaves behind, loaded by type in one go for those
+    whose writer did not bring it; a record that no longer exists leaves none."""
+    # Imported here: the record types' modules journal through this one.
+    from service.changes.payloads import current_records
+
+    missing: dict[str, set[str]] = defaultdict(set)
+    for write in writes:
+        if write.payload is None:
+            missing[write.entity].add(str(write.record_id))
+    if missing:
+        await session.flush()  # the records as written, pending ORM changes included
+    loaded = {
+        entity: await current_records(session, entity, ids) for entity, ids in missing.items()
+    }
+    return [
+        write
+        if write.payload is not None
+        else replace(write, payload=loaded[write.entity].get(str(write.record_id)))
+        for write in writes
+    ]
 
 
 # The two rows every write leaves behind, defined once for the single and the bulk path.
@@ -213,6 +265,7 @@ def _event_row(caller: Caller, write: Write) -> dict[str, Any]:
 
 async def _copy_rows(connection: Any, table: str, rows: Sequence[dict[str, Any]]) -> None:
     columns = list(rows[0])
+    values = itemgetter(*columns)  # in C: an import copies tens of thousands of rows
     await connection.copy_records_to_table(
-        table, records=[tuple(row[c] for c in columns) for row in rows], columns=columns
+        table, records=[values(row) for row in rows], columns=columns
     )

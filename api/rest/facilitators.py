@@ -35,7 +35,7 @@ async def list_facilitators(
         session, caller, region=region, active=active, limit=limit, cursor=cursor
     )
     return Page[FacilitatorOut](
-        items=[FacilitatorOut.model_validate(f, from_attributes=True) for f in page.items],
+        items=[facilitators.present_facilitator(f) for f in page.items],
         next_cursor=page.next_cursor,
     )
 
@@ -53,7 +53,7 @@ async def create_facilitator(
     yearly graduation target. Needs `facilitators:write`; the area must lie in your region."""
     facilitator = await facilitators.create_facilitator(session, caller, body)
     response.headers["ETag"] = etag(facilitator.version)
-    return FacilitatorOut.model_validate(facilitator, from_attributes=True)
+    return facilitators.present_facilitator(facilitator)
 
 
 @router.get(
@@ -68,7 +68,7 @@ async def get_facilitator(
     """One facilitator."""
     facilitator = await facilitators.get_facilitator(session, caller, facilitator_id)
     response.headers["ETag"] = etag(facilitator.version)
-    return FacilitatorOut.model_validate(facilitator, from_attributes=True)
+    return facilitators.present_facilitator(facilitator)
 
 
 @router.patch(
@@ -90,4 +90,4 @@ async def update_facilitator(
         session, caller, facilitator_id, body, if_match=parse_if_match(if_match)
     )
     response.headers["ETag"] = etag(facilitator.version)
-    return FacilitatorOut.model_validate(facilitator, from_attributes=True)
+    return facilitators.present_facilitator(facilitator)

@@ -26,7 +26,7 @@ async def list_programs(
     and the local programs of its own region, ordered by code."""
     page = await programs.list_programs(session, caller, limit=limit, cursor=cursor)
     return Page[ProgramOut](
-        items=[ProgramOut.model_validate(item) for item in page.items],
+        items=[programs.present_program(item) for item in page.items],
         next_cursor=page.next_cursor,
     )
 
@@ -43,7 +43,7 @@ async def get_program(
     """One program. The `ETag` header carries its version, for a later `PATCH`."""
     program = await programs.get_program(session, caller, code)
     response.headers["ETag"] = etag(program.version)
-    return ProgramOut.model_validate(program)
+    return programs.present_program(program)
 
 
 @router.post(
@@ -64,7 +64,7 @@ async def create_program(
     program = await programs.create_program(session, caller, body)
     response.headers["ETag"] = etag(program.version)
     response.headers["Location"] = f"/api/v1/programs/{program.code}"
-    return ProgramOut.model_validate(program)
+    return programs.present_program(program)
 
 
 @router.patch(
@@ -88,4 +88,4 @@ async def update_program(
         session, caller, code, body, if_match=parse_if_match(if_match)
     )
     response.headers["ETag"] = etag(program.version)
-    return ProgramOut.model_validate(program)
+    return programs.present_program(program)

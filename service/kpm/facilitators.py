@@ -9,7 +9,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from schemas.kpm import FacilitatorCreate, FacilitatorUpdate
+from schemas.kpm import FacilitatorCreate, FacilitatorOut, FacilitatorUpdate
 from service.access import Caller, ensure_writable, fetch_visible, visible_to, within
 from service.errors import FieldError, ValidationFailed
 from service.journal import apply_update, field_changes, record_write
@@ -25,6 +25,10 @@ from service.regions.service import regions_exist
 from service.versions import ensure_version
 
 ENTITY = "facilitator"
+
+
+def present_facilitator(facilitator: Facilitator) -> FacilitatorOut:
+    return FacilitatorOut.model_validate(facilitator, from_attributes=True)
 
 
 async def _area(session: AsyncSession, raw: str) -> str:

@@ -40,6 +40,7 @@ from service.kpm.import_files import (
 from service.kpm.reference import program_codes, village_codes
 from service.kpm.tables import ImportJob, ImportRefusal
 from service.kpm.validation import FamilyDraft, MemberDraft, check_family
+from service.kpm.views import family_out
 from service.records import utcnow
 
 BATCH_FAMILIES = 2000
@@ -66,10 +67,125 @@ class BatchResult:
     refused: list[Refused] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class NewMember:
+    """A member of a new family as the database will hold it (a ``views.MemberRow``)."""
+
+    id: uuid.UUID
+    nik: str
+    name: str
+    sex: str
+    birth_date: dt.date
+    relationship: str
+    nik_mismatch: bool
+
+
+@dataclass(slots=True)
+class NewEnrollment:
+    """An enrollment of a new family as the database will hold it, read by ``EnrollmentOut``."""
+
+    id: uuid.UUID
+    family_id: uuid.UUID
+    program_code: str
+    started_on: dt.date
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    status: str = "active"
+    version: int = 1
+    ended_on: dt.date | None = None
+    graduation_kind: str | None = None
+    credited_facilitator_id: uuid.UUID | None = None
+
+
+@dataclass(slots=True)
+class NewFamily:
+    """A family as the import creates it if it is new, held as the database will hold it (a
+    ``views.FamilyRow``): its ids, its times, its rows and its journal entry with the record
+    (as JSON, for the change event), all prepared in the reader's thread while the database
+    writes the previous batch, so that creating it costs the event loop only the COPYs."""
+
+    id: uuid.UUID
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    no_kk: str
+    village_code: str
+    address: str | None
+    desil: int | None
+    members: list[NewMember]
+    enrollments: list[NewEnrollment]
+    rows: list[tuple[Any, ...]] = field(default_factory=list)  # its kpm_family row
+    member_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    enrollment_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    journal: list[Write] = field(default_factory=list)  # its one entry
+    version: int = 1
+    dtsen_id: str | None = None
+    facilitator_id: uuid.UUID | None = None
+    verification_status: str | None = None
+    archived_at: dt.datetime | None = None
+    archive_reason: str | None = None
+
+    @staticmethod
+    def of(draft: FamilyDraft, started: dt.date, now: dt.datetime) -> NewFamily:
+        family_id = uuid.uuid4()
+        family = NewFamily(
+            family_id,
+            now,
+            now,
+            draft.no_kk,
+            draft.village_code,
+            draft.address,
+            draft.desil,
+            [
+                NewMember(
+                    uuid.uuid4(),
+                    member.nik,
+                    member.name,
+                    member.sex,
+                    member.birth_date,  # type: ignore[arg-type]  # checked: not None
+                    member.relationship,
+                    member.nik_mismatch,
+                )
+                for member in draft.members
+            ],
+            [
+                NewEnrollment(uuid.uuid4(), family_id, code, started, now, now)
+                for code in sorted(set(draft.programs))
+            ],
+        )
+        family.rows.append(
+            (family_id, draft.no_kk, draft.village_code, draft.address, draft.desil, now, now)
+        )
+        family.member_rows += [
+            (member.id, family_id, *_member_values(drafted, position))
+            for position, (member, drafted) in enumerate(
+                zip(family.members, draft.members, strict=True)
+            )
+        ]
+        family.enrollment_rows += [
+            (e.id, family_id, e.program_code, e.status, started, now, now)
+            for e in family.enrollments
+        ]
+        programs = [e.program_code for e in family.enrollments]
+        record = family_out(family, family.members, family.enrollments, unmasked=True)
+        family.journal.append(
+            Write(
+                "create",
+                ENTITY,
+                family_id,
+                draft.village_code,
+                1,  # a new record's first version
+                created_changes(draft.village_code, len(draft.members), programs),
+                record.model_dump_json(),
+            )
+        )
+        return family
+
+
 @dataclass
 class Candidate:
     rows: FamilyRows
     draft: FamilyDraft
+    new: NewFamily
 
 
 def _holder_text(caller: Caller, village_code: str) -> str:
@@ -101,6 +217,8 @@ class _FamilyChange:
     address: str | None
     desil: int | None
     changes: dict[str, list[Any]]
+    # Set when the file moves the family to another village.
+    previous_village_code: str | None = None
 
 
 @dataclass
@@ -108,8 +226,7 @@ class _Plan:
     """Every row a batch writes, gathered so that each kind is written in one statement."""
 
     new_families: list[tuple[Any, ...]] = field(default_factory=list)
-    new_members: list[tuple[Any, ...]] = field(default_factory=list)  # ids left to the database
-    added_members: list[tuple[Any, ...]] = field(default_factory=list)  # ids named in the journal
+    new_members: list[tuple[Any, ...]] = field(default_factory=list)
     changed_members: list[tuple[Any, ...]] = field(default_factory=list)  # see _update_members
     gone_members: list[uuid.UUID] = field(default_factory=list)
     new_enrollments: list[tuple[Any, ...]] = field(default_factory=list)
@@ -181,7 +298,7 @@ def _classify(
         if refusal is not None:
             result.refused.append(refusal)
         elif draft.no_kk not in known.families:
-            _plan_creation(plan, draft, started)
+            _plan_creation(plan, candidate.new)
             result.created += 1
             result.people += len(draft.members)
         elif _plan_change(plan, draft, known, started):
@@ -221,27 +338,11 @@ def _refusal(caller: Caller, candidate: Candidate, known: _Known) -> Refused | N
     return None
 
 
-def _plan_creation(plan: _Plan, draft: FamilyDraft, started: dt.date) -> None:
-    family_id = uuid.uuid4()
-    programs = sorted(set(draft.programs))
-    plan.new_families.append(
-        (family_id, draft.no_kk, draft.village_code, draft.address, draft.desil)
-    )
-    plan.new_members += [
-        (family_id, *_member_values(member, position))
-        for position, member in enumerate(draft.members)
-    ]
-    plan.new_enrollments += [(family_id, code, "active", started) for code in programs]
-    plan.created.append(
-        Write(
-            "create",
-            ENTITY,
-            family_id,
-            draft.village_code,
-            1,  # a new record's first version
-            created_changes(draft.village_code, len(draft.members), programs),
-        )
-    )
+def _plan_creation(plan: _Plan, new: NewFamily) -> None:
+    plan.new_families += new.rows
+    plan.new_members += new.member_rows
+    plan.new_enrollments += new.enrollment_rows
+    plan.created += new.journal
 
 
 def _plan_change(plan: _Plan, draft: FamilyDraft, known: _Known, started: dt.date) -> bool:
@@ -259,12 +360,18 @@ def _plan_change(plan: _Plan, draft: FamilyDraft, known: _Known, started: dt.dat
     enrolled = known.programs[family_id]
     missing = sorted(set(draft.programs) - enrolled)
     if missing:
-        plan.new_enrollments += [(family_id, code, "active", started) for code in missing]
+        now = utcnow()
+        plan.new_enrollments += [
+            (uuid.uuid4(), family_id, code, "active", started, now, now) for code in missing
+        ]
         changes["programs"] = [sorted(enrolled), sorted(enrolled.union(missing))]
     if not changes:
         return False
+    moved_from = old["village_code"] if old["village_code"] != draft.village_code else None
     plan.changed_families.append(
-        _FamilyChange(family_id, draft.village_code, draft.address, draft.desil, changes)
+        _FamilyChange(
+            family_id, draft.village_code, draft.address, draft.desil, changes, moved_from
+        )
     )
     return True
 
@@ -283,7 +390,7 @@ def _member_changes(
         row = by_nik.get(member.nik)
         if row is None:
             member_id = uuid.uuid4()
-            plan.added_members.append((member_id, family_id, *_member_values(member, position)))
+            plan.new_members.append((member_id, family_id, *_member_values(member, position)))
             after.append(member_id)
         elif _differs(row, member, position):
             plan.changed_members.append(
@@ -353,14 +460,15 @@ async def _write(
     await _update_members(connection, plan.changed_members)
     await _copy(
         connection, "kpm_family", plan.new_families,
-        ["id", "no_kk", "village_code", "address", "desil"],
+        ["id", "no_kk", "village_code", "address", "desil", "created_at", "updated_at"],
     )  # fmt: skip
-    await _copy(connection, "kpm_member", plan.new_members, ["family_id", *MEMBER_COLUMNS])
-    await _copy(connection, "kpm_member", plan.added_members, ["id", "family_id", *MEMBER_COLUMNS])
+    await _copy(connection, "kpm_member", plan.new_members, ["id", "family_id", *MEMBER_COLUMNS])
     await _copy(
         connection, "kpm_enrollment", plan.new_enrollments,
-        ["family_id", "program_code", "status", "started_on"],
+        ["id", "family_id", "program_code", "status", "started_on", "created_at", "updated_at"],
     )  # fmt: skip
+    # A changed family's record is loaded back by the journal, set-based: its members and
+    # enrollments are not all in memory.
     updated = [
         Write(
             "update",
@@ -369,6 +477,7 @@ async def _write(
             change.village_code,
             versions[change.family_id],
             change.changes,
+            previous_region_code=change.previous_village_code,
         )
         for change in plan.changed_families
     ]
@@ -519,6 +628,8 @@ class BatchReader:
     def next_batch(self) -> Batch:
         candidates: list[Candidate] = []
         refused: list[Refused] = []
+        # A new family's time, as a family created through the API takes it: when it is made.
+        now = utcnow()
         for rows in self.families:
             self.tally.families_read += 1
             self.tally.rows_read += len(rows.rows)
@@ -536,7 +647,7 @@ class BatchReader:
             if duplicate is not None:
                 refused.append(duplicate)
                 continue
-            candidates.append(Candidate(rows, draft))
+            candidates.append(Candidate(rows, draft, NewFamily.of(draft, self.today, now)))
             if len(candidates) >= BATCH_FAMILIES:
                 self.tally.bytes_read = self.counter.count
                 return Batch(candidates, refused, last=False)

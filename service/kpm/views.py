@@ -3,8 +3,11 @@ personal numbers cannot differ between them."""
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from schemas.kpm import EnrollmentOut, FamilyOut, MemberOut
 from service.access import Caller
@@ -21,9 +24,49 @@ class FamilyRecord:
     enrollments: list[Enrollment]
 
 
+class FamilyRow(Protocol):
+    """A family's own columns, as a ``Family`` or the bulk import (which builds no ORM objects)
+    holds them."""
+
+    id: uuid.UUID
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    version: int
+    no_kk: str
+    village_code: str
+    address: str | None
+    desil: int | None
+    dtsen_id: str | None
+    facilitator_id: uuid.UUID | None
+    verification_status: str | None
+    archived_at: dt.datetime | None
+    archive_reason: str | None
+
+
+class MemberRow(Protocol):
+    id: uuid.UUID
+    nik: str
+    name: str
+    sex: str
+    birth_date: dt.date
+    relationship: str
+    nik_mismatch: bool
+
+
 def present_family(record: FamilyRecord, caller: Caller) -> FamilyOut:
-    unmasked = caller.has(PII_SCOPE)
-    family = record.family
+    return family_out(
+        record.family, record.members, record.enrollments, unmasked=caller.has(PII_SCOPE)
+    )
+
+
+def family_out(
+    family: FamilyRow,
+    members: Iterable[MemberRow],
+    enrollments: Iterable[object],
+    *,
+    unmasked: bool,
+) -> FamilyOut:
+    """The one shape of a family; ``enrollments`` are read by attribute (``EnrollmentOut``)."""
     return FamilyOut(
         id=family.id,
         created_at=family.created_at,
@@ -48,11 +91,9 @@ def present_family(record: FamilyRecord, caller: Caller) -> FamilyOut:
                 relationship=member.relationship,
                 nik_mismatch=member.nik_mismatch,
             )
-            for member in record.members
+            for member in members
         ],
-        enrollments=[
-            EnrollmentOut.model_validate(e, from_attributes=True) for e in record.enrollments
-        ],
+        enrollments=[EnrollmentOut.model_validate(e, from_attributes=True) for e in enrollments],
     )
 
 

@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from schemas.programs import ProgramCreate, ProgramLevel, ProgramUpdate
+from schemas.programs import ProgramCreate, ProgramLevel, ProgramOut, ProgramUpdate
 from service.access import Caller, ensure_writable, visible_to
 from service.errors import Conflict, ErrorList, NotFound
 from service.journal import apply_update, field_changes, record_write
@@ -56,6 +56,10 @@ _REGION_LEVEL_FOR = {
     ProgramLevel.provincial: RegionLevel.province,
     ProgramLevel.district: RegionLevel.regency,
 }
+
+
+def present_program(program: Program) -> ProgramOut:
+    return ProgramOut.model_validate(program)
 
 
 async def seed_programs(session: AsyncSession) -> None:

@@ -72,3 +72,20 @@ async def drain_until(
         if expected <= set(record_ids(events)) or time.monotonic() > deadline:
             return events, cursor
         await asyncio.sleep(0.1)
+
+
+async def drain_until_version(
+    http: httpx.AsyncClient, reader: IssuedClient, cursor: str | None, record_id: str, version: int
+) -> tuple[list[dict[str, Any]], str]:
+    """``drain`` until the change of ``record_id`` that made ``version`` arrived (it ends the
+    events answered): a transaction anywhere on the server may hold the feed back a moment."""
+    events: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 15
+    while True:
+        more, cursor = await drain(http, reader, cursor)
+        for index, event in enumerate(more):
+            if event["record_id"] == record_id and event["version"] == version:
+                return events + more[: index + 1], cursor
+        events += more
+        assert time.monotonic() < deadline, f"no change of {record_id} to version {version}"
+        await asyncio.sleep(0.1)
