@@ -4,16 +4,15 @@ read is audited, committed before the message leaves."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
+from schemas.kpm import FamilyCreate
 from service.audit.tables import AuditEntry
 from service.auth.clients import operator
-from service.journal import record_write
+from service.kpm.families import create_family
 from tests.factories import family_body
 from tests.webhooks.conftest import VILLAGE, DispatcherRunner, subscribe
 from tests.webhooks.receiver import Received, Receiver
@@ -52,23 +51,10 @@ async def test_personal_numbers_are_masked_or_audited_before_they_leave(
         return 200
 
     receiver.answer = count_the_audit_entries_on_arrival
-    body = family_body()
-    # The family as a REST read shows it, carried by its change event as every writer does.
-    family = {"id": str(uuid.uuid4()), "village_code": VILLAGE, "address": body["address"]}
-    family |= {"no_kk": body["no_kk"], "members": body["members"]}
+    body = family_body(VILLAGE)
     async with dispatching():
         async with committed() as session, session.begin():
-            await record_write(
-                session,
-                operator(),
-                action="update",
-                entity="kpm",
-                record_id=family["id"],
-                region_code=VILLAGE,
-                version=2,
-                changes={"address": ["old", body["address"]]},
-                payload=family,
-            )
+            await create_family(session, operator(), FamilyCreate.model_validate(body))
         await receiver.wait_until(
             lambda: (
                 len(receiver.accepted("masked")) == 1 and len(receiver.accepted("unmasked")) == 1
@@ -77,7 +63,7 @@ async def test_personal_numbers_are_masked_or_audited_before_they_leave(
 
     [masked] = receiver.at("masked")
     [unmasked] = receiver.at("unmasked")
-    assert masked.message["type"] == unmasked.message["type"] == "kpm.update"
+    assert masked.message["type"] == unmasked.message["type"] == "kpm.create"
     niks = sorted(member["nik"] for member in body["members"])
     assert sorted(m["nik"] for m in unmasked.message["data"]["record"]["members"]) == niks
     assert unmasked.message["data"]["record"]["no_kk"] == body["no_kk"]
