@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from pydantic_core import to_json
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -40,7 +41,7 @@ from service.kpm.import_files import (
 from service.kpm.reference import program_codes, village_codes
 from service.kpm.tables import ImportJob, ImportRefusal
 from service.kpm.validation import FamilyDraft, MemberDraft, check_family
-from service.kpm.views import family_out
+from service.kpm.views import family_fields
 from service.records import utcnow
 
 BATCH_FAMILIES = 2000
@@ -87,7 +88,7 @@ class NewEnrollment:
     id: uuid.UUID
     family_id: uuid.UUID
     program_code: str
-    started_on: dt.date
+    started_on: dt.date | None
     created_at: dt.datetime
     updated_at: dt.datetime
     status: str = "active"
@@ -166,7 +167,7 @@ class NewFamily:
             for e in family.enrollments
         ]
         programs = [e.program_code for e in family.enrollments]
-        record = family_out(family, family.members, family.enrollments, unmasked=True)
+        record = family_fields(family, family.members, family.enrollments, unmasked=True)
         family.journal.append(
             Write(
                 "create",
@@ -175,7 +176,7 @@ class NewFamily:
                 draft.village_code,
                 1,  # a new record's first version
                 created_changes(draft.village_code, len(draft.members), programs),
-                record.model_dump_json(),
+                to_json(record).decode(),
             )
         )
         return family
