@@ -11,6 +11,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import (
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlmodel import col
 
+from api.app import create_app
 from service.auth.clients import create_client, operator
 from service.database import async_url, create_session_factory
 from service.settings import Settings
@@ -29,6 +31,7 @@ from service.webhooks.subscriptions import new_secret
 from service.webhooks.tables import WebhookSubscription
 from tests.api.changes_feed import journal_change
 from tests.conftest import prepared_database
+from tests.factories import ClientFactory
 from tests.webhooks.receiver import Receiver, running_receiver
 
 pytestmark = pytest.mark.usefixtures("cheap_secret_hashing")
@@ -156,3 +159,19 @@ async def write_changes(
         async with sessions() as session, session.begin():
             ids.append(await journal_change(session, region))
     return ids
+
+
+@pytest.fixture
+async def api(
+    webhook_database: str, webhook_engine: AsyncEngine, settings: Settings
+) -> AsyncIterator[tuple[httpx.AsyncClient, ClientFactory]]:
+    """The API on the webhook tests' database, committing for real."""
+    app = create_app(settings.model_copy(update={"database_url": webhook_database}))
+    app.state.engine = webhook_engine
+    app.state.sessions = app.state.read_sessions = create_session_factory(webhook_engine)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with (
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as http,
+        app.state.sessions() as session,
+    ):
+        yield http, ClientFactory(session, app.state.token_keys, commit=True)

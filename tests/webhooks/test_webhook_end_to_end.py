@@ -6,17 +6,13 @@ under the same webhook-id; after a secret rotation both secrets verify."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api.app import create_app
-from service.database import create_session_factory
-from service.settings import Settings
 from service.webhooks.dispatcher import Dispatcher
 from tests.factories import ClientFactory, family_body
 from tests.webhooks.certificates import CertificateAuthority
@@ -24,22 +20,6 @@ from tests.webhooks.conftest import VILLAGE, webhook_settings
 from tests.webhooks.receiver import Receiver, running_receiver
 
 pytestmark = pytest.mark.usefixtures("cheap_secret_hashing")
-
-
-@pytest.fixture
-async def api(
-    webhook_database: str, webhook_engine: AsyncEngine, settings: Settings
-) -> AsyncIterator[tuple[httpx.AsyncClient, ClientFactory]]:
-    """The API on the webhook tests' database, committing for real."""
-    app = create_app(settings.model_copy(update={"database_url": webhook_database}))
-    app.state.engine = webhook_engine
-    app.state.sessions = app.state.read_sessions = create_session_factory(webhook_engine)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with (
-        httpx.AsyncClient(transport=transport, base_url="http://testserver") as http,
-        app.state.sessions() as session,
-    ):
-        yield http, ClientFactory(session, app.state.token_keys, commit=True)
 
 
 async def until_delivered(
