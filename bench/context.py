@@ -35,6 +35,10 @@ class Options:
     record: bool
     generator: Path | None
     out_dir: Path
+    # The change feed pair's seeded events, and the webhook pairs' events and subscriptions.
+    feed_events: int = 1_000_000
+    webhook_events: int = 10_000
+    webhook_subscriptions: int = 10
 
 
 @dataclass

@@ -83,6 +83,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="families in the roll of the import and export pairs (280,000: about 1M people)",
     )
     parser.add_argument(
+        "--feed-events",
+        type=_positive,
+        default=1_000_000,
+        help="change events seeded for the feed pair (1,000,000; 100,000 for a quick look)",
+    )
+    parser.add_argument(
+        "--webhook-events",
+        type=_positive,
+        default=10_000,
+        help="events fanned out to every subscription by the webhooks pair",
+    )
+    parser.add_argument(
+        "--webhook-subscriptions",
+        type=_positive,
+        default=10,
+        help="subscriptions of the webhooks and kpm-write pairs",
+    )
+    parser.add_argument(
         "--database-url",
         default=os.environ.get("BENCH_DATABASE_URL") or os.environ.get("DATABASE_URL"),
         help="PostgreSQL server to create the benchmark database on "
@@ -143,6 +161,9 @@ def parse_options(argv: Sequence[str] | None = None) -> tuple[Options, argparse.
         record=not args.no_record,
         generator=args.generator,
         out_dir=args.out.resolve(),
+        feed_events=args.feed_events,
+        webhook_events=args.webhook_events,
+        webhook_subscriptions=args.webhook_subscriptions,
     )
     return options, args
 
@@ -157,6 +178,12 @@ def settings_text(options: Options) -> str:
     )
     if {"import", "export"} & set(options.only):
         text += f"; bulk roll of {options.families} families"
+    if "feed" in options.only:
+        text += f"; {options.feed_events} feed events"
+    if {"webhooks", "kpm-write"} & set(options.only):
+        text += f"; {options.webhook_subscriptions} webhook subscriptions"
+    if "webhooks" in options.only:
+        text += f", {options.webhook_events} events fanned out"
     return text
 
 

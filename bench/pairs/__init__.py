@@ -21,6 +21,7 @@ class Pair:
 
 def all_pairs() -> dict[str, Pair]:
     from bench.pairs import (
+        change_feed,
         disbursement_batch,
         disbursement_payments,
         family_list,
@@ -38,5 +39,6 @@ def all_pairs() -> dict[str, Pair]:
         disbursement_payments.PAIR,
         kpm_import.PAIR,
         kpm_export.PAIR,
+        change_feed.PAIR,
     )
     return {pair.key: pair for pair in pairs}
