@@ -20,7 +20,7 @@ from pathlib import Path
 
 import asyncpg
 
-from bench.context import JWT_KEY, BenchContext, Options
+from bench.context import BenchContext, Options, service_environment
 from bench.database import (
     BenchDatabase,
     close_database,
@@ -202,20 +202,6 @@ async def pick_family(database: BenchDatabase) -> uuid.UUID:
         raise RuntimeError("no seeded family with four members")
     assert isinstance(family_id, uuid.UUID)
     return family_id
-
-
-def service_environment(database: BenchDatabase, options: Options) -> dict[str, str]:
-    """The service as the container runs it (``uvicorn api.main:app``), configured by env."""
-    return {
-        "DATABASE_URL": database.url,
-        "DINSOS_DATABASE_URL": database.url,
-        "DINSOS_JWT_KEY": JWT_KEY,
-        "DINSOS_DATA_DIR": str(options.out_dir / "service-data"),
-        "DINSOS_CREATE_DEMO_CLIENT": "false",
-        # Long enough for the slowest pair; each pair still asks for its own token.
-        "DINSOS_TOKEN_TTL_SECONDS": "3600",
-        "DINSOS_LOG_LEVEL": "WARNING",
-    }
 
 
 def start_servers(database: BenchDatabase, options: Options) -> tuple[Server, Server]:

@@ -28,7 +28,9 @@ def all_pairs() -> dict[str, Pair]:
         kpm_export,
         kpm_import,
         kpm_read,
+        kpm_write,
         regions,
+        webhook_fanout,
     )
 
     pairs = (
@@ -40,5 +42,7 @@ def all_pairs() -> dict[str, Pair]:
         kpm_import.PAIR,
         kpm_export.PAIR,
         change_feed.PAIR,
+        kpm_write.PAIR,
+        webhook_fanout.PAIR,
     )
     return {pair.key: pair for pair in pairs}

@@ -92,20 +92,33 @@ class Drained:
         return self.events / self.seconds
 
 
+async def country_villages(connection: asyncpg.Connection) -> list[str]:
+    """Every ``VILLAGE_STRIDE``-th village of the region tree, in code order."""
+    villages: list[str] = await connection.fetchval(
+        "SELECT array_agg(code ORDER BY code) FROM"
+        " (SELECT code, row_number() OVER (ORDER BY code) AS n FROM region"
+        "  WHERE length(code) = 13) AS v WHERE n % $1 = 0",
+        VILLAGE_STRIDE,
+    )
+    return villages
+
+
+async def insert_events(
+    connection: asyncpg.Connection, first: int, last: int, villages: list[str], client_id: str
+) -> None:
+    """Events ``first`` to ``last`` (families numbered so), in one statement."""
+    await connection.execute(SEED_SQL, first, last, villages, uuid.UUID(client_id))
+
+
 async def seed_events(database: BenchDatabase, count: int, client_id: str) -> tuple[int, float]:
     """``count`` kpm change events in chunks of their own transactions (untimed); answers the
     events now in the table and the mean size of a payload as JSON text."""
     connection = await asyncpg.connect(database.dsn)
     try:
-        villages = await connection.fetchval(
-            "SELECT array_agg(code ORDER BY code) FROM"
-            " (SELECT code, row_number() OVER (ORDER BY code) AS n FROM region"
-            "  WHERE length(code) = 13) AS v WHERE n % $1 = 0",
-            VILLAGE_STRIDE,
-        )
+        villages = await country_villages(connection)
         for start in range(0, count, SEED_CHUNK):
             end = min(start + SEED_CHUNK, count) - 1
-            await connection.execute(SEED_SQL, start, end, villages, uuid.UUID(client_id))
+            await insert_events(connection, start, end, villages, client_id)
         total: int = await connection.fetchval("SELECT count(*) FROM change_event")
         mean: float = await connection.fetchval(
             "SELECT avg(length(payload::text)) FROM"
