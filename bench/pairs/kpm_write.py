@@ -1,4 +1,4 @@
-"""Pair j (slow): what webhook subscriptions cost a write. wrk sends ``POST /api/v1/kpm`` to
+"""Pair i (slow): what webhook subscriptions cost a write. wrk sends ``POST /api/v1/kpm`` to
 the running service, each request registering another family (a body and an Idempotency-Key of
 its own, from ``wrk_report.lua``'s body-per-request mode), once with ``--webhook-subscriptions``
 active subscriptions that all match (10 by default: the outbox writes one ``webhook_delivery``

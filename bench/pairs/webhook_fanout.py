@@ -1,4 +1,4 @@
-"""Pair i (slow): webhook fan-out. ``--webhook-events`` change events (10,000 families of 3-4
+"""Pair j (slow): webhook fan-out. ``--webhook-events`` change events (10,000 families of 3-4
 members, as the feed pair seeds them) written in one transaction, each matching
 ``--webhook-subscriptions`` subscriptions (10) that point at a local receiver
 (``bench/receiver.py``, a bare ASGI app counting requests): the service's dispatcher
