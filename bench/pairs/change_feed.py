@@ -255,7 +255,7 @@ async def run(context: BenchContext) -> PairResult:
         side = await drain()
         print(f"  {side.label}: {side.events:,} events in {side.seconds:.1f}s", flush=True)
         sides.append(side)
-    service, baseline = sides[0], sides[3]
+    service, pages, baseline = sides[0], sides[2], sides[3]
     notes = [
         f"{count:,} seeded kpm events (families of 3-4 members, ~{payload_size:,.0f} bytes of "
         f"JSON each, in villages of every province, {SEED_CHUNK:,} per transaction) besides the "
@@ -263,6 +263,8 @@ async def run(context: BenchContext) -> PairResult:
         "service: token and client row, horizon query, keyset page of 500 on (txid, id), each "
         "event decoded and presented (masked for the kpm:read reader), with pii:read one "
         "read_pii audit row per family (COPY) before the page leaves; then Pydantic and JSON",
+        "the target is against the stream; the baseline pages (same page size, same round "
+        "trips, same parsing by the harness) tell paging itself from the service's own work",
         "baseline stream: the same columns from one server-side cursor (fetch 500), the jsonb "
         "payload spliced into each line as text; the harness parses every event on every side "
         "(json.loads per page or per line)",
@@ -277,7 +279,11 @@ async def run(context: BenchContext) -> PairResult:
         key="feed",
         title=f"draining {total:,} change events: GET /api/v1/changes vs a cursor over HTTP",
         tables=[drained_table(sides, service, baseline)],
-        checks=[Check("feed events/s service/baseline", service.rate / baseline.rate, 0.5, True)],
+        checks=[
+            Check("feed events/s service/baseline stream", service.rate / baseline.rate, 0.5, True),
+            # Not the pair's target: how much of the gap is paging itself.
+            Check("feed events/s service/baseline pages", service.rate / pages.rate, 0.5, True),
+        ],
         notes=notes,
     )
 
