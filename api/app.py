@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,6 +35,7 @@ from api.rest import (
 from service.auth.keys import token_keys
 from service.database import create_engine, create_session_factory
 from service.settings import Settings, get_settings
+from service.webhooks.dispatcher import Dispatcher
 
 DESCRIPTION = """
 Exchange of social-program data between Indonesian social-welfare offices (Dinas Sosial of
@@ -110,9 +112,16 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         # sight, so that requests building many objects (a batch of 10,000 payments) do not
         # rescan the whole application at every full collection.
         gc.freeze()
+        # The webhook dispatcher runs here unless the operator runs it apart
+        # (``DINSOS_WEBHOOK_DISPATCHER=false`` and ``dinsos worker``).
+        dispatcher = Dispatcher(url, settings) if settings.webhook_dispatcher else None
+        dispatching = asyncio.create_task(dispatcher.run()) if dispatcher is not None else None
         try:
             yield
         finally:
+            if dispatcher is not None and dispatching is not None:
+                dispatcher.stop()
+                await dispatching
             await wait_for_background(app, settings.shutdown_grace_seconds)
             signal = getattr(app.state, "change_signal", None)
             if signal is not None:

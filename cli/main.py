@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import changes, clients, database, imports, serve
+from cli import changes, clients, database, imports, serve, worker
 
 app = typer.Typer(
     help="Operate the Dinsos data exchange.",
@@ -16,5 +16,6 @@ app.command()(serve.serve)
 app.command()(database.demo)
 app.command("migrate")(database.migrate)
 app.command("prune-changes")(changes.prune_changes)
+app.command()(worker.worker)
 app.add_typer(clients.app, name="clients")
 app.add_typer(imports.app, name="import")

@@ -54,6 +54,10 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     connection = await session.connection()
     raw = (await connection.get_raw_connection()).driver_connection
     assert raw is not None
+    if not raw.is_in_transaction():
+        # SQLAlchemy's asyncpg adapter sends BEGIN with the session's first statement; a driver
+        # statement sent before any would run outside the transaction and commit on its own.
+        await connection.exec_driver_sql("SELECT 1")
     return raw  # type: ignore[no-any-return]
 
 

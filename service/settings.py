@@ -53,6 +53,27 @@ class Settings(BaseSettings):
     change_retention_days: int = 30
     change_feed_stall_warning_seconds: float = 60.0
 
+    # Webhooks. The dispatcher runs inside ``dinsos serve`` unless turned off here (then run
+    # ``dinsos worker``). Targets must be https and resolve to public addresses; the two
+    # ``allow`` switches open that up for tests and closed networks only.
+    webhook_dispatcher: bool = True
+    webhook_allow_private_targets: bool = False
+    webhook_allow_http: bool = False
+    webhook_connect_timeout_seconds: float = 5.0
+    webhook_read_timeout_seconds: float = 10.0
+    webhook_write_timeout_seconds: float = 10.0
+    # Failed deliveries are retried with exponential backoff and full jitter (the first wait up
+    # to ``base``, doubling, each wait at most ``max``) until the window has passed since the
+    # first try; then the delivery is parked and the subscription marked failing.
+    webhook_retry_base_seconds: float = 10.0
+    webhook_retry_max_seconds: float = 3600.0
+    webhook_retry_window_seconds: float = 25 * 3600.0
+    # Deliveries read (and their audit written) at once per subscription, subscriptions sent
+    # to at once per process, and the timer that catches what no notification announced.
+    webhook_batch_size: int = 100
+    webhook_concurrency: int = 16
+    webhook_poll_seconds: float = 30.0
+
     log_level: str = "INFO"
 
     @property

@@ -3,6 +3,15 @@
 Revision ID: 0010
 Revises: 0009
 Create Date: 2026-11-30
+
+The outbox is filled by the database: a statement-level trigger on ``change_event`` inserts one
+``webhook_delivery`` per (new event, matching subscription) with one INSERT ... SELECT over the
+statement's new rows, so every writer (single INSERTs and the bulk COPY alike) queues its
+deliveries in its own transaction, and a rolled-back write leaves none.
+
+Which events a subscription's client may see is the change feed's region rule
+(``service.changes.feed.visible_changes``), stated for SQL once, in ``change_visible_in_region``;
+tests/service/test_webhook_outbox_regions.py proves the two agree.
 """
 
 from collections.abc import Sequence
@@ -135,7 +144,69 @@ def upgrade() -> None:
     )
 
 
+    op.execute(CHANGE_VISIBLE_IN_REGION)
+    op.execute(QUEUE_WEBHOOK_DELIVERIES)
+    op.execute(
+        """
+        CREATE TRIGGER change_event_webhook_outbox AFTER INSERT ON change_event
+        REFERENCING NEW TABLE AS new_events
+        FOR EACH STATEMENT EXECUTE FUNCTION queue_webhook_deliveries()
+        """
+    )
+
+
+# The feed's rule (``visible_changes``): a national reader (NULL region) sees every event; a
+# reader bound to a region sees national events (NULL region), events of records inside its
+# region, and events of records that moved out of it (``previous_region_code`` inside it).
+# "Inside" is the code itself or any code below it (``service.access.within``).
+CHANGE_VISIBLE_IN_REGION = """
+CREATE FUNCTION change_visible_in_region(
+    reader_region text, region_code text, previous_region_code text
+) RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT reader_region IS NULL
+        OR region_code IS NULL
+        OR region_code = reader_region
+        OR starts_with(region_code, reader_region || '.')
+        OR coalesce(
+               previous_region_code = reader_region
+               OR starts_with(previous_region_code, reader_region || '.'),
+               false)
+$$
+"""
+
+# A subscription matches an event when it is not deleted (paused and failing ones still queue),
+# its client is not revoked and may read the feed, the event's type is wanted (an empty list
+# wants all), and the client may see the event where it happened.
+QUEUE_WEBHOOK_DELIVERIES = """
+CREATE FUNCTION queue_webhook_deliveries() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    -- Most writes happen with no subscription at all: skip the join (and a bulk import's
+    -- scan of its new rows) then.
+    IF NOT EXISTS (SELECT 1 FROM webhook_subscription WHERE deleted_at IS NULL) THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO webhook_delivery (subscription_id, event_id, txid, status)
+    SELECT s.id, e.id, e.txid, 'pending'
+      FROM new_events e
+      JOIN webhook_subscription s
+        ON s.deleted_at IS NULL
+       AND (cardinality(s.event_types) = 0 OR e.entity = ANY (s.event_types))
+      JOIN api_client c
+        ON c.id = s.client_id
+       AND c.revoked_at IS NULL
+       AND 'changes:read' = ANY (c.scopes)
+     WHERE change_visible_in_region(c.region_code, e.region_code, e.previous_region_code)
+     ORDER BY e.txid, e.id, s.id;
+    RETURN NULL;
+END
+$$
+"""
+
+
 def downgrade() -> None:
+    op.execute("DROP TRIGGER change_event_webhook_outbox ON change_event")
+    op.execute("DROP FUNCTION queue_webhook_deliveries()")
+    op.execute("DROP FUNCTION change_visible_in_region(text, text, text)")
     op.drop_index("ix_webhook_attempt_delivery_id", table_name="webhook_attempt")
     op.drop_table("webhook_attempt")
     op.drop_index("ix_webhook_delivery_subscription_id_id", table_name="webhook_delivery")

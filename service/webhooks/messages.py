@@ -1,0 +1,41 @@
+"""The message a subscription receives for one change: Standard Webhooks' recommended envelope
+``{"type", "timestamp", "data"}`` around the change exactly as the feed hands it to the
+subscription's client (``SeenChange.out()``: masked for its scopes, a tombstone when the record
+left its region)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from service.access import Caller
+from service.changes.presenting import present_change, unmasked_personal_reads
+from service.changes.tables import ChangeEvent
+
+
+@dataclass(frozen=True)
+class Message:
+    # The exact text sent and signed.
+    body: str
+    # (record id, region) of unmasked personal data in it: audited before it is sent.
+    personal_reads: list[tuple[str, str | None]]
+
+
+def message_id(delivery_id: int) -> str:
+    """``webhook-id``: one per delivery, the same on every retry and redelivery, so a receiver
+    can recognise a message it already handled."""
+    return f"msg_{delivery_id}"
+
+
+def build_message(event: ChangeEvent, reader: Caller) -> Message:
+    seen = present_change(event, reader)
+    data = seen.out().model_dump(mode="json")
+    envelope = {
+        "type": f"{event.entity}.{seen.action}",
+        # When the change happened, not when this attempt went out (that is the signed
+        # ``webhook-timestamp``): the body stays the same on every retry.
+        "timestamp": data["occurred_at"],
+        "data": data,
+    }
+    body = json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
+    return Message(body, unmasked_personal_reads([seen], reader))
