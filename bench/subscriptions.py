@@ -30,6 +30,13 @@ class Subscriptions:
     items: list[Subscription]
     # "api" (the service's own endpoint) or "sql" (rows inserted by the harness).
     made_by: str
+    # Why not through the API, when not.
+    why_not_api: str | None = None
+
+    def describe(self) -> str:
+        if self.made_by == "api":
+            return "made through POST /api/v1/webhooks"
+        return f"written as rows ({self.why_not_api})"
 
 
 def new_secret() -> str:
@@ -45,8 +52,9 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-async def _through_api(service_url: str, token: str, urls: list[str]) -> list[uuid.UUID] | None:
-    """The subscriptions made by the service; None when it has no such endpoint yet."""
+async def _through_api(service_url: str, token: str, urls: list[str]) -> list[uuid.UUID] | str:
+    """The subscriptions made by the service; why not, when it refuses the first one (no such
+    endpoint yet, or a receiver address it does not accept)."""
     made: list[uuid.UUID] = []
     async with httpx.AsyncClient(
         base_url=service_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
@@ -55,8 +63,8 @@ async def _through_api(service_url: str, token: str, urls: list[str]) -> list[uu
             response = await http.post(
                 "/api/v1/webhooks", json={"url": url, "description": "bench receiver"}
             )
-            if response.status_code in (404, 405) and not made:
-                return None
+            if 400 <= response.status_code < 500 and not made:
+                return f"POST /api/v1/webhooks answered {response.status_code}"
             if response.status_code != 201:
                 raise RuntimeError(
                     f"POST /api/v1/webhooks refused: {response.status_code} {response.text}"
@@ -71,9 +79,10 @@ async def create_subscriptions(
     """One subscription per URL, every event type, for the bench client (national: every
     event matches)."""
     made = await _through_api(service_url, token, urls)
+    why_not = made if isinstance(made, str) else None
     connection = await asyncpg.connect(database.dsn)
     try:
-        if made is None:
+        if isinstance(made, str):
             rows = await connection.fetch(
                 "INSERT INTO webhook_subscription (client_id, url, secret, description, status)"
                 " SELECT $1, url, secret, 'bench receiver', 'active'"
@@ -93,7 +102,8 @@ async def create_subscriptions(
             way = "api"
     finally:
         await connection.close()
-    return Subscriptions([Subscription(row["id"], row["url"], row["secret"]) for row in rows], way)
+    items = [Subscription(row["id"], row["url"], row["secret"]) for row in rows]
+    return Subscriptions(items, way, why_not)
 
 
 async def remove_subscriptions(database: BenchDatabase, subscriptions: Subscriptions) -> None:

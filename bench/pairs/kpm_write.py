@@ -120,7 +120,7 @@ async def run(context: BenchContext) -> PairResult:
                 context.database, context.service.url, token, context.client.client_id, urls
             )
             active.append(made)
-            made_by.add(made.made_by)
+            made_by.add(made.describe())
         rate = previous.requests_per_s if previous is not None else FIRST_GUESS_RPS
         needed = int(rate * duration_s * HEADROOM) + 4 * settings.connections + 200
         path = folder / f"{next(runs):02d}.txt"
@@ -144,11 +144,11 @@ async def run(context: BenchContext) -> PairResult:
         await unsubscribe()
     subscribed_requests = sum(r[0].requests for r in sides.rounds)
     with_subscriptions, without = sides.service, sides.baseline
-    way = "through POST /api/v1/webhooks" if made_by == {"api"} else "as rows (no API yet)"
+    way = "; ".join(sorted(made_by))
     notes = [
         f"every request registers another family of 3 in Sleman (its own No KK, NIKs and "
         f"Idempotency-Key); {count} subscriptions of the national bench client, every event "
-        f"type, made {way} before each run of the first side and deleted before the other's",
+        f"type, {way}, before each run of the first side and deleted before the other's",
         "no dispatcher runs (deliveries stay pending): the write path's cost alone, as "
         "production runs `dinsos worker` apart",
         f"the outbox queued {queued[0]:,} deliveries over the subscribed side's runs "
