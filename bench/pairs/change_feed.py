@@ -261,7 +261,7 @@ async def run(context: BenchContext) -> PairResult:
         f"JSON each, in villages of every province, {SEED_CHUNK:,} per transaction) besides the "
         "events of the seeded roll; the reader is a national client",
         "service: token and client row, horizon query, keyset page of 500 on (txid, id), each "
-        "event decoded and presented (masked for the kpm:read reader), with pii:read one "
+        "event decoded and presented (masked for the changes:read-only reader), with pii:read one "
         "read_pii audit row per family (COPY) before the page leaves; then Pydantic and JSON",
         "the target is against the stream; the baseline pages (same page size, same round "
         "trips, same parsing by the harness) tell paging itself from the service's own work",
