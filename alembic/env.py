@@ -23,7 +23,7 @@ def _database_url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    from service.runtime import resolve_database_url  # starts the embedded server if needed
+    from service.database_url import resolve_database_url  # starts the embedded server if needed
 
     return resolve_database_url()
 

@@ -31,6 +31,7 @@ from api.rest import (
     regions,
     reports,
     training,
+    webhooks,
 )
 from service.auth.keys import token_keys
 from service.database import create_engine, create_session_factory
@@ -101,7 +102,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from service.runtime import resolve_database_url
+        from service.database_url import resolve_database_url
 
         url = database_url or resolve_database_url(settings)
         app.state.engine = create_engine(url, settings)
@@ -158,6 +159,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         allocations.router,
         disbursements.router,
         changes.router,
+        webhooks.router,
     ):
         app.include_router(router)
     app.include_router(

@@ -13,9 +13,10 @@ import asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from service.auth.clients import create_client, operator
 from service.auth.scopes import ALL_SCOPES
-from service.auth.service import create_client, operator
-from service.database import async_url, asyncpg_dsn, create_session_factory
+from service.connections import asyncpg_dsn
+from service.database import async_url, create_session_factory
 from service.embedded_database import EmbeddedPostgres
 from service.runtime import load_reference_data, migrate
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.database import BenchDatabase, engine_for
-from service.auth.service import operator
+from service.auth.clients import operator
 from service.database import create_session_factory
 from service.kpm import imports
 from service.kpm.identity import no_kk_problem

@@ -12,7 +12,7 @@ def prune_changes() -> None:
     daily; a feed reader whose cursor is older than what was removed is told to start again."""
     from service.changes.retention import prune_changes as prune
     from service.database import create_engine, create_session_factory
-    from service.runtime import resolve_database_url, stop_embedded_database
+    from service.database_url import resolve_database_url, stop_embedded_database
     from service.settings import get_settings
 
     settings = get_settings()

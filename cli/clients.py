@@ -28,13 +28,13 @@ def create_client(
 ) -> None:
     """Create a client. Its secret is printed once and never stored in the clear."""
     from cli.transactions import in_transaction
-    from service.auth import service
+    from service.auth import clients
     from service.auth.scopes import ALL_SCOPES
 
     scopes = scope or sorted(ALL_SCOPES)
     created = in_transaction(
-        lambda session: service.create_client(
-            session, service.operator(), name=name, scopes=scopes, region_code=region
+        lambda session: clients.create_client(
+            session, clients.operator(), name=name, scopes=scopes, region_code=region
         )
     )
     typer.echo(
@@ -54,11 +54,11 @@ def create_client(
 @app.command("list")
 def list_clients() -> None:
     """List clients (never their secrets), one a line under a header."""
-    from cli.transactions import in_transaction
-    from service.auth import service
+    from cli.transactions import on_plain_connection
+    from service.auth import client_list
 
     rows = [("ID", "STATE", "REGION", "NAME", "SCOPES")]
-    for client in in_transaction(service.list_clients):
+    for client in on_plain_connection(client_list.list_clients):
         state = "revoked" if client.revoked_at else "active"
         region = client.region_code or "national"
         rows.append((str(client.id), state, region, client.name, " ".join(client.scopes)))
@@ -72,10 +72,10 @@ def list_clients() -> None:
 def rotate_secret(client_id: Annotated[str, typer.Argument(metavar="CLIENT_ID")]) -> None:
     """Issue a new secret. The old secret and every token issued with it stop working now."""
     from cli.transactions import in_transaction
-    from service.auth import service
+    from service.auth import clients
 
     rotated = in_transaction(
-        lambda session: service.rotate_secret(session, service.operator(), client_id)
+        lambda session: clients.rotate_secret(session, clients.operator(), client_id)
     )
     typer.echo(
         json.dumps({"client_id": str(rotated.client.id), "client_secret": rotated.secret}, indent=2)
@@ -86,9 +86,9 @@ def rotate_secret(client_id: Annotated[str, typer.Argument(metavar="CLIENT_ID")]
 def revoke(client_id: Annotated[str, typer.Argument(metavar="CLIENT_ID")]) -> None:
     """Revoke a client: no new tokens, and its current tokens stop working now."""
     from cli.transactions import in_transaction
-    from service.auth import service
+    from service.auth import clients
 
     client = in_transaction(
-        lambda session: service.revoke_client(session, service.operator(), client_id)
+        lambda session: clients.revoke_client(session, clients.operator(), client_id)
     )
     typer.echo(f"Revoked {client.id} ({client.name}).")

@@ -67,7 +67,7 @@ def load_demo_data(url: str, *, only_if_empty: bool) -> bool:
 def demo() -> None:
     """Load the demo data: the five field stories, with their real numbers. Loads once;
     running it again changes nothing."""
-    from service.runtime import resolve_database_url, stop_embedded_database
+    from service.database_url import resolve_database_url, stop_embedded_database
     from service.settings import get_settings
 
     try:
@@ -80,7 +80,7 @@ def demo() -> None:
 
 def migrate() -> None:
     """Apply the migrations and load the reference data (regions, seeded programs)."""
-    from service.runtime import resolve_database_url, stop_embedded_database
+    from service.database_url import resolve_database_url, stop_embedded_database
     from service.settings import get_settings
 
     try:

@@ -31,12 +31,12 @@ def import_kpm(
 
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
-    from service.auth.service import operator
+    from service.auth.clients import operator
     from service.database import create_engine, create_session_factory
+    from service.database_url import resolve_database_url, stop_embedded_database
     from service.errors import DomainError
     from service.kpm import imports
     from service.kpm.importer import run_import
-    from service.runtime import resolve_database_url, stop_embedded_database
     from service.settings import get_settings
 
     chosen = file_format or ("ndjson" if file.suffix.lower() in (".ndjson", ".jsonl") else "csv")

@@ -27,7 +27,7 @@ def serve(
     from api.app import create_app
     from api.observability import configure_logging
     from cli.database import demo_credentials, load_demo_data, prepare
-    from service.runtime import resolve_database_url, stop_embedded_database
+    from service.database_url import resolve_database_url, stop_embedded_database
     from service.settings import get_settings
 
     settings = get_settings()

@@ -12,7 +12,7 @@ def worker() -> None:
     import signal
 
     from api.observability import configure_logging
-    from service.runtime import resolve_database_url, stop_embedded_database
+    from service.database_url import resolve_database_url, stop_embedded_database
     from service.settings import get_settings
     from service.webhooks.dispatcher import run_dispatcher
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from service.connections import SERVER_SETTINGS
 from service.settings import Settings
 
 
@@ -19,12 +20,6 @@ def async_url(url: str) -> str:
     """Any ``postgres://``/``postgresql://`` URL, rewritten for SQLAlchemy's asyncpg driver."""
     parsed = make_url(url)
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
-
-
-def asyncpg_dsn(url: str) -> str:
-    """The same URL in the plain form that ``asyncpg.connect`` takes."""
-    parsed = make_url(url)
-    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def create_engine(url: str, settings: Settings) -> AsyncEngine:
@@ -39,8 +34,7 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         pool_recycle=1800,
         # A logged database error must not carry the statement's values (a NIK, say).
         hide_parameters=True,
-        # Every timestamp the service writes or compares is UTC.
-        connect_args={"server_settings": {"timezone": "UTC", "application_name": "dinsos"}},
+        connect_args={"server_settings": SERVER_SETTINGS},
     )
 
 

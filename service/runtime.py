@@ -1,4 +1,5 @@
-"""Process-level start-up: which database to use, and getting it ready for the service."""
+"""Process-level start-up: getting the database ready for the service (which database to use:
+``service.database_url``)."""
 
 from __future__ import annotations
 
@@ -11,40 +12,19 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.auth.clients import create_client, operator
 from service.auth.scopes import ALL_SCOPES
-from service.auth.service import create_client, operator
 from service.auth.tables import ApiClient
-from service.embedded_database import EmbeddedPostgres
 from service.programs.service import seed_programs
 from service.regions.loader import load_regions
-from service.settings import Settings, get_settings
+from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
-_embedded: EmbeddedPostgres | None = None
-
-
-def resolve_database_url(settings: Settings | None = None) -> str:
-    """``DATABASE_URL`` when set; otherwise the embedded server, started on first use."""
-    global _embedded
-    settings = settings or get_settings()
-    if settings.database_url:
-        return settings.database_url
-    if _embedded is None:
-        _embedded = EmbeddedPostgres(settings.data_dir)
-    return _embedded.start()
-
-
-def stop_embedded_database() -> None:
-    global _embedded
-    if _embedded is not None:
-        _embedded.stop()
-        _embedded = None
-
 
 async def migrate(database_url: str) -> None:
-    # Alembic is imported here, not at the top: every ``dinsos`` command imports this module,
-    # and only the ones that migrate should pay for Alembic.
+    # Alembic is imported here, not at the top: ``serve`` and ``demo`` import this module too,
+    # and only the commands that migrate should pay for Alembic.
     from service.migrations import upgrade_to_head
 
     await asyncio.to_thread(upgrade_to_head, database_url)

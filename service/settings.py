@@ -53,7 +53,10 @@ class Settings(BaseSettings):
     change_retention_days: int = 30
     change_feed_stall_warning_seconds: float = 60.0
 
-    # Webhooks. The dispatcher runs inside ``dinsos serve`` unless turned off here (then run
+    # Webhooks: how long a rotated-out signing secret keeps signing beside the new one.
+    webhook_secret_grace_hours: float = Field(default=24.0, ge=0)
+
+    # Webhook delivery. The dispatcher runs inside ``dinsos serve`` unless turned off here (then run
     # ``dinsos worker``). Targets must be https and resolve to public addresses; the two
     # ``allow`` switches open that up for tests and closed networks only.
     webhook_dispatcher: bool = True
@@ -72,7 +75,7 @@ class Settings(BaseSettings):
     # to at once per process, and the timer that catches what no notification announced.
     webhook_batch_size: int = 100
     webhook_concurrency: int = 16
-    webhook_poll_seconds: float = 30.0
+    webhook_poll_seconds: float = 10.0
 
     log_level: str = "INFO"
 

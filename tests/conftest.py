@@ -30,7 +30,8 @@ from sqlalchemy.ext.asyncio import (
 
 from api.app import create_app
 from service.auth import secrets
-from service.database import async_url, asyncpg_dsn, create_session_factory
+from service.connections import asyncpg_dsn
+from service.database import async_url, create_session_factory
 from service.embedded_database import EmbeddedPostgres
 from service.runtime import load_reference_data, migrate
 from service.settings import Settings

@@ -12,7 +12,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from service.auth import service as auth_service
+from service.auth import clients as auth_clients
 from service.auth.scopes import ALL_SCOPES
 from service.auth.tokens import TokenKeys, issue_token
 from service.database import create_session_factory
@@ -41,9 +41,9 @@ class ClientFactory:
     async def __call__(
         self, region: str | None = None, scopes: list[str] | None = None, name: str | None = None
     ) -> IssuedClient:
-        created = await auth_service.create_client(
+        created = await auth_clients.create_client(
             self.session,
-            auth_service.operator(),
+            auth_clients.operator(),
             name=name or f"test client {next(_counter)}",
             scopes=sorted(ALL_SCOPES) if scopes is None else scopes,
             region_code=region,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 
@@ -89,3 +92,28 @@ def test_bad_input_is_refused_with_a_message(cli_env: None) -> None:
 
     unknown_client = CliRunner().invoke(app, ["clients", "revoke", str(uuid.uuid4())])
     assert unknown_client.exit_code == 1
+
+
+def test_clients_list_starts_without_sqlalchemy(database_url: str) -> None:
+    """The list is a plain asyncpg query, so the command loads neither SQLAlchemy (half of a
+    command's start-up) nor the token library."""
+    script = (
+        "import sys\n"
+        "from cli.main import app\n"
+        "try:\n"
+        "    app(['clients', 'list'])\n"
+        "except SystemExit as done:\n"
+        "    assert not done.code, done.code\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DINSOS_DATABASE_URL"}
+    lines = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**env, "DATABASE_URL": database_url},
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()
+    assert lines[0].split() == ["ID", "STATE", "REGION", "NAME", "SCOPES"]
+    heavy = {"sqlalchemy", "sqlmodel", "jose", "cryptography"}
+    assert [name for name in lines[-1].split() if name.split(".")[0] in heavy] == []

@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from alembic import command
-from service.database import asyncpg_dsn
+from service.connections import asyncpg_dsn
 from service.migrations import alembic_config, head_revisions
 from tests.conftest import create_database, drop_database
 

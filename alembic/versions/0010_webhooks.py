@@ -195,8 +195,7 @@ BEGIN
         ON c.id = s.client_id
        AND c.revoked_at IS NULL
        AND 'changes:read' = ANY (c.scopes)
-     WHERE change_visible_in_region(c.region_code, e.region_code, e.previous_region_code)
-     ORDER BY e.txid, e.id, s.id;
+     WHERE change_visible_in_region(c.region_code, e.region_code, e.previous_region_code);
     RETURN NULL;
 END
 $$

@@ -11,7 +11,7 @@ from api.rest.params import Limit
 from schemas.changes import ChangePage
 from service.changes import feed
 from service.changes.notifications import ChangeSignal
-from service.database import asyncpg_dsn
+from service.connections import asyncpg_dsn
 
 router = APIRouter(
     prefix="/api/v1/changes", tags=["changes"], responses=problem_responses(401, 403, 422)

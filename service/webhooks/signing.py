@@ -11,19 +11,10 @@ a receiver holding either secret accepts the message.
 
 from __future__ import annotations
 
-import base64
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from standardwebhooks import Webhook
-
-SECRET_PREFIX = "whsec_"
-
-
-def new_secret() -> str:
-    """A fresh secret in the scheme's form: ``whsec_`` and 32 random bytes in base64."""
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
 
 
 @dataclass(frozen=True)

@@ -32,12 +32,15 @@ import typing
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import certifi
 import httpcore
 
 from service.errors import FieldError, ValidationFailed
 from service.settings import Settings, get_settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+USER_AGENT = b"dinsos-exchange-webhooks/1"
 
 # Answers are read this far, for the log; the rest is dropped with the connection.
 ANSWER_CAP = 4096
@@ -220,10 +223,17 @@ class TargetClient:
     """Posts webhook messages under ``policy``; one per dispatcher, keeping connections alive
     per origin (each one was opened to a checked address)."""
 
-    def __init__(self, policy: TargetPolicy, *, max_connections: int = 100) -> None:
+    def __init__(
+        self,
+        policy: TargetPolicy,
+        *,
+        max_connections: int = 100,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self._policy = policy
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl.create_default_context(),
+            # The CA bundle httpx uses, so slim container images verify the same as a desktop.
+            ssl_context=ssl_context or ssl.create_default_context(cafile=certifi.where()),
             max_connections=max_connections,
             network_backend=GuardedNetworkBackend(policy),
             retries=0,
@@ -256,6 +266,7 @@ class TargetClient:
                     headers=[
                         *((name.encode(), value.encode()) for name, value in headers.items()),
                         (b"content-type", b"application/json"),
+                        (b"user-agent", USER_AGENT),
                     ],
                     content=body,
                     extensions={"timeout": timeouts},

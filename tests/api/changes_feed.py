@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.auth.service import operator
+from service.auth.clients import operator
 from service.journal import record_write
 from tests.factories import IssuedClient
 

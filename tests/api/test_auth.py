@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from service.audit.tables import AuditEntry
-from service.auth import service as auth_service
+from service.auth import clients as auth_clients
 from service.auth.tables import ApiClient
 from service.auth.tokens import TokenKeys, issue_token
 from tests.factories import ClientFactory, IssuedClient, family_body
@@ -110,7 +110,7 @@ async def test_revocation_stops_tokens_already_issued(
     client = await clients()
     assert (await http.get(REGION_URL, headers=client.headers)).status_code == 200
 
-    await auth_service.revoke_client(session, auth_service.operator(), client.client_id)
+    await auth_clients.revoke_client(session, auth_clients.operator(), client.client_id)
     await session.flush()
 
     refused = await http.get(REGION_URL, headers=client.headers)
@@ -129,7 +129,7 @@ async def test_rotation_retires_the_old_secret_and_its_tokens(
     http: httpx.AsyncClient, clients: ClientFactory, session: AsyncSession
 ) -> None:
     client = await clients()
-    rotated = await auth_service.rotate_secret(session, auth_service.operator(), client.client_id)
+    rotated = await auth_clients.rotate_secret(session, auth_clients.operator(), client.client_id)
     await session.flush()
 
     assert (await http.get(REGION_URL, headers=client.headers)).status_code == 401

@@ -31,6 +31,18 @@ NOT_REGION_BOUND = {
     "startImport": "rows outside the region are refused: test_kpm_import.py",
     # The feed hands out committed events only, which the matrix's rolled-back world is not.
     "listChanges": "proven on committed writes: test_changes.py",
+    # A subscription is its client's own (another client's is 404: test_webhooks.py); which
+    # changes it gets is the feed's region rule: tests/service/test_webhook_outbox_regions.py.
+    "createWebhook": "owned by its client",
+    "listWebhooks": "owned by its client",
+    "getWebhook": "owned by its client",
+    "updateWebhook": "owned by its client",
+    "deleteWebhook": "owned by its client",
+    "rotateWebhookSecret": "owned by its client",
+    "listWebhookDeliveries": "owned by its client",
+    "getWebhookDelivery": "owned by its client",
+    "redeliverWebhookDelivery": "owned by its client",
+    "redeliverParkedWebhookDeliveries": "owned by its client",
 }
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import col
 
 from service.access import Caller
-from service.auth.service import create_client, operator
+from service.auth.clients import create_client, operator
 from service.auth.tables import ApiClient
 from service.changes.feed import visible_changes
 from service.changes.tables import ChangeEvent

@@ -21,11 +21,11 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlmodel import col
 
-from service.auth.service import create_client, operator
+from service.auth.clients import create_client, operator
 from service.database import async_url, create_session_factory
 from service.settings import Settings
 from service.webhooks.dispatcher import Dispatcher
-from service.webhooks.signing import new_secret
+from service.webhooks.subscriptions import new_secret
 from service.webhooks.tables import WebhookSubscription
 from tests.api.changes_feed import journal_change
 from tests.conftest import prepared_database

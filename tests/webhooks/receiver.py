@@ -10,6 +10,7 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -96,15 +97,28 @@ class Receiver:
 
 
 @asynccontextmanager
-async def running_receiver(host: str = "127.0.0.1") -> AsyncIterator[Receiver]:
+async def running_receiver(
+    host: str = "127.0.0.1", *, tls: tuple[Path, Path] | None = None, name: str | None = None
+) -> AsyncIterator[Receiver]:
+    """A receiver on ``host``; over TLS with ``tls`` (certificate file, key file), reached as
+    ``https://{name}:port``."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
     port = sock.getsockname()[1]
-    receiver = Receiver(f"http://{host}:{port}")
+    scheme = "https" if tls else "http"
+    receiver = Receiver(f"{scheme}://{name or host}:{port}")
     app = Starlette(routes=[Route("/{path}", receiver._handle, methods=["POST"])])
+    certificate, key = tls or (None, None)
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
+        uvicorn.Config(
+            app,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+            ssl_certfile=certificate,
+            ssl_keyfile=key,
+        )
     )
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:

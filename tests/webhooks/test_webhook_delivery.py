@@ -12,9 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from service.webhooks.dispatcher import wake_dispatchers
-from service.webhooks.signing import new_secret
+from service.webhooks.subscriptions import new_secret
 from service.webhooks.tables import WebhookAttempt, WebhookDelivery, WebhookSubscription
-from tests.webhooks.conftest import DispatcherRunner, subscribe, write_changes
+from tests.api.changes_feed import journal_change
+from tests.webhooks.conftest import VILLAGE, DispatcherRunner, subscribe, write_changes
 from tests.webhooks.receiver import Received, Receiver
 
 pytestmark = pytest.mark.usefixtures("cheap_secret_hashing")
@@ -274,3 +275,22 @@ async def test_a_paused_subscription_sends_nothing_until_it_is_resumed(
         await receiver.wait_until(lambda: len(receiver.accepted("paused")) == 2)
     assert [m.record_id for m in receiver.at("paused")] == written
     await settled(committed, paused.id, ["delivered"] * 2)
+
+
+async def test_a_change_committed_late_is_still_sent_before_the_later_ones(
+    committed: async_sessionmaker[AsyncSession],
+    receiver: Receiver,
+    dispatching: DispatcherRunner,
+) -> None:
+    await subscribe(committed, receiver.url("late"))
+    async with dispatching():
+        async with committed() as slow, slow.begin():
+            # The slow writer takes its transaction id first and commits last.
+            early = await journal_change(slow, VILLAGE)
+            quick = await write_changes(committed, 2)
+            # Room for the dispatcher to send the quick changes too early (it must not:
+            # they lie beyond the feed's horizon while the slow writer runs).
+            await asyncio.sleep(0.5)
+            assert receiver.at("late") == []
+        await receiver.wait_until(lambda: len(receiver.accepted("late")) == 3)
+    assert [m.record_id for m in receiver.at("late")] == [early, *quick]

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from service.audit.tables import AuditEntry
-from service.auth.service import operator
+from service.auth.clients import operator
 from service.journal import record_write
 from tests.factories import family_body
 from tests.webhooks.conftest import VILLAGE, DispatcherRunner, subscribe
@@ -26,12 +26,13 @@ async def test_personal_numbers_are_masked_or_audited_before_they_leave(
     receiver: Receiver,
     dispatching: DispatcherRunner,
 ) -> None:
-    await subscribe(committed, receiver.url("masked"))
+    plain = await subscribe(committed, receiver.url("masked"))
     trusted = await subscribe(
         committed,
         receiver.url("unmasked"),
         scopes=("changes:read", "webhooks:manage", "pii:read"),
     )
+    clients = {"masked": plain.client_id, "unmasked": trusted.client_id}
     audited_on_arrival: dict[str, int] = {}
 
     async def count_the_audit_entries_on_arrival(message: Received) -> int:
@@ -43,7 +44,7 @@ async def test_personal_numbers_are_masked_or_audited_before_they_leave(
                     .where(
                         col(AuditEntry.action) == "read_pii",
                         col(AuditEntry.record_id) == message.record_id,
-                        col(AuditEntry.client_id) == trusted.client_id,
+                        col(AuditEntry.client_id) == clients[message.path],
                     )
                 )
                 or 0

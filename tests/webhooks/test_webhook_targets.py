@@ -4,8 +4,12 @@ sending, nothing reaches them, and the delivery log says why."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import uuid
+from collections.abc import Iterable
+from pathlib import Path
 
+import httpcore
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -13,9 +17,15 @@ from sqlmodel import col
 
 from service.errors import ValidationFailed
 from service.webhooks.tables import WebhookAttempt, WebhookDelivery
-from service.webhooks.targets import TargetPolicy, check_target_url
+from service.webhooks.targets import (
+    GuardedNetworkBackend,
+    TargetClient,
+    TargetPolicy,
+    check_target_url,
+)
+from tests.webhooks.certificates import CertificateAuthority
 from tests.webhooks.conftest import DispatcherRunner, subscribe, write_changes
-from tests.webhooks.receiver import Receiver
+from tests.webhooks.receiver import Receiver, running_receiver
 
 pytestmark = pytest.mark.usefixtures("cheap_secret_hashing")
 
@@ -106,3 +116,63 @@ async def first_attempt_errors(
             if len(errors) == len(subscription_ids):
                 return errors
             await asyncio.sleep(0.05)
+
+
+async def test_tls_verifies_the_host_name_on_the_connection_to_the_checked_address(
+    tmp_path: Path,
+) -> None:
+    """The connection goes to the resolved address, and TLS still checks the certificate
+    against the URL's host name (SNI): a certificate for another name is refused."""
+    authority = CertificateAuthority()
+    client = TargetClient(
+        TargetPolicy(allow_private=True, connect_timeout=2, read_timeout=2, write_timeout=2),
+        ssl_context=authority.client_context(),
+    )
+    try:
+        right = authority.issue(tmp_path, "localhost")
+        async with running_receiver(tls=right, name="localhost") as receiver:
+            answer = await client.post(receiver.url("in"), {}, b"{}")
+            assert answer.status_code == 200
+            assert [message.path for message in receiver.received] == ["in"]
+        wrong = authority.issue(tmp_path, "elsewhere.example")
+        async with running_receiver(tls=wrong, name="localhost") as receiver:
+            answer = await client.post(receiver.url("in"), {}, b"{}")
+            assert answer.status_code is None
+            assert answer.error is not None
+            assert "CERTIFICATE_VERIFY_FAILED" in answer.error
+            assert receiver.received == []
+    finally:
+        await client.close()
+
+
+class RecordingBackend(httpcore.AnyIOBackend):
+    """The real network backend, noting the host each connection is opened to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hosts: list[str] = []
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        self.hosts.append(host)
+        return await super().connect_tcp(host, port, timeout, local_address, socket_options)
+
+
+async def test_the_connection_goes_to_the_address_that_was_checked(receiver: Receiver) -> None:
+    """No second lookup of the name (DNS rebinding): the socket is opened to the very address
+    the check passed."""
+    network = RecordingBackend()
+    backend = GuardedNetworkBackend(TargetPolicy(allow_http=True, allow_private=True), network)
+    url = receiver.url("named").replace("127.0.0.1", "localhost")
+    async with httpcore.AsyncConnectionPool(network_backend=backend) as pool:
+        answer = await pool.request("POST", url, content=b"{}")
+    assert answer.status == 200
+    assert network.hosts
+    assert all(ipaddress.ip_address(host).is_loopback for host in network.hosts)
+    assert receiver.at("named") != []

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from service.changes.tables import ChangeEvent
-from service.database import asyncpg_dsn
-from service.webhooks.signing import new_secret
+from service.connections import asyncpg_dsn
+from service.webhooks.subscriptions import new_secret
 from service.webhooks.tables import WebhookDelivery
 from tests.webhooks.conftest import subscribe, write_changes
 from tests.webhooks.receiver import Received, Receiver
