@@ -52,6 +52,17 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
+def _why(response: httpx.Response) -> str:
+    """The codes of a problem+json answer (``url: https_required``), when it is one."""
+    try:
+        errors = response.json().get("errors") or []
+        return (
+            " (" + ", ".join(f"{e['field']}: {e['code']}" for e in errors) + ")" if errors else ""
+        )
+    except (ValueError, AttributeError, KeyError, TypeError):
+        return ""
+
+
 async def _through_api(service_url: str, token: str, urls: list[str]) -> list[uuid.UUID] | str:
     """The subscriptions made by the service; why not, when it refuses the first one (no such
     endpoint yet, or a receiver address it does not accept)."""
@@ -64,7 +75,7 @@ async def _through_api(service_url: str, token: str, urls: list[str]) -> list[uu
                 "/api/v1/webhooks", json={"url": url, "description": "bench receiver"}
             )
             if 400 <= response.status_code < 500 and not made:
-                return f"POST /api/v1/webhooks answered {response.status_code}"
+                return f"POST /api/v1/webhooks answered {response.status_code}{_why(response)}"
             if response.status_code != 201:
                 raise RuntimeError(
                     f"POST /api/v1/webhooks refused: {response.status_code} {response.text}"
