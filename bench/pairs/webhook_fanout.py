@@ -184,9 +184,10 @@ class Fanout:
     receiver: Receiver
     next_family: int = 10_000_000
 
-    async def write_events(self, count: int) -> tuple[tuple[int, int], int]:
-        """``count`` events in one transaction; answers their id range and the deliveries the
-        outbox queued for them (all of them, for the harness's subscriptions)."""
+    async def write_events(self, count: int) -> tuple[tuple[int, int], int, float]:
+        """``count`` events in one transaction; answers their id range, the deliveries the
+        outbox queued for them (all of them, for the harness's subscriptions) and when the
+        transaction had committed (``perf_counter``)."""
         first = self.next_family
         self.next_family += count
         connection = await asyncpg.connect(self.database.dsn)
@@ -197,6 +198,7 @@ class Fanout:
                     connection, first, first + count - 1, self.villages, self.client_id
                 )
                 high = await connection.fetchval("SELECT max(id) FROM change_event")
+            committed = time.perf_counter()
             queued: int = await connection.fetchval(
                 "SELECT count(*) FROM webhook_delivery WHERE event_id BETWEEN $1 AND $2"
                 " AND subscription_id = any($3::uuid[])",
@@ -206,7 +208,7 @@ class Fanout:
             )
         finally:
             await connection.close()
-        return (low + 1, high), queued
+        return (low + 1, high), queued, committed
 
 
 def dispatcher_command() -> list[str]:
@@ -222,8 +224,7 @@ async def service_round(
     fanout: Fanout, count: int, alive: Callable[[], bool]
 ) -> tuple[Delivered, tuple[int, int]]:
     before = (await fanout.receiver.counts())["received"]
-    events, queued = await fanout.write_events(count)
-    committed = time.perf_counter()
+    events, queued, committed = await fanout.write_events(count)
     expected = count * len(fanout.subscriptions.items)
     if queued != expected:
         raise RuntimeError(
