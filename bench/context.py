@@ -35,6 +35,30 @@ class Options:
     record: bool
     generator: Path | None
     out_dir: Path
+    # The change feed pair's seeded events, and the webhook pairs' events and subscriptions.
+    feed_events: int = 1_000_000
+    webhook_events: int = 10_000
+    webhook_subscriptions: int = 10
+
+
+def service_environment(database: BenchDatabase, options: Options) -> dict[str, str]:
+    """The service as the container runs it (``uvicorn api.main:app``), configured by env."""
+    return {
+        "DATABASE_URL": database.url,
+        "DINSOS_DATABASE_URL": database.url,
+        "DINSOS_JWT_KEY": JWT_KEY,
+        "DINSOS_DATA_DIR": str(options.out_dir / "service-data"),
+        "DINSOS_CREATE_DEMO_CLIENT": "false",
+        # Long enough for the slowest pair; each pair still asks for its own token.
+        "DINSOS_TOKEN_TTL_SECONDS": "3600",
+        "DINSOS_LOG_LEVEL": "WARNING",
+        # No dispatcher inside the service under test: the webhooks pair runs `dinsos worker`
+        # apart, and the kpm-write pair measures the write path alone.
+        "DINSOS_WEBHOOK_DISPATCHER": "false",
+        # The webhook pairs' receiver listens on 127.0.0.1, over plain HTTP.
+        "DINSOS_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+        "DINSOS_WEBHOOK_ALLOW_HTTP": "true",
+    }
 
 
 @dataclass

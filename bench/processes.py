@@ -91,8 +91,17 @@ def start_uvicorn(
         "--log-level",
         "warning",
     ]
+    return Server(name, start_process(command, env=env, log_path=log_path), port, log_path)
+
+
+def start_process(
+    command: list[str], *, env: dict[str, str], log_path: Path
+) -> subprocess.Popen[bytes]:
+    """A process of the benchmark in a session of its own (so ``stop_process`` ends its whole
+    group), its output in ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
-        process = subprocess.Popen(
+        return subprocess.Popen(
             command,
             cwd=PROJECT_ROOT,
             env={**os.environ, **env},
@@ -100,7 +109,6 @@ def start_uvicorn(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    return Server(name, process, port, log_path)
 
 
 def wait_until_ready(server: Server, path: str, timeout_s: float = 60.0) -> None:
@@ -118,15 +126,19 @@ def wait_until_ready(server: Server, path: str, timeout_s: float = 60.0) -> None
 
 
 def stop(server: Server, timeout_s: float = 25.0) -> None:
-    """SIGTERM to the server's own process group (started with a new session), then SIGKILL."""
-    if server.process.poll() is not None:
+    stop_process(server.process, timeout_s)
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 25.0) -> None:
+    """SIGTERM to the process's own group (started with a new session), then SIGKILL."""
+    if process.poll() is not None:
         return
     try:
-        os.killpg(server.process.pid, signal.SIGTERM)
-        server.process.wait(timeout=timeout_s)
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        os.killpg(server.process.pid, signal.SIGKILL)
-        server.process.wait()
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
     except ProcessLookupError:
         pass
 

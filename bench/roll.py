@@ -45,7 +45,7 @@ class Roll:
     spoiled_no_kks: frozenset[str]
 
 
-def _villages(regencies: tuple[str, ...]) -> list[tuple[str, str]]:
+def villages_of(regencies: tuple[str, ...]) -> list[tuple[str, str]]:
     with VILLAGES_CSV.open() as handle:
         return [
             (row["code"], row["district_code"])
@@ -57,7 +57,7 @@ def _villages(regencies: tuple[str, ...]) -> list[tuple[str, str]]:
 def write_roll(path: Path, families: int, *, seed: int = 1) -> Roll:
     """``families`` valid families (one to six people each), one CSV row per person."""
     rng = random.Random(seed)
-    villages = _villages(DEFAULT_REGENCIES)
+    villages = villages_of(DEFAULT_REGENCIES)
     serials: dict[str, int] = {}
     taken: set[str] = set()
 

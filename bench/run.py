@@ -20,7 +20,7 @@ from pathlib import Path
 
 import asyncpg
 
-from bench.context import JWT_KEY, BenchContext, Options
+from bench.context import BenchContext, Options, service_environment
 from bench.database import (
     BenchDatabase,
     close_database,
@@ -83,6 +83,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="families in the roll of the import and export pairs (280,000: about 1M people)",
     )
     parser.add_argument(
+        "--feed-events",
+        type=_positive,
+        default=1_000_000,
+        help="change events seeded for the feed pair (1,000,000; 100,000 for a quick look)",
+    )
+    parser.add_argument(
+        "--webhook-events",
+        type=_positive,
+        default=10_000,
+        help="events fanned out to every subscription by the webhooks pair",
+    )
+    parser.add_argument(
+        "--webhook-subscriptions",
+        type=_positive,
+        default=10,
+        help="subscriptions of the webhooks and kpm-write pairs",
+    )
+    parser.add_argument(
         "--database-url",
         default=os.environ.get("BENCH_DATABASE_URL") or os.environ.get("DATABASE_URL"),
         help="PostgreSQL server to create the benchmark database on "
@@ -143,6 +161,9 @@ def parse_options(argv: Sequence[str] | None = None) -> tuple[Options, argparse.
         record=not args.no_record,
         generator=args.generator,
         out_dir=args.out.resolve(),
+        feed_events=args.feed_events,
+        webhook_events=args.webhook_events,
+        webhook_subscriptions=args.webhook_subscriptions,
     )
     return options, args
 
@@ -157,6 +178,12 @@ def settings_text(options: Options) -> str:
     )
     if {"import", "export"} & set(options.only):
         text += f"; bulk roll of {options.families} families"
+    if "feed" in options.only:
+        text += f"; {options.feed_events} feed events"
+    if {"webhooks", "kpm-write"} & set(options.only):
+        text += f"; {options.webhook_subscriptions} webhook subscriptions"
+    if "webhooks" in options.only:
+        text += f", {options.webhook_events} events fanned out"
     return text
 
 
@@ -175,20 +202,6 @@ async def pick_family(database: BenchDatabase) -> uuid.UUID:
         raise RuntimeError("no seeded family with four members")
     assert isinstance(family_id, uuid.UUID)
     return family_id
-
-
-def service_environment(database: BenchDatabase, options: Options) -> dict[str, str]:
-    """The service as the container runs it (``uvicorn api.main:app``), configured by env."""
-    return {
-        "DATABASE_URL": database.url,
-        "DINSOS_DATABASE_URL": database.url,
-        "DINSOS_JWT_KEY": JWT_KEY,
-        "DINSOS_DATA_DIR": str(options.out_dir / "service-data"),
-        "DINSOS_CREATE_DEMO_CLIENT": "false",
-        # Long enough for the slowest pair; each pair still asks for its own token.
-        "DINSOS_TOKEN_TTL_SECONDS": "3600",
-        "DINSOS_LOG_LEVEL": "WARNING",
-    }
 
 
 def start_servers(database: BenchDatabase, options: Options) -> tuple[Server, Server]:

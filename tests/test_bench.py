@@ -12,13 +12,19 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bench.pairs.disbursement_batch import batch_body, rows
 from bench.pairs.disbursement_payments import body_template
+from bench.pairs.kpm_write import family_body
+from bench.receiver import app as receiver_app
 from bench.results import Check, Machine, PairResult, Table, record_run, render_text, run_section
+from bench.roll import villages_of
 from bench.run import parse_options
+from bench.subscriptions import sign
 from bench.wrk import Target, WrkFailed, WrkSettings, parse_wrk_output, run_wrk_sync
+from service.kpm.identity import nik_disagrees, nik_problem, no_kk_problem
 
 # Captured from `wrk -t1 -c2 -d1s --latency -s bench/wrk_report.lua URL`.
 WRK_SAMPLE = """\
@@ -86,6 +92,9 @@ def test_pairs_and_sizes_are_chosen_on_the_command_line() -> None:
         "payments",
         "import",
         "export",
+        "feed",
+        "kpm-write",
+        "webhooks",
     ]
 
 
@@ -124,6 +133,53 @@ def test_the_batch_body_pays_the_rows_families() -> None:
         str(row[4]) for row in rows(allocation, families)
     ]
     assert {item["allocation_id"] for item in items} == {str(allocation)}
+
+
+def test_bench_options_of_the_webhook_and_feed_pairs() -> None:
+    options, _ = parse_options(
+        ["--only", "feed,webhooks", "--feed-events", "100000", "--webhook-events", "500"]
+    )
+    assert options.only == ["feed", "webhooks"]
+    assert (options.feed_events, options.webhook_events) == (100_000, 500)
+    assert options.webhook_subscriptions == 10
+
+
+def test_written_families_are_valid_and_never_repeat_a_number() -> None:
+    villages = villages_of(("34.04",))
+    # Past 9,999 families the serials wrap and the dates move on.
+    bodies = [json.loads(family_body(n, villages)) for n in range(1, 30_000, 7)]
+    numbers = [body["no_kk"] for body in bodies]
+    numbers += [member["nik"] for body in bodies for member in body["members"]]
+    assert len(set(numbers)) == len(numbers)
+    assert not [body["no_kk"] for body in bodies if no_kk_problem(body["no_kk"])]
+    for body in bodies:
+        for member in body["members"]:
+            assert nik_problem(member["nik"]) is None
+            birth = dt.date.fromisoformat(member["birth_date"])
+            assert not nik_disagrees(member["nik"], sex=member["sex"], birth_date=birth)
+
+
+def test_signature_is_standard_webhooks() -> None:
+    # The example of the Standard Webhooks specification.
+    signature = sign(
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        1614265330,
+        b'{"test": 2432232314}',
+    )
+    assert signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+async def test_the_receiver_counts_posts_and_unsigned_ones() -> None:
+    transport = httpx.ASGITransport(app=receiver_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://receiver") as http:
+        before = (await http.get("/count")).json()
+        signed = {"webhook-signature": "v1,x"}
+        assert (await http.post("/hooks/1", content=b"{}", headers=signed)).status_code == 204
+        assert (await http.post("/hooks/2", content=b"{}")).status_code == 204
+        after = (await http.get("/count")).json()
+    assert after["received"] - before["received"] == 2
+    assert after["unsigned"] - before["unsigned"] == 1
 
 
 def _recording_handler(seen: list[tuple[str, str]]) -> type[BaseHTTPRequestHandler]:

@@ -21,13 +21,16 @@ class Pair:
 
 def all_pairs() -> dict[str, Pair]:
     from bench.pairs import (
+        change_feed,
         disbursement_batch,
         disbursement_payments,
         family_list,
         kpm_export,
         kpm_import,
         kpm_read,
+        kpm_write,
         regions,
+        webhook_fanout,
     )
 
     pairs = (
@@ -38,5 +41,8 @@ def all_pairs() -> dict[str, Pair]:
         disbursement_payments.PAIR,
         kpm_import.PAIR,
         kpm_export.PAIR,
+        change_feed.PAIR,
+        kpm_write.PAIR,
+        webhook_fanout.PAIR,
     )
     return {pair.key: pair for pair in pairs}
