@@ -50,7 +50,7 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     # Everything that touches the database is marked, so CI can rerun exactly those
     # against a second PostgreSQL server (``-m db``). Marked as each test is collected: the
     # ``-m`` selection runs in the collection hook below, before a trylast hook would.
-    if "database_url" in getattr(item, "fixturenames", ()):
+    if {"database_url", "server_url"} & set(getattr(item, "fixturenames", ())):
         item.add_marker(pytest.mark.db)
 
 
