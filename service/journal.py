@@ -184,6 +184,9 @@ class Write:
     # The record after the write, when the writer holds it already; otherwise loaded.
     payload: Payload | None = None
     previous_region_code: str | None = None
+    # False for a change that follows from another, audited write (a payment moving its
+    # allocation's sums): published in the feed, not audited twice.
+    audited: bool = True
 
 
 async def record_writes(
@@ -194,11 +197,12 @@ async def record_writes(
     if not writes:
         return
     connection = await driver_connection(session)
-    audit = [_audit_row(caller, write) for write in writes]
+    audit = [_audit_row(caller, write) for write in writes if write.audited]
     for row in audit:  # COPY takes JSON as text
         if row["changes"] is not None:
             row["changes"] = json.dumps(row["changes"], default=str)
-    await _copy_rows(connection, "audit_entry", audit)
+    if audit:
+        await _copy_rows(connection, "audit_entry", audit)
     if publish:
         events = [_event_row(caller, write) for write in await _with_payloads(session, writes)]
         for row in events:

@@ -17,6 +17,7 @@ from sqlmodel import col
 
 from schemas.allocations import AllocationCreate, AllocationOut, AllocationUpdate, FundingSource
 from service.access import Caller, ensure_writable, fetch_visible, visible_to
+from service.allocations.sums import ENTITY
 from service.allocations.tables import Allocation
 from service.disbursements.tables import Disbursement
 from service.errors import Conflict, ErrorList, FieldError
@@ -34,7 +35,6 @@ from service.regions.codes import (
 from service.regions.service import regions_exist
 from service.versions import ensure_version
 
-ENTITY = "allocation"
 READ_SCOPE = "allocations:read"
 WRITE_SCOPE = "allocations:write"
 

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.disbursements import DisbursementCreate
 from service.access import Caller
+from service.allocations.sums import RETURNED_COLUMNS, sums_changed
 from service.database import driver_connection
 from service.disbursements.history import Step, record_steps
 from service.disbursements.recipients import recipient_regions
@@ -118,11 +119,13 @@ async def create_disbursements(
     for entry in created:
         outcomes[entry.index].disbursement_id = entry.disbursement_id
         outcomes[entry.index].amount = entry.item.amount
-    await _commit_budget(connection, created)
+    budget_changes = await _commit_budget(connection, created)
     await record_steps(
         session, caller, [Step(entry.disbursement_id, None, "scheduled") for entry in created]
     )
-    await record_writes(session, caller, [_journal_entry(entry) for entry in created])
+    await record_writes(
+        session, caller, [_journal_entry(entry) for entry in created] + budget_changes
+    )
     return outcomes
 
 
@@ -314,17 +317,19 @@ async def _race_refusals(connection: asyncpg.Connection, lost: list[_Accepted]) 
     ]
 
 
-async def _commit_budget(connection: asyncpg.Connection, created: list[_Accepted]) -> None:
+async def _commit_budget(connection: asyncpg.Connection, created: list[_Accepted]) -> list[Write]:
+    """Add the payments to their allocations' committed sums; the sums' change events."""
     sums: dict[uuid.UUID, int] = defaultdict(int)
     for entry in created:
         sums[entry.item.allocation_id] += entry.item.amount
     if not sums:
-        return
+        return []
     ids = sorted(sums)
     updated = await connection.fetch(
         "UPDATE budget_allocation a SET committed = a.committed + s.amount"
         " FROM unnest($1::uuid[], $2::bigint[]) AS s(id, amount)"
-        " WHERE a.id = s.id AND a.committed + s.amount <= a.amount RETURNING a.id",
+        " WHERE a.id = s.id AND a.committed + s.amount <= a.amount"
+        f" RETURNING {RETURNED_COLUMNS}",
         ids,
         [sums[allocation_id] for allocation_id in ids],
     )
@@ -332,6 +337,7 @@ async def _commit_budget(connection: asyncpg.Connection, created: list[_Accepted
     # it must fail the transaction rather than pay beyond the budget.
     if len(updated) != len(ids):
         raise RuntimeError("an allocation's committed sum would exceed its amount")
+    return sums_changed(updated, sums)
 
 
 def _journal_entry(entry: _Accepted) -> Write:

@@ -21,6 +21,7 @@ from sqlmodel import col
 
 from schemas.disbursements import TransitionRequest
 from service.access import Caller, ensure_writable
+from service.allocations.sums import RETURNED_COLUMNS, sums_changed
 from service.allocations.tables import Allocation
 from service.database import driver_connection
 from service.disbursements.history import Step, record_steps
@@ -78,7 +79,7 @@ async def apply_moves(session: AsyncSession, caller: Caller, moves: Sequence[Mov
             [move.external_reference for move in moves],
         )
     }
-    await _update_sums(connection, committed, confirmed)
+    budget_changes = await _update_sums(connection, committed, confirmed)
     await record_steps(
         session,
         caller,
@@ -107,7 +108,8 @@ async def apply_moves(session: AsyncSession, caller: Caller, moves: Sequence[Mov
                 changes=_changes(move),
             )
             for move in moves
-        ],
+        ]
+        + budget_changes,
     )
 
 
@@ -115,27 +117,29 @@ async def _update_sums(
     connection: asyncpg.Connection,
     committed: dict[uuid.UUID, int],
     confirmed: dict[uuid.UUID, int],
-) -> None:
+) -> list[Write]:
+    """Move the allocations' sums; their change events."""
     ids = sorted(
         allocation_id
         for allocation_id in committed
         if committed[allocation_id] or confirmed[allocation_id]
     )
     if not ids:
-        return
+        return []
     # Locked in id order first, so two writers touching several allocations never deadlock.
     await connection.fetch(
         "SELECT id FROM budget_allocation WHERE id = any($1::uuid[]) ORDER BY id FOR UPDATE", ids
     )
-    await connection.execute(
+    updated = await connection.fetch(
         "UPDATE budget_allocation a SET committed = a.committed + s.committed,"
         " confirmed = a.confirmed + s.confirmed"
         " FROM unnest($1::uuid[], $2::bigint[], $3::bigint[]) AS s(id, committed, confirmed)"
-        " WHERE a.id = s.id",
+        f" WHERE a.id = s.id RETURNING {RETURNED_COLUMNS}",
         ids,
         [committed[allocation_id] for allocation_id in ids],
         [confirmed[allocation_id] for allocation_id in ids],
     )
+    return sums_changed(updated, committed, confirmed)
 
 
 def _changes(move: Move) -> dict[str, list[Any]]:

@@ -15,10 +15,16 @@ from sqlmodel import col
 from schemas.training import AssessmentIn, OutcomeIn, ParticipantCreate
 from service.access import Caller, visible_to
 from service.errors import Conflict, FieldError, NotFound, ValidationFailed
-from service.journal import apply_update, record_write
+from service.journal import Write, apply_update, record_write, record_writes
 from service.kpm.tables import Family, Member
 from service.regions.codes import contains, regency_of
-from service.training.cohorts import OPEN_STATUSES, get_cohort, participant_counts, writable_cohort
+from service.training.cohorts import ENTITY as COHORT_ENTITY
+from service.training.cohorts import (
+    OPEN_STATUSES,
+    get_cohort,
+    participant_counts,
+    writable_cohort,
+)
 from service.training.tables import (
     TrainingAttendance,
     TrainingCohort,
@@ -222,6 +228,7 @@ async def enrol(
             "assessment": [None, "***" if data.assessment else None],
         },
     )
+    await _publish_count(session, caller, cohort, added=1)
     return await _record(session, person)
 
 
@@ -245,6 +252,26 @@ async def withdraw(
         version=person.version,
         changes={"cohort_id": [str(cohort.id), None]},
     )
+    await _publish_count(session, caller, cohort, added=-1)
+
+
+async def _publish_count(
+    session: AsyncSession, caller: Caller, cohort: TrainingCohort, *, added: int
+) -> None:
+    """The cohort's participant count moved without a change of the cohort itself (its version
+    stays): the feed carries the cohort as it stands, so a copy of it stays current. The
+    participant's own write is the audited one."""
+    count = (await participant_counts(session, [cohort.id])).get(cohort.id, 0)
+    change = Write(
+        action="update",
+        entity=COHORT_ENTITY,
+        record_id=cohort.id,
+        region_code=cohort.region_code,
+        version=cohort.version,
+        changes={"participant_count": [count - added, count]},
+        audited=False,
+    )
+    await record_writes(session, caller, [change])
 
 
 async def _write_participant(

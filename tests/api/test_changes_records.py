@@ -114,9 +114,17 @@ async def test_each_record_type_carries_its_rest_read(
     cohort = await feed.write("POST", "/api/v1/training-cohorts", cohort_body(DISTRICT))
     cohort_url = f"/api/v1/training-cohorts/{cohort['id']}"
     await feed.matches_read(cohort["id"], cohort_url)
+    before_enrolment = feed.cursor
     participant = await feed.write(
         "POST", f"{cohort_url}/participants", {"member_id": family["members"][0]["id"]}
     )
+    # Enrolling moved the cohort's participant count (its version stays): the feed carries
+    # the cohort as it stands after that.
+    counted = await feed.read(cohort_url)
+    assert counted["participant_count"] == 1
+    events, _ = await drain_until(live_http, feed.reader, before_enrolment, {cohort["id"]})
+    [enrolment] = [event for event in events if event["record_id"] == cohort["id"]]
+    assert (enrolment["changed_fields"], enrolment["record"]) == (["participant_count"], counted)
     (listed,) = await feed.read(f"{cohort_url}/participants")
     assert (await feed.latest(participant["id"], listed["version"]))["record"] == listed
     await feed.write("POST", f"{cohort_url}/transitions", {"to": "running"})
@@ -137,6 +145,7 @@ async def test_each_record_type_carries_its_rest_read(
         allocation_body(program_code=program["code"], region_code=REGENCY),
     )
     await feed.matches_read(allocation["id"], f"/api/v1/allocations/{allocation['id']}")
+    before_payment = feed.cursor
     payment = await feed.write(
         "POST",
         "/api/v1/disbursements",
@@ -152,6 +161,14 @@ async def test_each_record_type_carries_its_rest_read(
         **money_headers(feed.writer),
     )
     assert (await feed.matches_read(payment["id"], payment_url))["action"] == "transition"
+    # The payment moved the allocation's committed sum (its version stays): the feed carries
+    # the allocation as it stands after that, as its read shows it.
+    budget = await feed.read(f"/api/v1/allocations/{allocation['id']}")
+    assert budget["committed"] == payment["amount"]
+    events, _ = await drain_until(live_http, feed.reader, before_payment, {allocation["id"]})
+    sums = [event for event in events if event["record_id"] == allocation["id"]]
+    assert [event["changed_fields"] for event in sums] == [["committed"]]
+    assert sums[0]["record"] == budget
 
 
 async def test_a_family_is_masked_as_its_read_masks_it_and_unmasked_reads_are_audited(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.allocations.service import ENTITY as ALLOCATION
+from service.allocations.sums import ENTITY as ALLOCATION
 from service.changes.feed import ENTITY_TYPES
 from service.disbursements.rules import ENTITY as DISBURSEMENT
 from service.kpm.facilitators import ENTITY as FACILITATOR
