@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Select, or_, select, text, tuple_
+from sqlalchemy import Select, Text, cast, func, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
@@ -89,11 +90,29 @@ RECHECK_FIRST_SECONDS = 0.05
 RECHECK_MAX_SECONDS = 1.0
 
 
-def visible_changes(caller: Caller) -> Select[ChangeEvent]:
+# The columns a page reads: plain rows, no ORM objects, and the payload as the stored JSON
+# text, so a record that needs no masking is never decoded (``present_change``).
+_PAGE_COLUMNS: tuple[Any, ...] = (
+    col(ChangeEvent.id),
+    col(ChangeEvent.txid),
+    col(ChangeEvent.entity),
+    col(ChangeEvent.record_id),
+    col(ChangeEvent.action),
+    col(ChangeEvent.region_code),
+    col(ChangeEvent.previous_region_code),
+    col(ChangeEvent.version),
+    col(ChangeEvent.changed_fields),
+    col(ChangeEvent.occurred_at),
+    # A JSON ``null`` payload (a record that no longer exists) reads as no record, as SQL NULL.
+    cast(func.nullif(col(ChangeEvent.payload), text("'null'::jsonb")), Text).label("payload"),
+)
+
+
+def visible_changes(caller: Caller) -> Select[Any]:
     """The change events this caller may see: those of records in its region, of national
     records (programs), which everyone may read, and of records that moved out of its region
     (which it sees as having left)."""
-    query = select(ChangeEvent)
+    query: Select[Any] = select(*_PAGE_COLUMNS)
     if caller.region_code is None:
         return query
     return query.where(
@@ -148,11 +167,9 @@ async def read_changes(
         query = query.where(col(ChangeEvent.entity).in_(wanted))
     if position is not None:
         query = query.where(tuple_(txid, event_id) > tuple_(position.txid, position.event_id))
-    rows = list((await session.scalars(query.order_by(txid, event_id).limit(limit))).all())
+    rows = (await session.execute(query.order_by(txid, event_id).limit(limit))).all()
     if len(rows) == limit:
         last = rows[-1]
-        assert last.txid is not None
-        assert last.id is not None
         reached = FeedPosition(last.txid, last.id)
     else:
         # Every event before the horizon was looked at; ids start at 1.
