@@ -8,12 +8,12 @@ from fastapi import APIRouter, Query, Request, Response
 from api.deps import StandaloneCallerDep
 from api.observability import observe_change_feed
 from api.problems import problem_responses
-from api.rest.params import Limit
 from schemas.changes import ChangePage
 from service.changes import feed
 from service.changes.notifications import ChangeSignal
 from service.changes.presenting import SeenChange
 from service.connections import asyncpg_dsn
+from service.pagination import DEFAULT_LIMIT
 
 router = APIRouter(
     prefix="/api/v1/changes", tags=["changes"], responses=problem_responses(401, 403, 422)
@@ -33,6 +33,15 @@ Types = Annotated[
         description="Only these record types, repeated or comma-separated: "
         + ", ".join(f"`{name}`" for name in sorted(feed.ENTITY_TYPES))
         + ".",
+    ),
+]
+Limit = Annotated[
+    int,
+    Query(
+        ge=1,
+        le=feed.FEED_MAX_LIMIT,
+        description=f"Page size, {DEFAULT_LIMIT} by default, up to {feed.FEED_MAX_LIMIT} "
+        "(more than other lists: draining the feed in bigger pages takes fewer round trips).",
     ),
 ]
 Wait = Annotated[

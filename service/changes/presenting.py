@@ -13,7 +13,7 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 
@@ -83,8 +83,8 @@ class StoredText:
         )
 
 
-@dataclass(frozen=True)
-class SeenChange:
+class SeenChange(NamedTuple):
+    # A tuple, not a dataclass: a feed page builds one per event, and a tuple is built in C.
     entity: str
     record_id: str
     action: str
