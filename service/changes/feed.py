@@ -20,7 +20,12 @@ from sqlmodel import col
 
 from service.access import Caller, visible_to, within
 from service.changes.notifications import ChangeSignal, wait_for
-from service.changes.presenting import SeenChange, present_change, unmasked_personal_reads
+from service.changes.presenting import (
+    SeenChange,
+    StoredEvent,
+    present_change,
+    unmasked_personal_reads,
+)
 from service.changes.retention import ensure_retained
 from service.changes.tables import ChangeEvent
 from service.errors import FieldError, ValidationFailed
@@ -95,22 +100,15 @@ RECHECK_FIRST_SECONDS = 0.05
 RECHECK_MAX_SECONDS = 1.0
 
 
-# The columns a page reads: plain rows, no ORM objects, and the payload as the stored JSON
-# text, so a record that needs no masking is never decoded (``present_change``).
-_PAGE_COLUMNS: tuple[Any, ...] = (
-    col(ChangeEvent.id),
-    col(ChangeEvent.txid),
-    col(ChangeEvent.entity),
-    col(ChangeEvent.record_id),
-    col(ChangeEvent.action),
-    col(ChangeEvent.region_code),
-    col(ChangeEvent.previous_region_code),
-    col(ChangeEvent.version),
-    col(ChangeEvent.changed_fields),
-    col(ChangeEvent.occurred_at),
-    # A JSON ``null`` payload (a record that no longer exists) reads as no record, as SQL NULL.
-    cast(func.nullif(col(ChangeEvent.payload), text("'null'::jsonb")), Text).label("payload"),
-)
+# The columns a page reads, in ``StoredEvent``'s order: plain rows, no ORM objects, and the
+# payload as the stored JSON text, so a record that needs no masking is never decoded
+# (``present_change``). A JSON ``null`` payload (a record that no longer exists) reads as no
+# record, as SQL NULL does.
+_PAYLOAD_TEXT = cast(func.nullif(col(ChangeEvent.payload), text("'null'::jsonb")), Text)
+_PAGE_COLUMNS: list[Any] = [
+    (_PAYLOAD_TEXT if name == "payload" else getattr(ChangeEvent, name)).label(name)
+    for name in StoredEvent._fields
+]
 
 
 def visible_changes(caller: Caller) -> Select[Any]:
@@ -174,7 +172,8 @@ async def read_changes(
         query = query.where(tuple_(txid, event_id) > tuple_(position.txid, position.event_id))
     # Through the session's connection, not the session: plain rows, without the ORM's loading.
     connection = await session.connection()
-    rows = (await connection.execute(query.order_by(txid, event_id).limit(limit))).all()
+    result = await connection.execute(query.order_by(txid, event_id).limit(limit))
+    rows = [StoredEvent._make(row) for row in result]
     if len(rows) == limit:
         last = rows[-1]
         reached = FeedPosition(last.txid, last.id)
