@@ -14,8 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, Text, cast, func, or_, select, text, tuple_
+from sqlalchemy import Select, Text, cast, func, or_, select, text, tuple_, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.types import NullType
 from sqlmodel import col
 
 from service.access import Caller, visible_to, within
@@ -104,10 +105,13 @@ RECHECK_MAX_SECONDS = 1.0
 # payload as the stored JSON text, so a record that needs no masking is never decoded
 # (``present_change``). A JSON ``null`` payload (a record that no longer exists) reads as no
 # record, as SQL NULL does.
-_PAYLOAD_TEXT = cast(func.nullif(col(ChangeEvent.payload), text("'null'::jsonb")), Text)
+_READ_AS: dict[str, Any] = {
+    "payload": cast(func.nullif(col(ChangeEvent.payload), text("'null'::jsonb")), Text),
+    # asyncpg hands an array over as a list already: no per-row copy by SQLAlchemy's ARRAY.
+    "changed_fields": type_coerce(col(ChangeEvent.changed_fields), NullType()),
+}
 _PAGE_COLUMNS: list[Any] = [
-    (_PAYLOAD_TEXT if name == "payload" else getattr(ChangeEvent, name)).label(name)
-    for name in StoredEvent._fields
+    _READ_AS.get(name, getattr(ChangeEvent, name)).label(name) for name in StoredEvent._fields
 ]
 
 
