@@ -22,11 +22,11 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
 
-def check_limit(limit: int) -> int:
+def check_limit(limit: int, *, maximum: int = MAX_LIMIT) -> int:
     """Both doors pass the page size through here, so GraphQL gets the same bounds as REST."""
-    if not 1 <= limit <= MAX_LIMIT:
+    if not 1 <= limit <= maximum:
         raise ValidationFailed(
-            errors=[FieldError("limit", "out_of_range", f"limit is 1 to {MAX_LIMIT}.")]
+            errors=[FieldError("limit", "out_of_range", f"limit is 1 to {maximum}.")]
         )
     return limit
 

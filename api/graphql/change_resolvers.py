@@ -35,12 +35,12 @@ class Change:
     @staticmethod
     def from_seen(seen: SeenChange) -> Change:
         return Change(
-            entity=seen.event.entity,
-            record_id=seen.event.record_id,
+            entity=seen.entity,
+            record_id=seen.record_id,
             action=seen.action,
-            version=seen.event.version,
+            version=seen.version,
             changed_fields=seen.changed_fields,
-            occurred_at=seen.event.occurred_at,
+            occurred_at=seen.occurred_at,
             region_code=seen.region_code,
             record=cast(JSON, seen.record),
         )

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 
 from service.access import Caller
-from service.changes.presenting import present_change, unmasked_personal_reads
+from service.changes.presenting import StoredEvent, present_change, unmasked_personal_reads
 from service.changes.tables import ChangeEvent
 
 
@@ -28,7 +28,7 @@ def message_id(delivery_id: int) -> str:
 
 
 def build_message(event: ChangeEvent, reader: Caller) -> Message:
-    seen = present_change(event, reader)
+    seen = present_change(StoredEvent.of(event), reader)
     data = seen.out().model_dump(mode="json")
     envelope = {
         "type": f"{event.entity}.{seen.action}",
