@@ -30,7 +30,9 @@ class Receiver(BaseHTTPRequestHandler):
             elif change["version"] >= records.get(key, {}).get("version", 0):  # never go back
                 records[key] = change["record"]
             copy["seen"].append(self.headers["webhook-id"])
-            copy_file.write_text(json.dumps(copy))  # only then answer 2xx: nothing is lost
+            saving = copy_file.with_suffix(".saving")  # saved whole or not at all
+            saving.write_text(json.dumps(copy))
+            saving.replace(copy_file)  # only then answer 2xx: nothing is lost
         self.send_response(204)
         self.end_headers()
 

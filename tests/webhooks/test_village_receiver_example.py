@@ -123,7 +123,7 @@ async def test_the_example_receiver_keeps_its_village_from_webhooks(
             assert archived.status_code == 200, archived.text
 
             listed = {family["id"]: family for family in await _village_list(http, village.headers)}
-            async with asyncio.timeout(20):
+            async with asyncio.timeout(60):
                 while _live_copy(copy_file) != listed:
                     await asyncio.sleep(0.1)
     finally:
