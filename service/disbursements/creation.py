@@ -16,11 +16,12 @@ handful of statements whatever its size:
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,8 +31,10 @@ from service.access import Caller
 from service.allocations.sums import RETURNED_COLUMNS, sums_changed
 from service.database import driver_connection
 from service.disbursements.history import Step, record_steps
+from service.disbursements.queries import present_disbursement
 from service.disbursements.recipients import recipient_regions
 from service.disbursements.rules import ENTITY, WRITE_SCOPE, Refusal, period_year
+from service.disbursements.tables import Disbursement
 from service.journal import Write, record_writes
 from service.regions.codes import contains
 
@@ -123,9 +126,12 @@ async def create_disbursements(
     await record_steps(
         session, caller, [Step(entry.disbursement_id, None, "scheduled") for entry in created]
     )
-    await record_writes(
-        session, caller, [_journal_entry(entry) for entry in created] + budget_changes
-    )
+    entries: list[Write] = []
+    if created:
+        # The rows took the transaction's time as created_at and updated_at (server default).
+        written_at: dt.datetime = await connection.fetchval("SELECT now()")
+        entries = [_journal_entry(entry, written_at) for entry in created]
+    await record_writes(session, caller, entries + budget_changes)
     return outcomes
 
 
@@ -340,7 +346,29 @@ async def _commit_budget(connection: asyncpg.Connection, created: list[_Accepted
     return sums_changed(updated, sums)
 
 
-def _journal_entry(entry: _Accepted) -> Write:
+@dataclass(frozen=True)
+class _WrittenRow:
+    """A new disbursement's columns, as its row holds them after the insert: the change event
+    carries it through ``present_disbursement`` without reading the row back."""
+
+    id: uuid.UUID
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    version: int
+    allocation_id: uuid.UUID
+    program_code: str
+    recipient_kind: str
+    recipient_id: uuid.UUID
+    region_code: str
+    amount: int
+    purpose: str
+    channel: str
+    period: str | None
+    status: str
+    external_reference: str | None
+
+
+def _journal_entry(entry: _Accepted, written_at: dt.datetime) -> Write:
     item = entry.item
     changes: dict[str, list[Any]] = {
         "allocation_id": [None, str(item.allocation_id)],
@@ -350,6 +378,23 @@ def _journal_entry(entry: _Accepted) -> Write:
     }
     if item.period is not None:
         changes["period"] = [None, item.period]
+    row = _WrittenRow(
+        id=entry.disbursement_id,
+        created_at=written_at,
+        updated_at=written_at,
+        version=1,
+        allocation_id=item.allocation_id,
+        program_code=entry.program_code,
+        recipient_kind=item.recipient_kind.value,
+        recipient_id=item.recipient_id,
+        region_code=entry.region_code,
+        amount=item.amount,
+        purpose=item.purpose,
+        channel=item.channel.value,
+        period=item.period,
+        status="scheduled",
+        external_reference=item.external_reference,
+    )
     return Write(
         action="create",
         entity=ENTITY,
@@ -357,4 +402,5 @@ def _journal_entry(entry: _Accepted) -> Write:
         region_code=entry.region_code,
         version=1,
         changes=changes,
+        payload=present_disbursement(cast(Disbursement, row)),
     )
