@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 import sqlalchemy.exc
+from sqlalchemy import Select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -53,6 +56,25 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
         # statement sent before any would run outside the transaction and commit on its own.
         await connection.exec_driver_sql("SELECT 1")
     return raw  # type: ignore[no-any-return]
+
+
+def driver_statement(session: AsyncSession, query: Select[Any]) -> tuple[str, list[Any]]:
+    """``query`` as asyncpg takes it: SQL with ``$n`` placeholders, and their values. The
+    query's parameters must be values asyncpg takes as they are (str, int, UUID, ...)."""
+    compiled = query.compile(
+        dialect=session.get_bind().dialect,
+        # ``IN`` lists as one placeholder per value, not SQLAlchemy's own expansion marker.
+        compile_kwargs={"render_postcompile": True},
+    )
+    return compiled.string, [compiled.params[name] for name in compiled.positiontup or ()]
+
+
+async def driver_rows(session: AsyncSession, query: Select[Any]) -> list[asyncpg.Record]:
+    """``query``'s rows fetched by asyncpg itself, in the session's transaction: for reads of
+    thousands of rows, which SQLAlchemy's result would hand over one ``fetchone`` at a time."""
+    sql, parameters = driver_statement(session, query)
+    connection = await driver_connection(session)
+    return await connection.fetch(sql, *parameters)
 
 
 def is_unstorable_value(error: BaseException) -> bool:

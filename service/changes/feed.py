@@ -10,8 +10,10 @@ it ends (and ``held_back_seconds`` says for how long), but is never skipped.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Select, Text, cast, func, or_, select, text, tuple_, type_coerce
@@ -29,6 +31,7 @@ from service.changes.presenting import (
 )
 from service.changes.retention import ensure_retained
 from service.changes.tables import ChangeEvent
+from service.database import driver_connection, driver_rows, driver_statement
 from service.errors import FieldError, ValidationFailed
 from service.journal import record_reads
 from service.pagination import check_limit, cursor_part, decode_cursor, encode_cursor
@@ -95,6 +98,8 @@ class ChangePage:
     next_cursor: str
     # How long the oldest running writer has held the feed back (0 when none runs).
     held_back_seconds: float
+    # The page holds as many events as were asked for: more may follow at once.
+    full: bool
 
 
 RECHECK_FIRST_SECONDS = 0.05
@@ -148,6 +153,70 @@ def checked_types(types: Iterable[str]) -> list[str]:
     return wanted
 
 
+@dataclass(frozen=True)
+class _FeedRead:
+    """What a page or a stream reads: checked arguments, and the horizon it reads under."""
+
+    caller: Caller
+    wanted: list[str]
+    position: FeedPosition | None
+    horizon_txid: int
+    held_back_seconds: float
+
+    @staticmethod
+    async def start(
+        session: AsyncSession, caller: Caller, after: str | None, types: Iterable[str]
+    ) -> _FeedRead:
+        """The arguments checked (a bad one or a pruned cursor fails here) and the horizon
+        taken now."""
+        caller.require(SCOPE)
+        wanted = checked_types(types)
+        position = FeedPosition.decode(after) if after is not None else None
+        if position is not None:
+            await ensure_retained(session, position)
+        horizon = (await session.execute(_FEED_HORIZON)).one()
+        return _FeedRead(caller, wanted, position, horizon.xmin, float(horizon.held_back or 0))
+
+    def query(self) -> Select[Any]:
+        """The events to hand out, in feed order."""
+        txid, event_id = col(ChangeEvent.txid), col(ChangeEvent.id)
+        query = visible_changes(self.caller).where(txid < self.horizon_txid)
+        if self.wanted:
+            query = query.where(col(ChangeEvent.entity).in_(self.wanted))
+        if self.position is not None:
+            query = query.where(
+                tuple_(txid, event_id) > tuple_(self.position.txid, self.position.event_id)
+            )
+        return query.order_by(txid, event_id)
+
+    def page(self, rows: list[StoredEvent], *, full: bool) -> ChangePage:
+        """``rows`` as the caller sees them; the cursor after them: the last one when more may
+        follow, else the horizon, so that events the caller may not see or did not ask for
+        are not scanned again at the next poll."""
+        if full:
+            reached = FeedPosition(rows[-1].txid, rows[-1].id)
+        else:
+            # Every event before the horizon was looked at; ids start at 1.
+            reached = max(FeedPosition(self.horizon_txid, 0), self.position or FeedPosition(0, 0))
+        return ChangePage(
+            items=[present_change(row, self.caller) for row in rows],
+            next_cursor=reached.encode(),
+            held_back_seconds=self.held_back_seconds,
+            full=full,
+        )
+
+    def after(self, page: ChangePage) -> _FeedRead:
+        """The same read, going on after ``page``."""
+        return replace(self, position=FeedPosition.decode(page.next_cursor))
+
+
+async def audit_page(session: AsyncSession, caller: Caller, page: ChangePage) -> None:
+    """The page's unmasked personal reads, audited in ``session``'s transaction."""
+    personal = unmasked_personal_reads(page.items, caller)
+    if personal:
+        await record_reads(session, caller, "kpm", personal)
+
+
 async def read_changes(
     session: AsyncSession,
     caller: Caller,
@@ -157,42 +226,98 @@ async def read_changes(
     limit: int,
 ) -> ChangePage:
     """The next events after the cursor ``after`` (from the oldest retained without one).
-
-    ``next_cursor`` is always given: the last event handed out when the page is full; when it
-    is not, the feed's horizon, so that events the caller may not see or did not ask for are
-    not scanned again at the next poll."""
+    ``next_cursor`` is always given (``_FeedRead.page``)."""
     caller.require(SCOPE)
     check_limit(limit, maximum=FEED_MAX_LIMIT)
-    wanted = checked_types(types)
-    position = FeedPosition.decode(after) if after is not None else None
-    if position is not None:
-        await ensure_retained(session, position)
-    horizon = (await session.execute(_FEED_HORIZON)).one()
-    txid, event_id = col(ChangeEvent.txid), col(ChangeEvent.id)
-    query = visible_changes(caller).where(txid < horizon.xmin)
-    if wanted:
-        query = query.where(col(ChangeEvent.entity).in_(wanted))
-    if position is not None:
-        query = query.where(tuple_(txid, event_id) > tuple_(position.txid, position.event_id))
-    # Through the session's connection, not the session: plain rows, without the ORM's loading.
-    connection = await session.connection()
-    result = await connection.execute(query.order_by(txid, event_id).limit(limit))
-    rows = [StoredEvent._make(row) for row in result]
-    if len(rows) == limit:
-        last = rows[-1]
-        reached = FeedPosition(last.txid, last.id)
-    else:
-        # Every event before the horizon was looked at; ids start at 1.
-        reached = max(FeedPosition(horizon.xmin, 0), position or FeedPosition(0, 0))
-    seen = [present_change(row, caller) for row in rows]
-    personal = unmasked_personal_reads(seen, caller)
-    if personal:
-        await record_reads(session, caller, "kpm", personal)
-    return ChangePage(
-        items=seen,
-        next_cursor=reached.encode(),
-        held_back_seconds=float(horizon.held_back or 0.0),
-    )
+    read = await _FeedRead.start(session, caller, after, types)
+    # Fetched by the driver: plain rows, without the ORM's or SQLAlchemy's per-row work.
+    rows = [StoredEvent._make(row) for row in await driver_rows(session, read.query().limit(limit))]
+    page = read.page(rows, full=len(rows) == limit)
+    await audit_page(session, caller, page)
+    return page
+
+
+# A stream hands out its events in pages of this many, each followed by its cursor.
+STREAM_PAGE = 2000
+
+
+async def stream_changes(
+    sessions: async_sessionmaker[AsyncSession],
+    caller: Caller,
+    *,
+    after: str | None,
+    types: Iterable[str] = (),
+) -> AsyncIterator[ChangePage]:
+    """Every change after ``after`` up to the feed's horizon as it is now, in pages of
+    ``STREAM_PAGE``: the catch-up of a reader that is far behind, in one request. The first
+    page is read before this returns, so a bad argument or a pruned cursor fails before
+    anything is sent.
+
+    One read-only statement (a cursor) reads them all, from one snapshot, so no event can be
+    pruned from under it; it takes no transaction id, so it holds back no other reader's
+    feed. The ``pii:read`` audit of each page is committed on a connection of its own before
+    the page is handed on, while the following pages are read and audited."""
+    pages = _stream_pages(sessions, caller, after, types)
+    first = await anext(pages)
+
+    async def every_page() -> AsyncIterator[ChangePage]:
+        yield first
+        async for page in pages:
+            yield page
+
+    return every_page()
+
+
+# A stream audits its pages on this many connections at once: writing a page's audit rows costs
+# the database more than reading the page, so one connection would set the stream's pace.
+STREAM_AUDITORS = 2
+
+
+async def _stream_pages(
+    sessions: async_sessionmaker[AsyncSession],
+    caller: Caller,
+    after: str | None,
+    types: Iterable[str],
+) -> AsyncIterator[ChangePage]:
+    async with AsyncExitStack() as stack:
+        reading = await stack.enter_async_context(sessions())
+        # Sessions take a connection on first use: a reader without pii:read audits nothing.
+        auditors = [await stack.enter_async_context(sessions()) for _ in range(STREAM_AUDITORS)]
+        read = await _FeedRead.start(reading, caller, after, types)
+        sql, parameters = driver_statement(reading, read.query())
+        cursor = await (await driver_connection(reading)).cursor(sql, *parameters)
+        fetching: asyncio.Future[list[Any]] | None = asyncio.ensure_future(
+            cursor.fetch(STREAM_PAGE)
+        )
+        # Pages read and being audited, in order; page n on auditor n % STREAM_AUDITORS, which
+        # is free again once page n - STREAM_AUDITORS has gone.
+        pending: deque[tuple[ChangePage, asyncio.Future[None]]] = deque()
+        turn = 0
+        try:
+            while True:
+                while fetching is not None and len(pending) < STREAM_AUDITORS:
+                    rows = await fetching
+                    full = len(rows) == STREAM_PAGE
+                    page = read.page([StoredEvent._make(row) for row in rows], full=full)
+                    read = read.after(page)
+                    fetching = asyncio.ensure_future(cursor.fetch(STREAM_PAGE)) if full else None
+                    auditor = auditors[turn % STREAM_AUDITORS]
+                    pending.append((page, asyncio.ensure_future(_audited(auditor, caller, page))))
+                    turn += 1
+                if not pending:
+                    return
+                page, auditing = pending.popleft()
+                await auditing  # committed before the page leaves
+                yield page
+        finally:
+            for task in [fetching, *(auditing for _, auditing in pending)]:
+                if task is not None:
+                    task.cancel()
+
+
+async def _audited(session: AsyncSession, caller: Caller, page: ChangePage) -> None:
+    await audit_page(session, caller, page)
+    await session.commit()
 
 
 MAX_WAIT_SECONDS = 30

@@ -31,6 +31,7 @@ NOT_REGION_BOUND = {
     "startImport": "rows outside the region are refused: test_kpm_import.py",
     # The feed hands out committed events only, which the matrix's rolled-back world is not.
     "listChanges": "proven on committed writes: test_changes.py",
+    "streamChanges": "proven on committed writes: test_changes_stream.py",
     # A subscription is its client's own (another client's is 404: test_webhooks.py); which
     # changes it gets is the feed's region rule: tests/service/test_webhook_outbox_regions.py.
     "createWebhook": "owned by its client",

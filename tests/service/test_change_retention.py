@@ -115,6 +115,11 @@ async def test_a_cursor_older_than_what_was_pruned_answers_410_with_the_way_back
     assert expired.status_code == 410
     assert expired.json()["code"] == "cursor_expired"
     assert "export?updated_since=" in expired.json()["detail"]
+    streamed = await own_http.get(
+        "/api/v1/changes/stream", params={"after": early_cursor}, headers=reader.headers
+    )
+    assert streamed.status_code == 410  # before anything is streamed
+    assert streamed.json()["code"] == "cursor_expired"
     # Starting again without a cursor gives what is kept.
     events, _ = await drain(own_http, reader, None)
     assert record_ids(events) == [young]
