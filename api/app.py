@@ -33,7 +33,10 @@ from api.rest import (
     training,
     webhooks,
 )
+from service.auth.client_states import ClientStates
 from service.auth.keys import token_keys
+from service.auth.token_cache import TokenCache
+from service.connections import asyncpg_dsn
 from service.database import create_engine, create_session_factory
 from service.settings import Settings, get_settings
 from service.webhooks.dispatcher import Dispatcher
@@ -107,6 +110,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         url = database_url or resolve_database_url(settings)
         app.state.engine = create_engine(url, settings)
         app.state.sessions = create_session_factory(app.state.engine)
+        app.state.client_states = ClientStates(asyncpg_dsn(url))
+        app.state.client_states.start()
         # The GraphQL loaders' short read sessions: the same pool (tests bind them apart).
         app.state.read_sessions = app.state.sessions
         # What exists now lives as long as the process: take it out of the cycle collector's
@@ -124,6 +129,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
                 dispatcher.stop()
                 await dispatching
             await wait_for_background(app, settings.shutdown_grace_seconds)
+            await app.state.client_states.close()
             signal = getattr(app.state, "change_signal", None)
             if signal is not None:
                 await signal.close()
@@ -141,6 +147,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     )
     app.state.settings = settings
     app.state.token_keys = token_keys(settings)
+    app.state.token_cache = TokenCache()
     app.state.background_tasks = set()
     install_problem_handlers(app)
     install_observability(app)

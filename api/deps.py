@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Annotated
 
 from asgi_correlation_id import correlation_id
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.access import Caller
 from service.auth.scopes import SCOPES
 from service.auth.service import caller_from_token
+from service.database import OneStatement, one_statement_connections
 from service.errors import Unauthorized
 
 oauth2_scheme = OAuth2(
@@ -43,11 +45,27 @@ async def get_caller(
     session: SessionDep,
     authorization: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Caller:
+    return await _caller(request, session, authorization)
+
+
+async def _caller(
+    request: Request,
+    session: AsyncSession | Callable[[], AbstractAsyncContextManager[AsyncSession]],
+    authorization: str | None,
+) -> Caller:
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("Send a bearer token from POST /oauth/token.", code="unauthorized")
+    state = request.app.state
     return await caller_from_token(
-        session, request.app.state.token_keys, token.strip(), request_id=correlation_id.get()
+        session,
+        state.token_keys,
+        token.strip(),
+        request_id=correlation_id.get(),
+        # Set at start-up (``api.app``): the clients this process remembers, kept true by
+        # notifications. Absent (tests without the lifespan), every request reads the row.
+        clients=getattr(state, "client_states", None),
+        tokens=state.token_cache,
     )
 
 
@@ -76,11 +94,22 @@ def etag(version: int) -> str:
 async def get_standalone_caller(
     request: Request, authorization: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> Caller:
-    """The caller, checked in a short transaction of its own rather than the request's: for
-    endpoints that run their own transactions (the money moves), so that a request never holds
-    one pooled connection while waiting for another, which under load would exhaust the pool."""
-    async with request.app.state.sessions() as session, session.begin():
-        return await get_caller(request, session, authorization)
+    """The caller, checked without the request's session (in a short transaction of its own
+    when the client's row must be read): for endpoints that run their own transactions (the
+    money moves), so that a request never holds one pooled connection while waiting for
+    another, which under load would exhaust the pool; and for reads of one statement, which
+    need no transaction at all."""
+    return await _caller(request, request.app.state.sessions, authorization)
 
 
 StandaloneCallerDep = Annotated[Caller, Depends(get_standalone_caller)]
+
+
+def one_statement(request: Request) -> OneStatement:
+    """Connections for reads of one statement (no transaction), from the engine's pool; made
+    on first use (tests set their own, in the test's transaction)."""
+    state = request.app.state
+    statements: OneStatement | None = getattr(state, "statements", None)
+    if statements is None:
+        statements = state.statements = one_statement_connections(state.engine)
+    return statements

@@ -21,8 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-# The same ceiling as the service's pool (DINSOS_DB_POOL_SIZE 10 + DINSOS_DB_MAX_OVERFLOW 10).
-POOL_MAX = int(os.environ.get("BENCH_BASELINE_POOL_MAX", "20"))
+# The same ceiling as the service's pool (DINSOS_DB_POOL_SIZE 30 + DINSOS_DB_MAX_OVERFLOW 0).
+POOL_MAX = int(os.environ.get("BENCH_BASELINE_POOL_MAX", "30"))
 
 _pool: asyncpg.Pool | None = None
 

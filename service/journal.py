@@ -22,7 +22,7 @@ from operator import itemgetter
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import insert
+from sqlalchemy import ColumnElement, Insert, Text, cast, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access import Caller
@@ -179,6 +179,32 @@ async def record_reads(
 
 # What differs between the audit entries of one read (in this order).
 _PER_READ = ("record_id", "region_code")
+
+
+def read_audit(
+    caller: Caller,
+    entity: str,
+    record_id: ColumnElement[Any],
+    region_code: ColumnElement[Any],
+    *,
+    request_id: ColumnElement[Any] | None = None,
+) -> Insert:
+    """``record_reads`` as SQL, for a read of one statement: one entry per row of the query
+    that ``record_id`` and ``region_code`` are columns of. Used as a data-modifying CTE of the
+    read itself, it is committed with the read, before the answer can leave. ``request_id``
+    stands for the caller's (a ``bindparam`` of a statement kept for many requests)."""
+    template = _audit_row(caller, Write("read_pii", entity, "", None, None, None))
+    columns = AuditEntry.__table__.c  # type: ignore[attr-defined]
+    values = {
+        **{name: literal(value, columns[name].type) for name, value in template.items()},
+        "record_id": cast(record_id, Text),
+        "region_code": region_code,
+        **({"request_id": request_id} if request_id is not None else {}),
+    }
+    # The columns the rows name, and the database's own defaults for the rest (the time).
+    return insert(AuditEntry).from_select(
+        list(values), select(*values.values()), include_defaults=False
+    )
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,13 @@ from sqlalchemy.ext.asyncio import (
 from api.app import create_app
 from service.auth import secrets
 from service.connections import asyncpg_dsn
-from service.database import async_url, create_session_factory
+from service.database import (
+    OneStatement,
+    async_url,
+    create_session_factory,
+    driver_connection,
+    one_statement_connections,
+)
 from service.embedded_database import EmbeddedPostgres
 from service.runtime import load_reference_data, migrate
 from service.settings import Settings
@@ -192,13 +198,27 @@ def _app_on(
     sessions: async_sessionmaker[AsyncSession],
     engine: AsyncEngine,
     read_sessions: async_sessionmaker[AsyncSession] | None = None,
+    statements: OneStatement | None = None,
 ) -> FastAPI:
     app = create_app(settings, database_url=settings.database_url)
     # ASGITransport does not run the lifespan; the state it would set is provided here.
     app.state.engine = engine
     app.state.sessions = sessions
     app.state.read_sessions = read_sessions or sessions
+    app.state.statements = statements or _statements_in(sessions)
     return app
+
+
+def _statements_in(sessions: async_sessionmaker[AsyncSession]) -> OneStatement:
+    """Single statements in the test's world: in a (savepoint) transaction of ``sessions``,
+    committed when the statement is done, as a statement outside a transaction would be."""
+
+    @asynccontextmanager
+    async def connection() -> AsyncIterator[asyncpg.Connection]:
+        async with sessions() as session, session.begin():
+            yield await driver_connection(session)
+
+    return connection
 
 
 @pytest.fixture
@@ -290,7 +310,8 @@ def cheap_secret_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def live_app(settings: Settings, engine: AsyncEngine) -> FastAPI:
-    return _app_on(settings, create_session_factory(engine), engine)
+    sessions, statements = create_session_factory(engine), one_statement_connections(engine)
+    return _app_on(settings, sessions, engine, statements=statements)
 
 
 @pytest.fixture

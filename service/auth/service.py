@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from functools import cache
 
@@ -10,9 +13,11 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access import Caller
+from service.auth.client_states import ClientState, ClientStates
 from service.auth.clients import client_by_id
 from service.auth.secrets import hash_secret, new_secret, secret_matches
 from service.auth.tables import ApiClient
+from service.auth.token_cache import TokenCache
 from service.auth.tokens import TokenKeys, issue_token, read_token
 from service.errors import FieldError, NotFound, Unauthorized, ValidationFailed
 
@@ -75,28 +80,65 @@ async def grant_token(
 
 
 async def caller_from_token(
-    session: AsyncSession, keys: TokenKeys, token: str, *, request_id: str | None
+    session: AsyncSession | Callable[[], AbstractAsyncContextManager[AsyncSession]],
+    keys: TokenKeys,
+    token: str,
+    *,
+    request_id: str | None,
+    clients: ClientStates | None = None,
+    tokens: TokenCache | None = None,
 ) -> Caller:
     """Check a bearer token against the client as it is now: revoked clients, rotated secrets,
-    withdrawn scopes and moved regions all take effect on the very next request."""
-    claims = read_token(keys, token)
-    # On every request: a plain Core query on the session's connection, not an ORM load
-    # (the ORM's identity bookkeeping was a quarter of a simple authenticated read).
-    connection = await session.connection()
-    client = (await connection.execute(_CLIENT_STATE, {"id": claims.client_id})).one_or_none()
+    withdrawn scopes and moved regions all take effect on the very next request.
+
+    With ``clients`` listening, the client's state comes from memory (kept true by
+    notifications) and no statement is run; otherwise its row is read, in ``session`` (a
+    session, or a factory of short ones: a session is opened only if the row must be read).
+    ``tokens`` remembers tokens already verified, until they expire."""
+    claims = tokens.get(token, keys) if tokens is not None else None
+    if claims is None:
+        claims = read_token(keys, token)
+        if tokens is not None:
+            tokens.put(token, claims)
+    state = clients.recall(claims.client_id) if clients is not None else None
+    if state is None:
+        epoch = clients.epoch if clients is not None else 0
+        if isinstance(session, AsyncSession):
+            state = await _client_state(session, claims.client_id)
+        else:
+            async with session() as short, short.begin():
+                state = await _client_state(short, claims.client_id)
+        if state is not None and clients is not None:
+            clients.remember(claims.client_id, state, epoch)
     if (
-        client is None
-        or client.revoked_at is not None
-        or client.secret_generation != claims.secret_generation
-        or client.region_code != claims.region_code
+        state is None
+        or state.revoked
+        or state.secret_generation != claims.secret_generation
+        or state.region_code != claims.region_code
     ):
         raise Unauthorized("The access token is no longer valid.", code="invalid_token")
     return Caller(
         client_id=claims.client_id,
-        name=client.name,
-        scopes=claims.scopes & frozenset(client.scopes),
-        region_code=client.region_code,
+        name=state.name,
+        scopes=claims.scopes & state.scopes,
+        region_code=state.region_code,
         request_id=request_id,
+    )
+
+
+async def _client_state(session: AsyncSession, client_id: uuid.UUID) -> ClientState | None:
+    # A plain Core query on the session's connection, not an ORM load (the ORM's identity
+    # bookkeeping was a quarter of a simple authenticated read).
+    connection = await session.connection()
+    row = (await connection.execute(_CLIENT_STATE, {"id": client_id})).one_or_none()
+    if row is None:
+        return None
+    return ClientState(
+        name=row.name,
+        scopes=frozenset(row.scopes),
+        region_code=row.region_code,
+        secret_generation=row.secret_generation,
+        revoked=row.revoked_at is not None,
     )
 
 

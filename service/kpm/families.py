@@ -10,7 +10,19 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, exists, select
+from sqlalchemy import (
+    CTE,
+    ScalarSelect,
+    Select,
+    String,
+    Uuid,
+    and_,
+    bindparam,
+    exists,
+    func,
+    select,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -22,10 +34,12 @@ from service.access import (
     fetch_visible,
     visible_to,
 )
+from service.database import DriverStatement, OneStatement
 from service.errors import Conflict, FieldError, NotFound, ValidationFailed
 from service.journal import (
     MASK,
     apply_update,
+    read_audit,
     record_change,
     record_reads,
     record_write,
@@ -34,7 +48,7 @@ from service.kpm.facilitators import visible_facilitators
 from service.kpm.reference import program_codes, village_codes
 from service.kpm.tables import Enrollment, Facilitator, Family, Member
 from service.kpm.validation import FamilyDraft, MemberDraft, Refusal, check_family, check_members
-from service.kpm.views import PII_SCOPE, FamilyRecord
+from service.kpm.views import PII_SCOPE, Attributes, FamilyRecord, FamilyRecordRow
 from service.lists import in_region, name_contains, page_by_last_change
 from service.pagination import DEFAULT_LIMIT, Page, check_limit
 from service.records import utcnow
@@ -123,6 +137,72 @@ async def read_family(session: AsyncSession, caller: Caller, family_id: uuid.UUI
     if caller.has(PII_SCOPE):
         await record_reads(session, caller, ENTITY, [(family.id, family.village_code)])
     return record
+
+
+async def read_family_at_once(
+    statements: OneStatement, caller: Caller, family_id: uuid.UUID
+) -> FamilyRecordRow:
+    """``read_family`` in one statement and one round trip, without a transaction: the family
+    with its members and enrollments, and for ``pii:read`` its audit entry, written by the same
+    statement (so it is committed before the answer exists)."""
+    caller.require("kpm:read")
+    statement = _family_read(caller)
+    async with statements() as connection:
+        row = await connection.fetchrow(
+            statement.sql,
+            *statement.parameters(family_id=family_id, request_id=caller.request_id),
+        )
+    if row is None:
+        raise NotFound.of("family")
+    return FamilyRecordRow(
+        Attributes(row),
+        [Attributes(member) for member in row["members"] or ()],
+        [Attributes(enrollment) for enrollment in row["enrollments"] or ()],
+    )
+
+
+# ``read_family_at_once``'s statement per caller (what it may see, and whether it is audited):
+# the clients of a process are few, and building the statement cost more than running it.
+_FAMILY_READS: dict[tuple[object, ...], DriverStatement] = {}
+_FAMILY_READS_CAPACITY = 1000
+
+
+def _family_read(caller: Caller) -> DriverStatement:
+    audited = caller.has(PII_SCOPE)
+    key = (caller.client_id, caller.name, caller.region_code, audited)
+    statement = _FAMILY_READS.get(key)
+    if statement is None:
+        family_id = bindparam("family_id", type_=Uuid())
+        family = visible_families(caller).where(col(Family.id) == family_id).cte("family")
+        query = select(
+            family,
+            _whole_rows(Member, family, "position").label("members"),
+            _whole_rows(Enrollment, family, "program_code").label("enrollments"),
+        )
+        if audited:
+            audit = read_audit(
+                caller,
+                ENTITY,
+                family.c.id,
+                family.c.village_code,
+                request_id=bindparam("request_id", type_=String()),
+            )
+            query = query.add_cte(audit.cte())
+        if len(_FAMILY_READS) >= _FAMILY_READS_CAPACITY:
+            _FAMILY_READS.clear()
+        statement = _FAMILY_READS[key] = DriverStatement.of(query)
+    return statement
+
+
+def _whole_rows(table: type[Any], family: CTE, order: str) -> ScalarSelect[Any]:
+    """The family's rows of ``table``, whole (asyncpg hands each over with its column names),
+    in ``order``, as an array."""
+    rows = table.__table__.alias()
+    return (
+        select(func.array_agg(aggregate_order_by(rows.table_valued(), rows.c[order])))
+        .where(rows.c.family_id == family.c.id)
+        .scalar_subquery()
+    )
 
 
 @dataclass

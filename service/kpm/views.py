@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+import asyncpg
 
 from schemas.kpm import FamilyOut
 from service.access import Caller
@@ -22,6 +24,30 @@ class FamilyRecord:
     family: Family
     members: list[Member]
     enrollments: list[Enrollment]
+
+
+@dataclass
+class FamilyRecordRow:
+    """A family read as plain rows (``families.read_family_at_once``), for ``family_fields``."""
+
+    family: FamilyRow
+    members: list[MemberRow]
+    enrollments: list[EnrollmentRow]
+
+
+class Attributes:
+    """A database row (a mapping) read by attribute, as the presenters read ORM objects."""
+
+    __slots__ = ("_row",)
+
+    def __init__(self, row: Mapping[str, Any] | asyncpg.Record) -> None:
+        self._row = row
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._row[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 class FamilyRow(Protocol):

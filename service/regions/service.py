@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from service.database import OneStatement
 from service.errors import NotFound
 from service.lists import name_contains, page_by_column
 from service.pagination import DEFAULT_LIMIT, Page, check_limit
@@ -33,6 +34,35 @@ async def get_region(session: AsyncSession, raw_code: str) -> RegionWithParents:
     return RegionWithParents(
         region=by_code[code], parents=[by_code[c] for c in ancestors_of(code) if c in by_code]
     )
+
+
+# The region and the chain above it, as one statement: a read of one statement sees one snapshot
+# and needs no transaction around it.
+_REGION_CHAIN = "SELECT code, name, level, parent_code FROM region WHERE code = ANY($1::text[])"
+
+
+async def read_region(statements: OneStatement, raw_code: str) -> dict[str, object]:
+    """One region with its parents (province first) as ``RegionOut`` shows it, in one round
+    trip: ``get_region`` for the hot path of a read by code."""
+    code = normalize_region_code(raw_code, field="code")
+    chain = [*ancestors_of(code), code]
+    async with statements() as connection:
+        rows = await connection.fetch(_REGION_CHAIN, chain)
+    by_code = {row["code"]: row for row in rows}
+    found = by_code.get(code)
+    if found is None:
+        raise NotFound.of("region")
+    return {
+        "code": found["code"],
+        "name": found["name"],
+        "level": found["level"],
+        "parent_code": found["parent_code"],
+        "parents": [
+            {"code": parent, "name": by_code[parent]["name"], "level": by_code[parent]["level"]}
+            for parent in chain[:-1]
+            if parent in by_code
+        ],
+    }
 
 
 async def regions_exist(session: AsyncSession, codes: set[str]) -> set[str]:
