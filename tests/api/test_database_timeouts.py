@@ -25,10 +25,10 @@ PROBLEM = "application/problem+json"
 
 @pytest.fixture
 async def bounded_app(settings: Settings) -> AsyncIterator[FastAPI]:
-    """The app on the service's own engine, with short waits and a pool of one connection."""
+    """The app on the service's own engine, with short waits and a pool of two connections."""
     bounded = settings.model_copy(
         update={
-            "db_pool_size": 1,
+            "db_pool_size": 2,
             "db_max_overflow": 0,
             "db_pool_timeout_seconds": 0.5,
             "db_statement_timeout_ms": 300,
@@ -56,14 +56,14 @@ async def caller(bounded_app: FastAPI) -> IssuedClient:
 
 
 @asynccontextmanager
-async def program_locked(settings: Settings) -> AsyncIterator[None]:
-    """Another transaction holds the program table, as a long migration or a stuck writer
-    would: every read of it waits until the statement timeout cancels it."""
+async def table_locked(settings: Settings, table: str = "program") -> AsyncIterator[None]:
+    """Another transaction holds ``table``, as a long migration or a stuck writer would:
+    every read of it waits until the statement timeout cancels it."""
     assert settings.database_url is not None
     holder = await asyncpg.connect(asyncpg_dsn(settings.database_url))
     transaction = holder.transaction()
     await transaction.start()
-    await holder.execute("LOCK TABLE program IN ACCESS EXCLUSIVE MODE")
+    await holder.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
     try:
         yield
     finally:
@@ -92,7 +92,7 @@ async def test_a_statement_over_the_timeout_answers_503(
     caller: IssuedClient,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    async with program_locked(settings):
+    async with table_locked(settings):
         _assert_unavailable(await bounded_http.get("/api/v1/programs", headers=caller.headers))
         answer = await bounded_http.post(
             "/graphql", json={"query": "{ programs { items { code } } }"}, headers=caller.headers
@@ -103,8 +103,8 @@ async def test_a_statement_over_the_timeout_answers_503(
     assert error["extensions"]["status"] == 503
     assert error["message"] == "The database is not reachable; try again shortly."
     assert _unexpected(caplog) == []
-    # The timeout cancelled the waiting statements, not the connection: the pool's only
-    # connection serves the same reads once the table is free.
+    # The timeout cancelled the waiting statements, not the connections: the pool's
+    # connections serve the same reads once the table is free.
     assert (await bounded_http.get("/api/v1/programs", headers=caller.headers)).status_code == 200
     answer = await bounded_http.post(
         "/graphql", json={"query": "{ programs { items { code } } }"}, headers=caller.headers
@@ -118,7 +118,8 @@ async def test_a_full_pool_answers_503_after_the_pool_timeout(
     caller: IssuedClient,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    async with bounded_app.state.engine.connect():  # the pool's only connection, held
+    engine = bounded_app.state.engine
+    async with engine.connect(), engine.connect():  # the pool's connections, held
         _assert_unavailable(await bounded_http.get("/api/v1/programs", headers=caller.headers))
         answer = await bounded_http.post(
             "/graphql", json={"query": '{ region(code: "33.28") { name } }'}, headers=caller.headers
