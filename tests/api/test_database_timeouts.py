@@ -56,14 +56,14 @@ async def caller(bounded_app: FastAPI) -> IssuedClient:
 
 
 @asynccontextmanager
-async def table_locked(settings: Settings, table: str = "program") -> AsyncIterator[None]:
-    """Another transaction holds ``table``, as a long migration or a stuck writer would:
-    every read of it waits until the statement timeout cancels it."""
+async def program_locked(settings: Settings) -> AsyncIterator[None]:
+    """Another transaction holds the program table, as a long migration or a stuck writer
+    would: every read of it waits until the statement timeout cancels it."""
     assert settings.database_url is not None
     holder = await asyncpg.connect(asyncpg_dsn(settings.database_url))
     transaction = holder.transaction()
     await transaction.start()
-    await holder.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+    await holder.execute("LOCK TABLE program IN ACCESS EXCLUSIVE MODE")
     try:
         yield
     finally:
@@ -92,7 +92,7 @@ async def test_a_statement_over_the_timeout_answers_503(
     caller: IssuedClient,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    async with table_locked(settings):
+    async with program_locked(settings):
         _assert_unavailable(await bounded_http.get("/api/v1/programs", headers=caller.headers))
         answer = await bounded_http.post(
             "/graphql", json={"query": "{ programs { items { code } } }"}, headers=caller.headers
