@@ -11,12 +11,13 @@ from asgi_correlation_id import correlation_id
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.i18n import detail_for, field_message, title_for, wants_indonesian
 from schemas.problems import Problem
 from service.database import is_unstorable_value
+from service.database_faults import DATABASE_FAULTS, is_database_unavailable
 from service.errors import INVALID_FIELDS, DomainError, FieldError
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,8 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
 
 
 async def _database_unavailable(request: Request, error: Exception) -> JSONResponse:
-    # Lost connections, a restarting server, serialization failures: all worth a retry.
+    # Lost connections, a restarting or stalled server, a full pool, a statement over its
+    # timeout: all worth a retry, and none a bug, so one line in the log and no traceback.
     log.warning("database unavailable: %s", type(error).__name__)
     return problem_response(
         request,
@@ -156,12 +158,18 @@ async def _database_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, DBAPIError)
     if is_unstorable_value(error):
         return await _unstorable_value(request, error)
-    if error.connection_invalidated:
+    return await _database_fault(request, error)
+
+
+async def _database_fault(request: Request, error: Exception) -> JSONResponse:
+    if is_database_unavailable(error):
         return await _database_unavailable(request, error)
     return await _unexpected_error(request, error)
 
 
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    if is_database_unavailable(error):  # wrapped in an error of another kind on its way up
+        return await _database_unavailable(request, error)
     # The traceback goes to the log (with the request id), never to the client.
     log.exception("unhandled error", exc_info=error)
     # Starlette runs this handler outside every middleware, so the request-id middleware never
@@ -180,9 +188,11 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(OperationalError, _database_unavailable)
-    app.add_exception_handler(InterfaceError, _database_unavailable)
-    app.add_exception_handler(ConnectionError, _database_unavailable)
+    # Each fault class by name: Starlette hands only these to the handlers inside the
+    # middleware stack; the catch-all below runs outside it, and the server logs its error
+    # again as "Exception in ASGI application".
+    for fault in DATABASE_FAULTS:
+        app.add_exception_handler(fault, _database_fault)
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)
 

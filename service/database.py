@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from service.connections import SERVER_SETTINGS
+from service.connections import SERVER_SETTINGS, asyncpg_dsn
+from service.database_faults import DatabaseUnreachable
 from service.settings import Settings
 
 
@@ -42,8 +43,34 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         pool_recycle=1800,
         # A logged database error must not carry the statement's values (a NIK, say).
         hide_parameters=True,
-        connect_args={"server_settings": SERVER_SETTINGS},
+        pool_timeout=settings.db_pool_timeout_seconds,
+        async_creator=_connector(url, settings),
     )
+
+
+def _connector(url: str, settings: Settings) -> Callable[[], Awaitable[asyncpg.Connection]]:
+    """How the pool opens a connection: with every wait bounded, and PostgreSQL's own
+    statement timeout on the session."""
+    dsn = asyncpg_dsn(url)
+    server_settings = {
+        **SERVER_SETTINGS,
+        "statement_timeout": str(settings.db_statement_timeout_ms),
+    }
+
+    async def connect() -> asyncpg.Connection:
+        try:
+            return await asyncpg.connect(
+                dsn,
+                server_settings=server_settings,
+                timeout=settings.db_connect_timeout_seconds,
+                command_timeout=settings.db_command_timeout_seconds,
+            )
+        except OSError as error:
+            # A socket that is gone or refuses (the server stopped) surfaces as a bare
+            # FileNotFoundError or ConnectionRefusedError, which says nothing of a database.
+            raise DatabaseUnreachable(type(error).__name__) from error
+
+    return connect
 
 
 # A pooled connection for statements that stand alone, outside any transaction.

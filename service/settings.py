@@ -24,6 +24,15 @@ class Settings(BaseSettings):
     # cost); a burst beyond the pool waits for a connection instead.
     db_pool_size: int = 30
     db_max_overflow: int = 0
+    # Bounded waits, so a stalled database answers 503 in seconds instead of hanging every
+    # request: for a pooled connection, for a new connection, for one command's answer
+    # (asyncpg ``command_timeout``), and PostgreSQL's own ``statement_timeout`` on each
+    # connection (0 = off). Long work (imports, exports, the change stream) is many short
+    # statements, each well under these.
+    db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    db_connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    db_command_timeout_seconds: float = Field(default=30.0, gt=0)
+    db_statement_timeout_ms: int = Field(default=30_000, ge=0)
 
     # Tokens. With no key configured, one is generated and kept in ``data_dir`` so tokens
     # survive a restart; several replicas must share a configured key.

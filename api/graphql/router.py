@@ -24,6 +24,7 @@ from api.deps import get_standalone_caller, oauth2_scheme
 from api.graphql.context import GraphQLContext
 from service.access import Caller
 from service.database import is_unstorable_value
+from service.database_faults import is_database_unavailable
 from service.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,8 @@ def _error_extensions(error: GraphQLError) -> dict[str, Any]:
         }
     if original is not None and is_unstorable_value(original):  # the client's input
         return {"code": "invalid_value", "status": 422}
+    if original is not None and is_database_unavailable(original):  # worth a retry, as on REST
+        return {"code": "database_unavailable", "status": 503, "retry_after": 5}
     if original is None:
         # A GraphQL-level error (syntax, unknown field, a limit exceeded, a bad variable) or a
         # refusal raised as one (permissions): its code, if it carries one.
@@ -85,6 +88,8 @@ def _safe_message(error: GraphQLError, extensions: dict[str, Any]) -> str:
     """Never an input value in the message (PRODUCT: no personal data in errors)."""
     if extensions["code"] == "internal_error":
         return "Internal error."
+    if extensions["code"] == "database_unavailable":
+        return "The database is not reachable; try again shortly."
     if isinstance(_cause(error), ValidationError):
         return "The input has invalid fields; see extensions.errors."
     cause = _cause(error)
@@ -119,7 +124,11 @@ class DinsosSchema(Schema):
         # Refusals are answers, not incidents: only unexpected failures reach the error log.
         for error in errors:
             original = _cause(error)
-            if original is not None and not isinstance(original, DomainError | ValidationError):
+            if original is None or isinstance(original, DomainError | ValidationError):
+                continue
+            if is_database_unavailable(original):
+                log.warning("database unavailable: %s", type(original).__name__)
+            else:
                 log.error("graphql resolver failed", exc_info=original)
 
 

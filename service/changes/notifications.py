@@ -15,14 +15,21 @@ from typing import Any
 
 import asyncpg
 
+from service.database_faults import DatabaseUnreachable
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "change_event"
+# After a failed connect, the waiters queued behind it fail at once for this long instead of
+# each waiting out a timeout of its own against a database that is away.
+FAIL_FAST_SECONDS = 1.0
 
 
 class ChangeSignal:
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, *, connect_timeout: float = 10.0) -> None:
         self._dsn = dsn
+        self._connect_timeout = connect_timeout
+        self._failed_at: float | None = None
         self._connection: asyncpg.Connection | None = None
         self._lock = asyncio.Lock()
         self._waiters: set[asyncio.Future[None]] = set()
@@ -50,7 +57,18 @@ class ChangeSignal:
         async with self._lock:
             if self._connection is not None and not self._connection.is_closed():
                 return
-            connection = await asyncpg.connect(self._dsn)
+            clock = asyncio.get_running_loop().time()
+            if self._failed_at is not None and clock - self._failed_at < FAIL_FAST_SECONDS:
+                raise DatabaseUnreachable("the change notification connection failed just now")
+            try:
+                connection = await asyncpg.connect(self._dsn, timeout=self._connect_timeout)
+            except (OSError, asyncpg.PostgresError) as error:
+                # A stopped, stalled or restarting server: a 503, as for any read.
+                self._failed_at = asyncio.get_running_loop().time()
+                if isinstance(error, OSError):
+                    raise DatabaseUnreachable(type(error).__name__) from error
+                raise
+            self._failed_at = None
             await connection.add_listener(CHANNEL, self._notified)
             connection.add_termination_listener(self._lost)
             self._connection = connection

@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from service.changes.notifications import CHANNEL as CHANGE_CHANNEL
 from service.connections import asyncpg_dsn
 from service.database import create_engine, create_session_factory
+from service.database_faults import is_database_unavailable
 from service.settings import Settings
 from service.webhooks.locks import SubscriptionLocks
 from service.webhooks.messages import Message, build_message, message_id
@@ -116,12 +117,20 @@ class Dispatcher:
                     await self._locks.connect()
                     wait = await self._start_due()
                     failures = 0
-                except Exception:
+                except Exception as error:
                     # The database is away (or not migrated yet): try again after 1 s, 2 s,
                     # 4 s... up to the poll interval, not in a tight loop of tracebacks.
                     failures += 1
                     wait = min(2.0 ** (failures - 1), self._settings.webhook_poll_seconds)
-                    log.exception("webhook dispatch pass failed; trying again in %.0f s", wait)
+                    if is_database_unavailable(error):  # expected to pass: no traceback
+                        log.warning(
+                            "webhook dispatch pass failed (database unavailable: %s); "
+                            "trying again in %.0f s",
+                            type(error).__name__,
+                            wait,
+                        )
+                    else:
+                        log.exception("webhook dispatch pass failed; trying again in %.0f s", wait)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._woken.wait(), timeout=wait)
         finally:

@@ -29,7 +29,12 @@ from typing import Any
 
 import asyncpg
 
+from service.database_faults import DatabaseUnreachable
+
 log = logging.getLogger(__name__)
+
+# A stalled server must not hold the dispatcher's loop for asyncpg's default minute.
+CONNECT_TIMEOUT_SECONDS = 10.0
 
 # The first key of the two-key advisory lock: this lock family ("WH").
 LOCK_FAMILY = 0x5748
@@ -66,9 +71,14 @@ class SubscriptionLocks:
             if self.alive:
                 return
             self._held.clear()
-            connection = await asyncpg.connect(
-                self._dsn, server_settings={"application_name": "dinsos-webhooks"}
-            )
+            try:
+                connection = await asyncpg.connect(
+                    self._dsn,
+                    server_settings={"application_name": "dinsos-webhooks"},
+                    timeout=CONNECT_TIMEOUT_SECONDS,
+                )
+            except OSError as error:  # the server stopped: a database fault, not a bug
+                raise DatabaseUnreachable(type(error).__name__) from error
             for channel in self._channels:
                 await connection.add_listener(channel, self._notified)
             connection.add_termination_listener(self._lost)
