@@ -49,6 +49,10 @@ _VARIABLE = re.compile(
     re.S,
 )
 
+# The size limit's own sentence: its number is our setting, not the client's.
+_TOO_MANY_TOKENS = re.compile(
+    r"Syntax Error: Document contains more than \d+ tokens\. Parsing aborted\.\Z"
+)
 GENERIC = "The query is not valid; see locations."
 SYNTAX = "Syntax error; see locations."
 OWN_REASONS = frozenset({NOT_RUPIAH})  # our scalars' own sentences, written without the value
@@ -145,7 +149,9 @@ def rebuilt_message(error: GraphQLError, document: DocumentNode | None) -> str:
             return f"An argument has an invalid value: {kind}."
         return f"Argument '{where}' has an invalid value: {kind}."
     if isinstance(error, GraphQLSyntaxError):
-        return error.message if _plain(error.message) else SYNTAX
+        if _plain(error.message) or _TOO_MANY_TOKENS.match(error.message):
+            return error.message
+        return SYNTAX
     return error.message if _plain(error.message) else GENERIC
 
 

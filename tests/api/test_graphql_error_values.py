@@ -7,7 +7,9 @@ import json
 from typing import Any
 
 import httpx
+from graphql import GraphQLSyntaxError, Source
 
+from api.graphql.error_messages import rebuilt_message
 from tests.factories import ClientFactory
 
 NIK = "3328021404635102"
@@ -130,3 +132,17 @@ async def test_no_bad_input_gets_its_value_back(
         )
         assert response.json().get("errors"), (query, response.text)
         assert NIK not in response.text, (query, response.text)
+
+
+def test_syntax_errors_keep_names_and_limits_but_drop_values() -> None:
+    source = Source("{ families }")
+    quoted = GraphQLSyntaxError(source, 0, f'Expected Name, found String "{NIK}".')
+    assert rebuilt_message(quoted, None) == "Syntax error; see locations."
+    limit = GraphQLSyntaxError(
+        source, 0, "Document contains more than 20000 tokens. Parsing aborted."
+    )
+    assert rebuilt_message(limit, None) == (
+        "Syntax Error: Document contains more than 20000 tokens. Parsing aborted."
+    )
+    named = GraphQLSyntaxError(source, 0, "Expected Name, found '}'.")
+    assert rebuilt_message(named, None) == "Syntax Error: Expected Name, found '}'."

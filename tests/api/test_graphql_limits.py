@@ -85,10 +85,23 @@ async def test_a_nul_character_is_the_client_s_error_and_not_logged(
     http: httpx.AsyncClient, clients: ClientFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = await clients(region="33.28")
-    query = "query($f: FamilyFilterInput) { families(filter: $f) { items { id } } }"
+    family = family_body(address="RT 02\x00RW 05")
+    camel = {"no_kk": "noKk", "village_code": "villageCode", "birth_date": "birthDate"}
+    family_input = {camel.get(k, k): v for k, v in family.items() if k != "programs"}
+    family_input["members"] = [
+        {camel.get(k, k): v for k, v in m.items()} for m in family["members"]
+    ]
+    listed = "query($f: FamilyFilterInput) { families(filter: $f) { items { id } } }"
+    create = "mutation($i: FamilyCreateInput!) { createFamily(input: $i) { id } }"
     with caplog.at_level(logging.INFO):
-        body = await _post(http, client.headers, query, variables={"f": {"name": "Si\x00ti"}})
-    assert body["errors"][0]["extensions"]["code"] == "invalid_value"
-    assert body["errors"][0]["extensions"]["status"] == 422
+        read = await _post(http, client.headers, listed, variables={"f": {"name": "Si\x00ti"}})
+        write = await _post(http, client.headers, create, variables={"i": family_input})
+    # The read reaches PostgreSQL, which refuses the value; the write is refused before it.
+    assert read["errors"][0]["extensions"]["code"] == "invalid_value", read
+    assert write["errors"][0]["extensions"]["code"] == "validation_failed", write
+    for body in (read, write):
+        assert body["errors"][0]["extensions"]["status"] == 422
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert [r for r in caplog.records if r.exc_info] == []
+    kept = await http.get("/api/v1/kpm", params={"no_kk": family["no_kk"]}, headers=client.headers)
+    assert kept.json()["items"] == []
