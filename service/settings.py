@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     graphql_max_depth: int = 8
     graphql_max_aliases: int = 30
     graphql_max_tokens: int = 2000
+    # The sum of the page sizes one GraphQL request may ask for (api/graphql/limits.py).
+    graphql_max_cost: int = 2000
 
     # Largest accepted import upload, and how long shutdown waits for running imports.
     import_max_bytes: int = 200_000_000

@@ -4,6 +4,7 @@ share."""
 from __future__ import annotations
 
 import strawberry
+from pydantic import BaseModel
 
 
 def sent_fields(data: object) -> dict[str, object]:
@@ -14,3 +15,12 @@ def sent_fields(data: object) -> dict[str, object]:
             continue
         sent[name] = value.value if hasattr(value, "value") else value
     return sent
+
+
+def check_list_arguments(
+    bounds: type[BaseModel], filter: object | None = None, **arguments: object
+) -> None:
+    """A list's filter and arguments against the bounds REST declares (schemas/filters.py), so
+    both doors refuse the same values. A pydantic ValidationError, which the door renders as
+    REST does: `validation_failed`, each field named."""
+    bounds.model_validate({**(vars(filter) if filter is not None else {}), **arguments})

@@ -8,7 +8,9 @@ import uuid
 from strawberry.types import Info
 
 from api.graphql.context import GraphQLContext
+from api.graphql.inputs import check_list_arguments
 from api.graphql.kpm_types import Family, FamilyCreateInput, FamilyFilterInput, FamilyPage
+from schemas.filters import FamilyListArguments
 from schemas.kpm import FamilyCreate
 from service.kpm import families
 from service.kpm.views import present_family
@@ -29,6 +31,7 @@ async def families_list(
     cursor: str | None = None,
 ) -> FamilyPage:
     caller = info.context.caller
+    check_list_arguments(FamilyListArguments, filter, cursor=cursor)
     filters = families.FamilyFilters(**vars(filter)) if filter else families.FamilyFilters()
     page = await families.list_families(
         info.context.session, caller, filters, limit=limit, cursor=cursor

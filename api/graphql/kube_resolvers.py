@@ -8,6 +8,7 @@ import uuid
 from strawberry.types import Info
 
 from api.graphql.context import GraphQLContext
+from api.graphql.inputs import check_list_arguments
 from api.graphql.kube_types import (
     KubeGrant,
     KubeGrantCreateInput,
@@ -19,6 +20,7 @@ from api.graphql.kube_types import (
     KubeGroupPage,
     KubeMemberInput,
 )
+from schemas.filters import KubeGroupListArguments, ListArguments
 from schemas.kube import GrantCreate, GrantTransitionIn, KubeGroupCreate, KubeMemberIn
 from schemas.kube import KubeTransitionIn as GroupTransitionIn
 from service.kube import grants, groups, members
@@ -37,6 +39,7 @@ async def kube_groups(
     limit: int = 50,
     cursor: str | None = None,
 ) -> KubeGroupPage:
+    check_list_arguments(KubeGroupListArguments, filter, cursor=cursor)
     filters = groups.GroupFilters(**dataclasses.asdict(filter)) if filter else groups.GroupFilters()
     page = await groups.find_groups(
         info.context.session, info.context.caller, filters, limit=limit, cursor=cursor
@@ -57,6 +60,7 @@ async def kube_grants(
     limit: int = 50,
     cursor: str | None = None,
 ) -> KubeGrantPage:
+    check_list_arguments(ListArguments, filter, cursor=cursor)
     filters = grants.GrantFilters(**dataclasses.asdict(filter)) if filter else grants.GrantFilters()
     page = await grants.list_grants(
         info.context.session, info.context.caller, filters, limit=limit, cursor=cursor

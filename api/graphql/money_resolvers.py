@@ -9,7 +9,7 @@ import uuid
 from strawberry.types import Info
 
 from api.graphql.context import GraphQLContext
-from api.graphql.inputs import sent_fields
+from api.graphql.inputs import check_list_arguments, sent_fields
 from api.graphql.money_types import (
     Allocation,
     AllocationCreateInput,
@@ -24,6 +24,7 @@ from api.graphql.money_types import (
 )
 from schemas.allocations import AllocationCreate, AllocationUpdate
 from schemas.disbursements import DisbursementCreate, DisbursementOut, TransitionRequest
+from schemas.filters import AllocationListArguments, DisbursementListArguments
 from service.allocations import service as allocations
 from service.allocations.service import present_allocation
 from service.disbursements import operations as money
@@ -44,6 +45,7 @@ async def allocations_list(
     limit: int = 50,
     cursor: str | None = None,
 ) -> AllocationPage:
+    check_list_arguments(AllocationListArguments, filter, cursor=cursor)
     filters = allocations.AllocationFilters(**vars(filter)) if filter else None
     page = await allocations.list_allocations(
         info.context.session,
@@ -69,6 +71,7 @@ async def disbursements_list(
     limit: int = 50,
     cursor: str | None = None,
 ) -> DisbursementPage:
+    check_list_arguments(DisbursementListArguments, filter, cursor=cursor)
     filters = disbursements.DisbursementFilters(**vars(filter)) if filter else None
     page = await disbursements.list_disbursements(
         info.context.session,

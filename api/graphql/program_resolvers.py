@@ -5,8 +5,9 @@ from __future__ import annotations
 from strawberry.types import Info
 
 from api.graphql.context import GraphQLContext
-from api.graphql.inputs import sent_fields
+from api.graphql.inputs import check_list_arguments, sent_fields
 from api.graphql.types import Program, ProgramCreateInput, ProgramPage, ProgramUpdateInput
+from schemas.filters import ListArguments
 from schemas.programs import ProgramCreate, ProgramUpdate
 from service.programs import service as programs
 
@@ -19,6 +20,7 @@ async def program(info: GqlInfo, code: str) -> Program:
 
 
 async def programs_list(info: GqlInfo, limit: int = 50, cursor: str | None = None) -> ProgramPage:
+    check_list_arguments(ListArguments, cursor=cursor)
     page = await programs.list_programs(
         info.context.session, info.context.caller, limit=limit, cursor=cursor
     )

@@ -5,7 +5,9 @@ from __future__ import annotations
 from strawberry.types import Info
 
 from api.graphql.context import GraphQLContext
+from api.graphql.inputs import check_list_arguments
 from api.graphql.types import Region, RegionLevel, RegionPage
+from schemas.filters import RegionListArguments
 from service.regions import service as regions
 
 GqlInfo = Info[GraphQLContext, None]
@@ -24,6 +26,7 @@ async def regions_list(
     limit: int = 50,
     cursor: str | None = None,
 ) -> RegionPage:
+    check_list_arguments(RegionListArguments, name=name, cursor=cursor)
     page = await regions.list_regions(
         info.context.session,
         parent_code=parent_code,

@@ -4,7 +4,6 @@ GraphiQL served from local files (no CDN)."""
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,6 +21,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 
 from api.deps import get_standalone_caller, oauth2_scheme
 from api.graphql.context import GraphQLContext
+from api.graphql.error_messages import make_safe
 from service.access import Caller
 from service.database import is_unstorable_value
 from service.database_faults import is_database_unavailable
@@ -77,27 +77,19 @@ def _error_extensions(error: GraphQLError) -> dict[str, Any]:
     return {"code": "internal_error", "status": 500}
 
 
-# graphql-core's coercion errors quote the value they refused ("Variable '$i' got invalid value
-# {...}"), which may be a NIK: the message keeps only the part before the value.
-_VALUE_QUOTED = re.compile(
-    r"^(Variable '\$[^']*'|Argument '[^']*'[^;]*?) (got|has) invalid value.*", re.S
-)
-
-
 def _safe_message(error: GraphQLError, extensions: dict[str, Any]) -> str:
     """Never an input value in the message (PRODUCT: no personal data in errors)."""
     if extensions["code"] == "internal_error":
         return "Internal error."
     if extensions["code"] == "database_unavailable":
         return "The database is not reachable; try again shortly."
-    if isinstance(_cause(error), ValidationError):
-        return "The input has invalid fields; see extensions.errors."
     cause = _cause(error)
+    if isinstance(cause, ValidationError):
+        return "The input has invalid fields; see extensions.errors."
     if cause is not None and is_unstorable_value(cause):
         return "A value is out of range or has characters that cannot be stored."
-    quoted = _VALUE_QUOTED.match(error.message)
-    if quoted:
-        return f"{quoted.group(1)} has an invalid value."
+    if cause is None:
+        make_safe(error, None)  # already done with the document in process_errors, if it ran
     return error.message
 
 
@@ -121,12 +113,18 @@ class DinsosSchema(Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        # Refusals are answers, not incidents: only unexpected failures reach the error log.
+        # Refusals are answers, not incidents: only unexpected failures reach the error log. A
+        # value PostgreSQL cannot store (a NUL character, a date past its range) is the client's.
+        document = execution_context.graphql_document if execution_context else None
         for error in errors:
             original = _cause(error)
-            if original is None or isinstance(original, DomainError | ValidationError):
+            if original is None:
+                make_safe(error, document)
+            elif isinstance(original, DomainError | ValidationError) or is_unstorable_value(
+                original
+            ):
                 continue
-            if is_database_unavailable(original):
+            elif is_database_unavailable(original):
                 log.warning("database unavailable: %s", type(original).__name__)
             else:
                 log.error("graphql resolver failed", exc_info=original)

@@ -11,19 +11,19 @@ from strawberry.types.scalar import ScalarDefinition
 
 Rupiah = NewType("Rupiah", int)
 
-_NOT_RUPIAH = "Rupiah is a whole number (no fraction, not a string)."
+NOT_RUPIAH = "Rupiah is a whole number (no fraction, not a string)."
 
 
 def _whole_rupiah(value: Any) -> int:
     # A GraphQLError, not a ValueError: a bad amount is the client's mistake (400), not ours.
     if isinstance(value, bool) or not isinstance(value, int):
-        raise GraphQLError(_NOT_RUPIAH)
+        raise GraphQLError(NOT_RUPIAH)
     return value
 
 
 def _whole_rupiah_literal(node: ValueNode, variables: dict[str, Any] | None = None) -> int:
     if not isinstance(node, IntValueNode):
-        raise GraphQLError(_NOT_RUPIAH)
+        raise GraphQLError(NOT_RUPIAH)
     return int(node.value)
 
 

@@ -19,6 +19,7 @@ from api.graphql import (
     region_resolvers,
     training_resolvers,
 )
+from api.graphql.limits import OneOperationByName, cost_limit
 from api.graphql.permissions import IsAuthenticated
 from api.graphql.router import DinsosSchema
 from api.graphql.scalars import SCALARS
@@ -214,6 +215,8 @@ def build_schema(settings: Settings) -> DinsosSchema:
             lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
             lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
             lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+            OneOperationByName,
+            cost_limit(settings.graphql_max_cost),
             RootFieldTransactions,
         ],
         execution_context_class=RootFieldsInTurn,

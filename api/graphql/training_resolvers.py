@@ -8,6 +8,7 @@ import uuid
 from strawberry.types import Info
 
 from api.graphql.context import GraphQLContext
+from api.graphql.inputs import check_list_arguments
 from api.graphql.training_types import (
     AssessmentInput,
     AttendanceInput,
@@ -17,6 +18,7 @@ from api.graphql.training_types import (
     TrainingCohortPage,
     TrainingParticipant,
 )
+from schemas.filters import TrainingCohortListArguments
 from schemas.training import AttendanceSheet, CohortCreate, ParticipantCreate
 from service.training import attendance, cohorts, participants
 
@@ -34,6 +36,7 @@ async def training_cohorts(
     limit: int = 50,
     cursor: str | None = None,
 ) -> TrainingCohortPage:
+    check_list_arguments(TrainingCohortListArguments, filter, cursor=cursor)
     filters = (
         cohorts.CohortFilters(**dataclasses.asdict(filter)) if filter else cohorts.CohortFilters()
     )

@@ -11,6 +11,7 @@ from api.problems import problem_responses
 from api.rest.params import Cursor, Limit
 from schemas.allocations import AllocationCreate, AllocationOut, AllocationUpdate, FundingSource
 from schemas.common import Page
+from schemas.filters import FiscalYearFilter, ProgramCodeFilter
 from service.allocations import service as allocations
 from service.allocations.service import present_allocation
 
@@ -24,8 +25,8 @@ AllocationId = Annotated[uuid.UUID, Path(description="The allocation's id.")]
 
 
 def allocation_filters(
-    program: Annotated[str | None, Query(max_length=20, examples=["PK3E"])] = None,
-    fiscal_year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+    program: Annotated[ProgramCodeFilter | None, Query(examples=["PK3E"])] = None,
+    fiscal_year: Annotated[FiscalYearFilter | None, Query()] = None,
     funding_source: Annotated[FundingSource | None, Query()] = None,
     region: Annotated[
         str | None, Query(description="Region code prefix: allocations in this region.")

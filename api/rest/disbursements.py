@@ -13,7 +13,6 @@ from api.problems import problem_responses
 from api.rest.params import Cursor, Limit
 from schemas.common import Page
 from schemas.disbursements import (
-    PERIOD_PATTERN,
     BatchResult,
     DisbursementBatch,
     DisbursementCreate,
@@ -23,6 +22,7 @@ from schemas.disbursements import (
     TransitionOut,
     TransitionRequest,
 )
+from schemas.filters import ExternalReferenceFilter, PeriodFilter, ProgramCodeFilter
 from service.disbursements import operations, queries
 from service.disbursements.queries import present_disbursement
 from service.disbursements.reconciliation import MAX_BYTES
@@ -41,14 +41,14 @@ MONEY_PROBLEMS = problem_responses(409, 428)
 
 def disbursement_filters(
     allocation_id: Annotated[uuid.UUID | None, Query()] = None,
-    program: Annotated[str | None, Query(max_length=20, examples=["PKH"])] = None,
+    program: Annotated[ProgramCodeFilter | None, Query(examples=["PKH"])] = None,
     status: Annotated[DisbursementStatus | None, Query()] = None,
     region: Annotated[
         str | None, Query(description="Region code prefix of the recipients' villages.")
     ] = None,
     recipient_id: Annotated[uuid.UUID | None, Query()] = None,
-    period: Annotated[str | None, Query(pattern=PERIOD_PATTERN, examples=["2026-Q1"])] = None,
-    external_reference: Annotated[str | None, Query(max_length=64)] = None,
+    period: Annotated[PeriodFilter | None, Query(examples=["2026-Q1"])] = None,
+    external_reference: Annotated[ExternalReferenceFilter | None, Query()] = None,
     updated_since: Annotated[
         dt.datetime | None, Query(description="Changed at or after this time (ISO 8601).")
     ] = None,

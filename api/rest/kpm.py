@@ -20,6 +20,7 @@ from api.imports import save_upload, start_in_background
 from api.problems import problem_responses
 from api.rest.params import Cursor, Limit
 from schemas.common import Page
+from schemas.filters import DesilFilter, ExactNik, NameSearch, ProgramCodeFilter
 from schemas.kpm import (
     ArchiveRequest,
     EnrollmentChange,
@@ -55,21 +56,17 @@ def family_filters(
     ] = None,
     village_code: Annotated[str | None, Query()] = None,
     verification_status: Annotated[VerificationOutcome | None, Query()] = None,
-    program: Annotated[str | None, Query(max_length=20, description="Enrolled in program.")] = None,
+    program: Annotated[ProgramCodeFilter | None, Query(description="Enrolled in program.")] = None,
     enrollment_status: Annotated[
         EnrollmentStatus | None, Query(description="With `program`: enrollment in this status.")
     ] = None,
-    desil: Annotated[int | None, Query(ge=1, le=10)] = None,
+    desil: Annotated[DesilFilter | None, Query()] = None,
     updated_since: Annotated[
         dt.datetime | None, Query(description="Changed at or after this time (ISO 8601).")
     ] = None,
-    name: Annotated[
-        str | None, Query(min_length=2, max_length=100, description="Part of a member's name.")
-    ] = None,
-    nik: Annotated[
-        str | None, Query(min_length=16, max_length=16, description="Exact NIK.")
-    ] = None,
-    no_kk: Annotated[str | None, Query(min_length=16, max_length=16)] = None,
+    name: Annotated[NameSearch | None, Query(description="Part of a member's name.")] = None,
+    nik: Annotated[ExactNik | None, Query(description="Exact NIK.")] = None,
+    no_kk: Annotated[ExactNik | None, Query()] = None,
 ) -> families.FamilyFilters:
     return families.FamilyFilters(
         region=region,

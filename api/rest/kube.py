@@ -10,6 +10,7 @@ from api.deps import CallerDep, IfMatch, SessionDep, etag, parse_if_match
 from api.problems import problem_responses
 from api.rest.params import Cursor, Limit
 from schemas.common import Page
+from schemas.filters import NameSearch, ProgramCodeFilter
 from schemas.kube import (
     KubeGroupCreate,
     KubeGroupOut,
@@ -34,13 +35,11 @@ def group_filters(
     ] = None,
     village_code: Annotated[str | None, Query()] = None,
     group_status: Annotated[KubeStatus | None, Query(alias="status")] = None,
-    program: Annotated[str | None, Query(max_length=20)] = None,
+    program: Annotated[ProgramCodeFilter | None, Query()] = None,
     updated_since: Annotated[
         dt.datetime | None, Query(description="Changed at or after this time (ISO 8601).")
     ] = None,
-    name: Annotated[
-        str | None, Query(min_length=2, max_length=100, description="Part of the group's name.")
-    ] = None,
+    name: Annotated[NameSearch | None, Query(description="Part of the group's name.")] = None,
 ) -> groups.GroupFilters:
     return groups.GroupFilters(
         region=region,

@@ -9,6 +9,7 @@ from api.deps import CallerDep, SessionDep, StandaloneCallerDep, one_statement
 from api.problems import problem_responses
 from api.rest.params import Cursor, Limit
 from schemas.common import Page
+from schemas.filters import NameSearch
 from schemas.regions import RegionListItem, RegionOut
 from service.regions import service as regions
 from service.regions.codes import RegionLevel
@@ -32,8 +33,7 @@ async def list_regions(
     parent_code: Annotated[str | None, Query(description="Children of this region.")] = None,
     level: Annotated[RegionLevel | None, Query()] = None,
     name: Annotated[
-        str | None,
-        Query(min_length=2, max_length=100, description="Case-insensitive part of the name."),
+        NameSearch | None, Query(description="Case-insensitive part of the name.")
     ] = None,
 ) -> Page[RegionListItem]:
     """Regions of the administrative tree, ordered by code.

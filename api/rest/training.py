@@ -10,6 +10,7 @@ from api.deps import CallerDep, IfMatch, SessionDep, etag, parse_if_match
 from api.problems import problem_responses
 from api.rest.params import Cursor, Limit
 from schemas.common import Page
+from schemas.filters import NameSearch, ProgramCodeFilter
 from schemas.training import (
     AssessmentIn,
     AttendanceOut,
@@ -45,14 +46,12 @@ def cohort_filters(
         str | None, Query(description="Region code prefix: cohorts held in this region.")
     ] = None,
     cohort_status: Annotated[CohortStatus | None, Query(alias="status")] = None,
-    program: Annotated[str | None, Query(max_length=20)] = None,
+    program: Annotated[ProgramCodeFilter | None, Query()] = None,
     topic: Annotated[TrainingTopic | None, Query()] = None,
     updated_since: Annotated[
         dt.datetime | None, Query(description="Changed at or after this time (ISO 8601).")
     ] = None,
-    name: Annotated[
-        str | None, Query(min_length=2, max_length=100, description="Part of the cohort's name.")
-    ] = None,
+    name: Annotated[NameSearch | None, Query(description="Part of the cohort's name.")] = None,
 ) -> cohorts.CohortFilters:
     return cohorts.CohortFilters(
         region=region,

@@ -133,7 +133,9 @@ async def test_refusals_never_echo_the_values_sent(
               "variables": {"l": nik}},
         headers=client.headers,
     )  # fmt: skip
-    assert wrong_type.json()["errors"][0]["message"] == "Variable '$l' has an invalid value."
+    assert wrong_type.json()["errors"][0]["message"] == (
+        "Variable '$l' has an invalid value: not a valid Int."
+    )
     assert nik not in wrong_type.text
 
 
