@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from api.docs import install_docs
+from api.docs import install_docs, page_policies
 from api.graphql.router import graphql_router
 from api.graphql.schema import build_schema
 from api.imports import wait_for_background
@@ -33,6 +33,7 @@ from api.rest import (
     training,
     webhooks,
 )
+from api.security_headers import SecurityHeadersMiddleware
 from service.auth.keys import token_keys
 from service.database import create_engine, create_session_factory
 from service.settings import Settings, get_settings
@@ -143,6 +144,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.state.token_keys = token_keys(settings)
     app.state.background_tasks = set()
     install_problem_handlers(app)
+    # Inside the request-id and metrics middleware (added after), so every answer they see
+    # carries the headers.
+    app.add_middleware(SecurityHeadersMiddleware, page_policies=page_policies(app))
     install_observability(app)
     install_docs(app)
     for router in (

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     webhook_concurrency: int = 16
     webhook_poll_seconds: float = 10.0
 
+    # When set, ``/metrics`` answers only ``Authorization: Bearer <this token>`` (else 401).
+    metrics_token: SecretStr | None = None
+
     log_level: str = "INFO"
 
     @property
