@@ -115,7 +115,7 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
-    code = {404: "route_not_found", 405: "method_not_allowed"}.get(
+    code = {404: "route_not_found", 405: "method_not_allowed", 413: "content_too_large"}.get(
         error.status_code, f"http_{error.status_code}"
     )
     return problem_response(
