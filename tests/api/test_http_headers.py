@@ -9,6 +9,7 @@ import re
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from pydantic import SecretStr
 
 from api.app import create_app
@@ -38,6 +39,19 @@ async def test_api_answers_are_not_stored_or_sniffed(
     for label, answer in answers.items():
         assert answer.headers["x-content-type-options"] == "nosniff", label
         assert answer.headers["cache-control"] == "no-store", label
+
+
+async def test_an_unexpected_failure_has_them_too(app: FastAPI, http: httpx.AsyncClient) -> None:
+    # Starlette renders a 500 outside every middleware: the handler sets them itself.
+    async def explode() -> None:
+        raise RuntimeError("boom")
+
+    app.add_api_route("/api/v1/test-explode", explode)
+    answer = await http.get("/api/v1/test-explode")
+    assert answer.status_code == 500
+    assert answer.json()["code"] == "internal_error"
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert answer.headers["cache-control"] == "no-store"
 
 
 async def test_the_token_answer_has_one_cache_control(
