@@ -25,4 +25,4 @@ ENV PATH="/app/.venv/bin:${PATH}" \
 USER 10001
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz')"]
-CMD ["sh", "-c", "dinsos migrate && exec uvicorn api.main:app --host 0.0.0.0 --port 8000 --proxy-headers --no-access-log --timeout-graceful-shutdown 20"]
+CMD ["sh", "-c", "dinsos migrate && exec uvicorn api.main:app --host 0.0.0.0 --port 8000 --proxy-headers --no-server-header --no-access-log --timeout-graceful-shutdown 20"]

@@ -10,7 +10,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from api.docs import install_docs
+from api.body_limits import BodyLimitMiddleware
+from api.docs import install_docs, page_policies
 from api.graphql.router import graphql_router
 from api.graphql.schema import build_schema
 from api.imports import wait_for_background
@@ -33,11 +34,13 @@ from api.rest import (
     training,
     webhooks,
 )
+from api.security_headers import SecurityHeadersMiddleware
 from service.auth.client_states import ClientStates
 from service.auth.keys import token_keys
 from service.auth.token_cache import TokenCache
 from service.connections import asyncpg_dsn
 from service.database import create_engine, create_session_factory
+from service.disbursements.reconciliation import MAX_BYTES as RECONCILIATION_MAX_BYTES
 from service.settings import Settings, get_settings
 from service.webhooks.dispatcher import Dispatcher
 
@@ -54,7 +57,9 @@ provinces and regencies) and village information systems.
 `cursor`, and answer `next_cursor`. Changes need `If-Match` with the `ETag` you read (412 when
 someone changed the record meanwhile). Every error is `application/problem+json` with a stable
 `code`, field errors in `errors[]`, and the `request_id`; send `Accept-Language: id` for
-Indonesian messages. Region codes are accepted dotted or undotted and returned dotted.
+Indonesian messages. Region codes are accepted dotted or undotted and returned dotted. Request
+bodies have a size limit per route (1 MB unless the route says more), above which the answer is
+413 `content_too_large`, before the body is read.
 
 GraphQL at [`/graphql`](/graphql) offers the same data with the same permissions.
 """
@@ -97,6 +102,15 @@ TAGS = [
         "systems that keep a copy.",
     },
 ]
+
+
+def body_limits(settings: Settings) -> dict[str, int]:
+    """The routes whose bodies may exceed ``body_max_bytes``, and their own limits."""
+    return {
+        "/api/v1/disbursements/batches": settings.batch_body_max_bytes,
+        "/api/v1/kpm/imports": settings.import_max_bytes,
+        "/api/v1/disbursements/reconciliations": RECONCILIATION_MAX_BYTES,
+    }
 
 
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
@@ -150,6 +164,13 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.state.token_cache = TokenCache()
     app.state.background_tasks = set()
     install_problem_handlers(app)
+    # Inside the request-id and metrics middleware (added after), so a refused body is counted
+    # and its problem carries the request id; the headers go on that refusal too.
+    app.state.body_limits = body_limits(settings)
+    app.add_middleware(
+        BodyLimitMiddleware, default=settings.body_max_bytes, limits=app.state.body_limits
+    )
+    app.add_middleware(SecurityHeadersMiddleware, page_policies=page_policies(app))
     install_observability(app)
     install_docs(app)
     for router in (

@@ -38,6 +38,10 @@ DETAILS: dict[str, tuple[str, str]] = {
         "The access token is invalid or expired.",
         "Token akses tidak valid atau kedaluwarsa.",
     ),
+    "content_too_large": (
+        "The request body is larger than this route accepts.",
+        "Isi permintaan lebih besar dari yang diterima rute ini.",
+    ),
     "token_expired": ("The access token has expired.", "Token akses sudah kedaluwarsa."),
     "invalid_client": ("Client authentication failed.", "Autentikasi klien gagal."),
     "invalid_scope": (

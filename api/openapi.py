@@ -28,8 +28,16 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         routes=app.routes,
         tags=app.openapi_tags,
     )
+    default_limit = app.state.settings.body_max_bytes
     for path, path_item in document.get("paths", {}).items():
         for operation in path_item.values():
+            if "requestBody" in operation:
+                limit = app.state.body_limits.get(path, default_limit)
+                operation["responses"]["413"] = {
+                    "description": f"Content too large: this route accepts bodies of up to "
+                    f"{limit:,} bytes",
+                    "content": {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF}},
+                }
             if path.startswith(("/api/", "/oauth/")):
                 for status, description in _SERVER_ERRORS.items():
                     operation["responses"].setdefault(

@@ -116,7 +116,7 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
-    code = {404: "route_not_found", 405: "method_not_allowed"}.get(
+    code = {404: "route_not_found", 405: "method_not_allowed", 413: "content_too_large"}.get(
         error.status_code, f"http_{error.status_code}"
     )
     return problem_response(
@@ -174,13 +174,17 @@ async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=error)
     # Starlette runs this handler outside every middleware, so the request-id middleware never
     # sees this response: the header is set here, where the id is most needed.
+    # The same goes for the security headers (api/security_headers.py).
+    headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
     request_id = correlation_id.get()
+    if request_id:
+        headers["X-Request-ID"] = request_id
     return problem_response(
         request,
         status=500,
         code="internal_error",
         detail="Something went wrong on our side; quote the request id to the operators.",
-        headers={"X-Request-ID": request_id} if request_id else None,
+        headers=headers,
     )
 
 

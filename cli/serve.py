@@ -56,6 +56,8 @@ def serve(
             port=listen_port,
             log_config=None,
             proxy_headers=True,
+            # Which server and version run here is nobody's business.
+            server_header=False,
             timeout_graceful_shutdown=20,
         )
     finally:

@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     # The sum of the page sizes one GraphQL request may ask for (api/graphql/limits.py).
     graphql_max_cost: int = 2000
 
+    # Largest accepted request body (413 above it): JSON bodies in general, and a batch of
+    # disbursements (10,000 realistic items, pretty-printed, measure 3.45 MB: twice that, rounded
+    # up, also fits 10,000 items with every field at its longest).
+    body_max_bytes: int = 1_000_000
+    batch_body_max_bytes: int = 8_000_000
+
     # Largest accepted import upload, and how long shutdown waits for running imports.
     import_max_bytes: int = 200_000_000
     shutdown_grace_seconds: float = 20.0
@@ -91,6 +97,9 @@ class Settings(BaseSettings):
     webhook_batch_size: int = 100
     webhook_concurrency: int = 16
     webhook_poll_seconds: float = 10.0
+
+    # When set, ``/metrics`` answers only ``Authorization: Bearer <this token>`` (else 401).
+    metrics_token: SecretStr | None = None
 
     log_level: str = "INFO"
 

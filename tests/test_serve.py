@@ -164,8 +164,12 @@ def test_serve_on_a_configured_database_creates_no_demo_client(
     process = _start({"DATABASE_URL": database_url, "DINSOS_DATA_DIR": str(tmp_path)}, port)
     try:
         _wait_ready(process, port)
+        health = httpx.get(f"http://127.0.0.1:{port}/healthz")
     finally:
         output = _stop(process)
+    # Nothing tells a scanner which server (and version) answers.
+    assert "server" not in health.headers
+    assert health.headers["x-content-type-options"] == "nosniff"
     assert "client_secret" not in output
     assert "demo data" not in output
     assert not (tmp_path / "demo-client.json").exists()
@@ -200,3 +204,10 @@ def test_the_container_entry_point_logs_json_without_query_strings(
     assert access, output
     assert access[-1]["route"] == "/api/v1/kpm"
     assert access[-1]["status"] == 401
+
+
+def test_the_container_sends_no_server_header() -> None:
+    dockerfile = (Path(__file__).resolve().parent.parent / "Dockerfile").read_text()
+    command = next(line for line in dockerfile.splitlines() if line.startswith("CMD "))
+    assert "exec uvicorn " in command
+    assert "--no-server-header" in command

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from schemas.health import Health, Readiness
+from service.errors import Unauthorized
 from service.health import database_readiness
 
 router = APIRouter(tags=["operations"])
@@ -36,5 +39,15 @@ async def readiness(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics", operation_id="metrics", include_in_schema=False)
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics; with ``DINSOS_METRICS_TOKEN`` set, only for the bearer of it."""
+    token = request.app.state.settings.metrics_token
+    if token is not None:
+        expected = f"Bearer {token.get_secret_value()}".encode()
+        given = request.headers.get("authorization", "").encode()
+        # Constant time: the comparison must not tell how much of a guess was right.
+        if not hmac.compare_digest(given, expected):
+            raise Unauthorized(
+                "Send the metrics token as a bearer token.", code="metrics_token_required"
+            )
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

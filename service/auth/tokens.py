@@ -1,5 +1,10 @@
 """Access tokens. The only module that touches python-jose: HS256 pinned, ``kid`` in the header
-so keys can rotate, ``iss``/``aud``/``exp``/``iat``/``sub`` required on every token read."""
+so keys can rotate, ``iss``/``aud``/``exp``/``iat``/``sub`` required on every token read.
+
+A token issued in the future (``iat`` more than ``CLOCK_LEEWAY_SECONDS`` ahead of this clock) is
+refused: we never issue one, so it is forged with a leaked key or minted to outlive a rotation.
+So is any token with a ``crit`` header: it names extensions the reader must understand, and this
+reader understands none (RFC 7515, section 4.1.11)."""
 
 from __future__ import annotations
 
@@ -13,6 +18,8 @@ from service.errors import Unauthorized
 
 ALGORITHM = "HS256"
 _REQUIRED_CLAIMS = ("iss", "aud", "exp", "iat", "sub")
+# How far the clock of the replica that issued a token may run ahead of this one's.
+CLOCK_LEEWAY_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,7 @@ def read_token(keys: TokenKeys, token: str) -> TokenClaims:
     try:
         header = jwt.get_unverified_header(token)
         key = keys.keys.get(str(header.get("kid")))
-        if key is None or header.get("alg") != ALGORITHM:
+        if key is None or header.get("alg") != ALGORITHM or "crit" in header:
             raise Unauthorized("The access token is invalid.", code="invalid_token")
         claims = jwt.decode(
             token,
@@ -81,6 +88,8 @@ def read_token(keys: TokenKeys, token: str) -> TokenClaims:
             issuer=keys.issuer,
             options={f"require_{name}": True for name in _REQUIRED_CLAIMS},
         )
+        if int(claims["iat"]) > time.time() + CLOCK_LEEWAY_SECONDS:
+            raise Unauthorized("The access token is invalid.", code="invalid_token")
         return TokenClaims(
             client_id=uuid.UUID(claims["sub"]),
             scopes=frozenset(str(claims.get("scope", "")).split()),

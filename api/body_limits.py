@@ -1,0 +1,86 @@
+"""Request body limits per route, enforced before anything reads the body.
+
+A body larger than its route allows is refused with 413 problem+json: at once when its
+``Content-Length`` says so (nothing is read, nothing parsed), and as soon as the count passes the
+limit when it arrives chunked. Without this, a 200 MB JSON body is read and parsed whole, holding
+the event loop, before validation refuses it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.problems import problem_response
+
+CONTENT_TOO_LARGE = "content_too_large"
+
+
+def too_large_detail(limit: int) -> str:
+    return f"The request body is larger than this route accepts ({limit:,} bytes)."
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive`` when a streamed body passes its limit. An ``HTTPException``, so
+    FastAPI's body parsing lets it through (any other error there becomes a 400) and the problem
+    handler renders it."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413, detail=too_large_detail(limit))
+
+
+class BodyLimitMiddleware:
+    """Pure ASGI. ``limits`` maps a path to its own limit; every other path gets ``default``."""
+
+    def __init__(self, app: ASGIApp, *, default: int, limits: Mapping[str, int]) -> None:
+        self.app = app
+        self.default = default
+        self.limits = dict(limits)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limits.get(scope["path"], self.default)
+        declared = _content_length(scope)
+        if declared is not None:
+            if declared > limit:
+                await _refuse(scope, receive, send, limit)
+            else:
+                # The server delivers no more than the declared length: nothing to count.
+                await self.app(scope, receive, send)
+            return
+        received = 0
+
+        async def receive_within_limit() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        await self.app(scope, receive_within_limit, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None  # the server refuses a malformed length before we see it
+    return None
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    request = Request(scope, receive)
+    response = problem_response(
+        request, status=413, code=CONTENT_TOO_LARGE, detail=too_large_detail(limit)
+    )
+    # The client may still be sending; closing lets the server drop the rest unread.
+    response.headers["Connection"] = "close"
+    await response(scope, receive, send)
