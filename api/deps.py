@@ -11,6 +11,7 @@ from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.openapi import REQUIRED_HEADER
 from service.access import Caller
 from service.auth.scopes import SCOPES
 from service.auth.service import caller_from_token
@@ -63,9 +64,22 @@ def parse_if_match(value: str | None) -> int | None:
     return int(tag) if tag.isascii() and tag.isdigit() and len(tag) <= 18 else -1
 
 
+# Required in the OpenAPI document, yet optional to FastAPI: a change without it is refused by
+# the service with 428 `if_match_required` (a precondition, RFC 6585), not with a 422.
 IfMatch = Annotated[
     str | None,
-    Header(description='The `ETag` of the version you read, e.g. `"3"`. Required for changes.'),
+    Header(
+        description='The `ETag` of the version you read, e.g. `"3"`. Without it: 428 '
+        "`if_match_required`.",
+        json_schema_extra={REQUIRED_HEADER: True},
+    ),
+]
+OptionalIfMatch = Annotated[
+    str | None,
+    Header(
+        description='The `ETag` of the version you read, e.g. `"3"`. Optional here: when sent, '
+        "a stale version answers 412.",
+    ),
 ]
 
 

@@ -11,6 +11,11 @@ from api.problems import PROBLEM_MEDIA_TYPE
 
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
+# Marks a header FastAPI takes as optional (so that its absence reaches the service, which
+# answers 428, a precondition, rather than 422) but that the caller must send: the document says
+# `required: true`, so a generated client asks for it.
+REQUIRED_HEADER = "x-required-header"
+
 # Any operation that reaches the database may also answer these two.
 _SERVER_ERRORS = {
     "500": "Internal error: quote the `request_id` to the operators",
@@ -30,6 +35,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     )
     for path, path_item in document.get("paths", {}).items():
         for operation in path_item.values():
+            _mark_required_headers(operation)
             if path.startswith(("/api/", "/oauth/")):
                 for status, description in _SERVER_ERRORS.items():
                     operation["responses"].setdefault(
@@ -50,3 +56,14 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         schemas.pop(unused, None)
     app.openapi_schema = document
     return document
+
+
+def _mark_required_headers(operation: dict[str, Any]) -> None:
+    for parameter in operation.get("parameters", []):
+        schema = parameter.get("schema", {})
+        if parameter.get("in") == "header" and schema.pop(REQUIRED_HEADER, False):
+            parameter["required"] = True
+            # A required header is never null: keep the string branch of `str | None`.
+            branches = [branch for branch in schema.pop("anyOf", []) if branch != {"type": "null"}]
+            if len(branches) == 1:
+                schema.update(branches[0])

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 
-from api.deps import CallerDep, IfMatch, SessionDep, etag, parse_if_match
+from api.deps import CallerDep, IfMatch, OptionalIfMatch, SessionDep, etag, parse_if_match
 from api.problems import problem_responses
 from api.rest.params import Cursor, Limit
 from schemas.common import Page
@@ -141,7 +141,7 @@ async def change_status(
     group_id: GroupId,
     body: KubeTransitionIn,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: OptionalIfMatch = None,
 ) -> KubeGroupOut:
     """Move the group to another status. Allowed: forming → active | dissolved;
     active → inactive | dissolved; inactive → active | dissolved. Any other move is a 409
@@ -171,7 +171,7 @@ async def add_member(
     group_id: GroupId,
     body: KubeMemberIn,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: OptionalIfMatch = None,
 ) -> KubeGroupOut:
     """Add a family with a role; answers the group as it is now. The family must be one you can
     see, live, and in the group's regency (422 naming `family_id` otherwise). `ketua`,
@@ -198,7 +198,7 @@ async def change_member_role(
     family_id: FamilyId,
     body: KubeMemberRole,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: OptionalIfMatch = None,
 ) -> KubeGroupOut:
     """Give a member another role. An officer seat moves from its holder, who becomes
     `anggota`; that is how the `ketua` of an active group hands over (an active group cannot
@@ -221,7 +221,7 @@ async def remove_member(
     group_id: GroupId,
     family_id: FamilyId,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: OptionalIfMatch = None,
 ) -> KubeGroupOut:
     """Take a family out of the group; answers the group as it is now. An active group keeps
     its `ketua` and the program's minimum size (409 `ketua_required` / `group_size`)."""

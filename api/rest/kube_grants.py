@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from api.deps import CallerDep, IfMatch, SessionDep, etag, parse_if_match
+from api.deps import CallerDep, IfMatch, OptionalIfMatch, SessionDep, etag, parse_if_match
 from api.problems import problem_responses
 from api.rest.params import Cursor, Limit
 from schemas.common import Page
@@ -128,7 +128,7 @@ async def transition_grant(
     grant_id: GrantId,
     body: GrantTransitionIn,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: OptionalIfMatch = None,
 ) -> GrantOut:
     """Move the grant along its status machine, with an optional note; kept in its history
     with your client and the time. Allowed: proposed → recommended | rejected | cancelled;

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 
-from api.deps import CallerDep, IfMatch, SessionDep, etag, parse_if_match
+from api.deps import CallerDep, IfMatch, OptionalIfMatch, SessionDep, etag, parse_if_match
 from api.problems import problem_responses
 from api.rest.params import Cursor, Limit
 from schemas.common import Page
@@ -158,7 +158,7 @@ async def change_status(
     cohort_id: CohortId,
     body: CohortTransitionIn,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: OptionalIfMatch = None,
 ) -> CohortOut:
     """Move the cohort: planned → running | cancelled; running → completed | cancelled (409
     `invalid_transition` otherwise). It starts running only with a session (409
@@ -182,7 +182,7 @@ async def add_session(
     cohort_id: CohortId,
     body: SessionIn,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: OptionalIfMatch = None,
 ) -> CohortOut:
     """Add a session day to a planned or running cohort; answers the cohort. One session a day
     (422 `duplicate_session`). Every participant's total grows with it."""

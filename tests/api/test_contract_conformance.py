@@ -1,0 +1,82 @@
+"""What the OpenAPI document promises is what the service does: a schema-driven client (or a
+fuzzer such as schemathesis) that follows the document must get only documented answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from tests.factories import ClientFactory
+
+
+def _operation(app: FastAPI, method: str, path: str) -> dict[str, Any]:
+    operation: dict[str, Any] = app.openapi()["paths"][path][method]
+    return operation
+
+
+def _header(operation: dict[str, Any], name: str) -> dict[str, Any]:
+    parameters: list[dict[str, Any]] = operation["parameters"]
+    [parameter] = [
+        parameter
+        for parameter in parameters
+        if parameter["in"] == "header" and parameter["name"].lower() == name
+    ]
+    return parameter
+
+
+async def test_if_match_is_documented_as_required_where_its_absence_is_a_428(
+    app: FastAPI, http: httpx.AsyncClient, clients: ClientFactory
+) -> None:
+    patch_program = _operation(app, "patch", "/api/v1/programs/{code}")
+    assert _header(patch_program, "if-match")["required"] is True
+    assert _header(patch_program, "if-match")["schema"]["type"] == "string"
+    assert "428" in patch_program["responses"]
+
+    client = await clients(region="33.28")
+    created = await http.post(
+        "/api/v1/programs",
+        json={
+            "code": "PK3E_TEGAL",
+            "name": "PK3E Tegal",
+            "level": "district",
+            "benefit_kind": "training",
+            "region_code": "3328",
+        },
+        headers=client.headers,
+    )
+    assert created.status_code == 201
+    unconditional = await http.patch(
+        "/api/v1/programs/PK3E_TEGAL", json={"name": "Renamed"}, headers=client.headers
+    )
+    assert unconditional.status_code == 428
+    assert unconditional.json()["code"] == "if_match_required"
+
+
+def test_if_match_stays_optional_where_the_service_takes_a_change_without_it(
+    app: FastAPI,
+) -> None:
+    for method, path in (
+        ("post", "/api/v1/kube/{group_id}/transitions"),
+        ("post", "/api/v1/kube-grants/{grant_id}/transitions"),
+        ("post", "/api/v1/training-cohorts/{cohort_id}/sessions"),
+        ("delete", "/api/v1/webhooks/{subscription_id}"),
+    ):
+        operation = _operation(app, method, path)
+        assert _header(operation, "if-match")["required"] is False, path
+        assert "428" not in operation["responses"], path
+
+
+def test_every_required_precondition_header_documents_its_428(app: FastAPI) -> None:
+    required = [
+        (path, method)
+        for path, item in app.openapi()["paths"].items()
+        for method, operation in item.items()
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "header" and parameter["required"]
+    ]
+    assert ("/api/v1/disbursements", "post") in required
+    assert ("/api/v1/allocations/{allocation_id}", "patch") in required
+    for path, method in required:
+        assert "428" in app.openapi()["paths"][path][method]["responses"], (path, method)
