@@ -40,6 +40,10 @@ DETAILS: dict[str, tuple[str, str]] = {
     ),
     "token_expired": ("The access token has expired.", "Token akses sudah kedaluwarsa."),
     "invalid_client": ("Client authentication failed.", "Autentikasi klien gagal."),
+    "invalid_request": (
+        "A parameter is missing or malformed; see errors.",
+        "Ada parameter yang hilang atau salah bentuk; lihat errors.",
+    ),
     "invalid_scope": (
         "The client may not request that scope.",
         "Klien tidak boleh meminta scope tersebut.",

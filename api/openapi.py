@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from api.problems import PROBLEM_MEDIA_TYPE
+from api.problems import PROBLEM_MEDIA_TYPE, TOKEN_PATH
 
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
@@ -36,6 +36,10 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     for path, path_item in document.get("paths", {}).items():
         for operation in path_item.values():
             _mark_required_headers(operation)
+            if path == TOKEN_PATH:
+                # FastAPI adds a 422 to every operation with parameters; the token endpoint
+                # refuses malformed requests with RFC 6749's 400 `invalid_request` instead.
+                operation["responses"].pop("422", None)
             if path.startswith(("/api/", "/oauth/")):
                 for status, description in _SERVER_ERRORS.items():
                     operation["responses"].setdefault(

@@ -17,11 +17,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.i18n import detail_for, field_message, title_for, wants_indonesian
 from schemas.problems import Problem
 from service.database import is_unstorable_value
-from service.errors import INVALID_FIELDS, DomainError, FieldError
+from service.errors import INVALID_FIELDS, BadRequest, DomainError, FieldError
 
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+# Its refusals carry RFC 6749's `error` member, which OAuth2 client libraries read.
+TOKEN_PATH = "/oauth/token"
 
 
 def problem_type(code: str) -> str:
@@ -76,7 +78,7 @@ async def _domain_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, DomainError)
     headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
     extra = None
-    if request.url.path == "/oauth/token":
+    if request.url.path == TOKEN_PATH:
         # OAuth2 client libraries read RFC 6749's "error" member from token responses.
         extra = {
             "error": error.code if error.status != 401 else "invalid_client",
@@ -104,6 +106,11 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
         )
         for item in error.errors()
     ]
+    if request.url.path == TOKEN_PATH:
+        # RFC 6749 section 5.2: a missing or malformed parameter is 400 `invalid_request`.
+        return await _domain_error(
+            request, BadRequest("A parameter is missing or malformed; see errors.", errors=errors)
+        )
     return problem_response(
         request,
         status=422,

@@ -80,3 +80,16 @@ def test_every_required_precondition_header_documents_its_428(app: FastAPI) -> N
     assert ("/api/v1/allocations/{allocation_id}", "patch") in required
     for path, method in required:
         assert "428" in app.openapi()["paths"][path][method]["responses"], (path, method)
+
+
+async def test_token_refusals_are_rfc_6749_400s_not_422s(
+    app: FastAPI, http: httpx.AsyncClient
+) -> None:
+    responses = _operation(app, "post", "/oauth/token")["responses"]
+    assert "400" in responses
+    assert "422" not in responses
+
+    as_json = await http.post("/oauth/token", json={"grant_type": "client_credentials"})
+    assert as_json.status_code == 400
+    assert as_json.json()["error"] == "invalid_request"
+    assert as_json.json()["errors"][0]["field"] == "grant_type"
