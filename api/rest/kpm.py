@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Annotated
 
@@ -10,7 +9,7 @@ from fastapi.responses import StreamingResponse
 from api.deps import CallerDep, IfMatch, SessionDep, etag, parse_if_match
 from api.imports import save_upload, start_in_background
 from api.problems import problem_responses
-from api.rest.params import Cursor, Limit
+from api.rest.params import Cursor, Limit, UpdatedSince
 from schemas.common import Page
 from schemas.kpm import (
     ArchiveRequest,
@@ -52,9 +51,7 @@ def family_filters(
         EnrollmentStatus | None, Query(description="With `program`: enrollment in this status.")
     ] = None,
     desil: Annotated[int | None, Query(ge=1, le=10)] = None,
-    updated_since: Annotated[
-        dt.datetime | None, Query(description="Changed at or after this time (ISO 8601).")
-    ] = None,
+    updated_since: UpdatedSince = None,
     name: Annotated[
         str | None, Query(min_length=2, max_length=100, description="Part of a member's name.")
     ] = None,

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Annotated
 
@@ -8,7 +7,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from api.deps import CallerDep, IfMatch, OptionalIfMatch, SessionDep, etag, parse_if_match
 from api.problems import problem_responses
-from api.rest.params import Cursor, Limit
+from api.rest.params import Cursor, Limit, UpdatedSince
 from schemas.common import Page
 from schemas.kube import (
     KubeGroupCreate,
@@ -35,9 +34,7 @@ def group_filters(
     village_code: Annotated[str | None, Query()] = None,
     group_status: Annotated[KubeStatus | None, Query(alias="status")] = None,
     program: Annotated[str | None, Query(max_length=20)] = None,
-    updated_since: Annotated[
-        dt.datetime | None, Query(description="Changed at or after this time (ISO 8601).")
-    ] = None,
+    updated_since: UpdatedSince = None,
     name: Annotated[
         str | None, Query(min_length=2, max_length=100, description="Part of the group's name.")
     ] = None,

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Annotated
 
@@ -8,7 +7,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 
 from api.deps import CallerDep, IfMatch, OptionalIfMatch, SessionDep, etag, parse_if_match
 from api.problems import problem_responses
-from api.rest.params import Cursor, Limit
+from api.rest.params import Cursor, Limit, UpdatedSince
 from schemas.common import Page
 from schemas.kube import (
     GrantCreate,
@@ -47,7 +46,7 @@ async def list_grants(
     ] = None,
     grant_status: Annotated[GrantStatus | None, Query(alias="status")] = None,
     group_id: Annotated[uuid.UUID | None, Query()] = None,
-    updated_since: Annotated[dt.datetime | None, Query()] = None,
+    updated_since: UpdatedSince = None,
 ) -> Page[GrantOut]:
     """KUBE grants in the client's region, ordered by last change. Needs `kube:read`."""
     filters = grants.GrantFilters(

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import datetime as dt
+import re
+from typing import Annotated, Any
 
 from fastapi import Query
+from pydantic import BeforeValidator
+from pydantic_core import PydanticCustomError
 
 from service.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
@@ -14,4 +18,23 @@ Limit = Annotated[
 Cursor = Annotated[
     str | None,
     Query(max_length=500, description="`next_cursor` of the previous page."),
+]
+
+_ISO_DATE_START = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_8601_only(value: Any) -> Any:
+    # Pydantic's lax mode reads `0.5` or `1700000000` as a Unix time; the contract says
+    # ISO 8601, and a number here is far more likely a client's bug than a time.
+    if isinstance(value, str) and not _ISO_DATE_START.match(value):
+        raise PydanticCustomError(
+            "iso_8601_datetime", "An ISO 8601 date-time, e.g. 2026-01-31T08:00:00+07:00."
+        )
+    return value
+
+
+UpdatedSince = Annotated[
+    dt.datetime | None,
+    BeforeValidator(_iso_8601_only),
+    Query(description="Changed at or after this time (ISO 8601, e.g. `2026-01-31T08:00:00Z`)."),
 ]

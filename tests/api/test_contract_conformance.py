@@ -93,3 +93,20 @@ async def test_token_refusals_are_rfc_6749_400s_not_422s(
     assert as_json.status_code == 400
     assert as_json.json()["error"] == "invalid_request"
     assert as_json.json()["errors"][0]["field"] == "grant_type"
+
+
+async def test_updated_since_takes_iso_8601_only_not_a_unix_time(
+    http: httpx.AsyncClient, clients: ClientFactory
+) -> None:
+    client = await clients(region="33.28")
+    for number in ("0.5", "1700000000"):
+        refused = await http.get(
+            "/api/v1/kpm", params={"updated_since": number}, headers=client.headers
+        )
+        assert refused.status_code == 422, number
+        assert [error["field"] for error in refused.json()["errors"]] == ["updated_since"]
+        assert refused.json()["errors"][0]["code"] == "iso_8601_datetime"
+    for iso in ("2026-01-31T08:00:00+07:00", "2026-01-31T01:00:00Z", "2026-01-31"):
+        taken = await http.get("/api/v1/kpm", params={"updated_since": iso}, headers=client.headers)
+        assert taken.status_code == 200, iso
+        assert taken.json()["items"] == []
