@@ -7,7 +7,9 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import func, select
 
+from service.kpm.tables import ImportJob
 from tests.factories import ClientFactory
 
 
@@ -110,3 +112,23 @@ async def test_updated_since_takes_iso_8601_only_not_a_unix_time(
         taken = await http.get("/api/v1/kpm", params={"updated_since": iso}, headers=client.headers)
         assert taken.status_code == 200, iso
         assert taken.json()["items"] == []
+
+
+async def test_an_import_without_a_body_is_refused_and_queues_no_job(
+    own_app: FastAPI, own_http: httpx.AsyncClient
+) -> None:
+    async with own_app.state.sessions() as session:
+        client = await ClientFactory(session, own_app.state.token_keys, commit=True)(
+            scopes=["kpm:read", "kpm:write"]
+        )
+    for file_format in ("csv", "ndjson"):
+        refused = await own_http.post(
+            f"/api/v1/kpm/imports?format={file_format}", headers=client.headers
+        )
+        assert refused.status_code == 422, refused.text
+        assert [(e["field"], e["code"]) for e in refused.json()["errors"]] == [
+            ("body", "body_required")
+        ]
+    async with own_app.state.sessions() as session:
+        jobs = await session.scalar(select(func.count()).select_from(ImportJob))
+    assert jobs == 0
