@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.allow import allowed_methods
 from api.i18n import detail_for, field_message, title_for, wants_indonesian
 from schemas.problems import Problem
 from service.database import is_unstorable_value
@@ -125,12 +126,15 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
     code = {404: "route_not_found", 405: "method_not_allowed"}.get(
         error.status_code, f"http_{error.status_code}"
     )
+    headers = dict(error.headers or {})
+    if error.status_code == 405:
+        headers["Allow"] = allowed_methods(request.app, request.url.path)
     return problem_response(
         request,
         status=error.status_code,
         code=code,
         detail=str(error.detail),
-        headers=dict(error.headers or {}),
+        headers=headers,
     )
 
 

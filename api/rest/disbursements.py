@@ -200,7 +200,7 @@ async def reconcile_disbursements(
 
 
 @router.get(
-    "/{disbursement_id}",
+    "/{disbursement_id:uuid}",
     operation_id="getDisbursement",
     response_model=DisbursementOut,
     responses=problem_responses(404),

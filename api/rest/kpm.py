@@ -223,7 +223,7 @@ async def create_family(
 
 
 @router.get(
-    "/{family_id}",
+    "/{family_id:uuid}",
     operation_id="getFamily",
     response_model=FamilyOut,
     responses=problem_responses(404),
@@ -239,7 +239,7 @@ async def get_family(
 
 
 @router.patch(
-    "/{family_id}",
+    "/{family_id:uuid}",
     operation_id="updateFamily",
     response_model=FamilyOut,
     responses=problem_responses(404, 409, 412, 428),

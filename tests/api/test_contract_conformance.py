@@ -108,7 +108,7 @@ async def test_updated_since_takes_iso_8601_only_not_a_unix_time(
         assert refused.status_code == 422, number
         assert [error["field"] for error in refused.json()["errors"]] == ["updated_since"]
         assert refused.json()["errors"][0]["code"] == "iso_8601_datetime"
-    for iso in ("2026-01-31T08:00:00+07:00", "2026-01-31T01:00:00Z", "2026-01-31"):
+    for iso in ("2099-01-31T08:00:00+07:00", "2099-01-31T01:00:00Z", "2099-01-31"):
         taken = await http.get("/api/v1/kpm", params={"updated_since": iso}, headers=client.headers)
         assert taken.status_code == 200, iso
         assert taken.json()["items"] == []
@@ -132,3 +132,47 @@ async def test_an_import_without_a_body_is_refused_and_queues_no_job(
     async with own_app.state.sessions() as session:
         jobs = await session.scalar(select(func.count()).select_from(ImportJob))
     assert jobs == 0
+
+
+def _concrete(path: str, operation: dict[str, Any]) -> str:
+    # A value of the parameter's type: a UUID where the document says so, a word otherwise.
+    for parameter in operation.get("parameters", []):
+        if parameter["in"] == "path":
+            is_uuid = parameter["schema"].get("format") == "uuid"
+            value = "0b8f1c3e-2a4d-4e6f-8a1b-3c5d7e9f0a2b" if is_uuid else "X1"
+            path = path.replace("{" + parameter["name"] + "}", value)
+    return path
+
+
+async def test_a_405_allows_every_method_the_document_lists_for_the_path(
+    app: FastAPI, http: httpx.AsyncClient
+) -> None:
+    checked = 0
+    for path, item in app.openapi()["paths"].items():
+        documented = {method.upper() for method in item}
+        url = _concrete(path, next(iter(item.values())))
+        response = await http.options(url)
+        assert response.status_code == 405, url
+        assert response.json()["code"] == "method_not_allowed"
+        assert set(response.headers["allow"].split(", ")) == documented, url
+        checked += 1
+    assert checked == len(app.openapi()["paths"]) > 60
+
+
+async def test_a_literal_path_is_not_read_as_an_id_of_its_sibling(
+    http: httpx.AsyncClient, clients: ClientFactory
+) -> None:
+    client = await clients()
+    for method, url, allow in (
+        ("GET", "/api/v1/disbursements/batches", "POST"),
+        ("GET", "/api/v1/disbursements/reconciliations", "POST"),
+        ("GET", "/api/v1/kpm/imports", "POST"),
+        ("PATCH", "/api/v1/kpm/export", "GET"),
+    ):
+        response = await http.request(method, url, headers=client.headers)
+        assert response.status_code == 405, (method, url, response.text)
+        assert response.headers["allow"] == allow
+    # Any other word where an id belongs is no route at all.
+    missing = await http.get("/api/v1/disbursements/not-an-id", headers=client.headers)
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "route_not_found"
