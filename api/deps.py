@@ -11,11 +11,15 @@ from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.openapi import REQUIRED_HEADER
 from service.access import Caller
 from service.auth.scopes import SCOPES
 from service.auth.service import caller_from_token
 from service.errors import Unauthorized
+
+# Marks a header FastAPI takes as optional (so that its absence reaches the service, which
+# answers 428, a precondition, rather than 422) but that the caller must send: the OpenAPI
+# document (api/openapi.py) says `required: true`, so a generated client asks for it.
+REQUIRED_HEADER = "x-required-header"
 
 oauth2_scheme = OAuth2(
     flows=OAuthFlows(

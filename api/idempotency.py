@@ -7,8 +7,7 @@ from typing import Annotated, Any
 from fastapi import Header
 from fastapi.responses import JSONResponse
 
-from api.deps import etag
-from api.openapi import REQUIRED_HEADER
+from api.deps import REQUIRED_HEADER, etag
 from service.idempotency.service import HEADER, LIFETIME, Outcome, canonical_json
 
 REPLAYED_HEADER = "Idempotent-Replayed"

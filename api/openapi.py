@@ -7,14 +7,10 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from api.deps import REQUIRED_HEADER
 from api.problems import PROBLEM_MEDIA_TYPE, TOKEN_PATH
 
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
-
-# Marks a header FastAPI takes as optional (so that its absence reaches the service, which
-# answers 428, a precondition, rather than 422) but that the caller must send: the document says
-# `required: true`, so a generated client asks for it.
-REQUIRED_HEADER = "x-required-header"
 
 # Any operation that reaches the database may also answer these two.
 _SERVER_ERRORS = {

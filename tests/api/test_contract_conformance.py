@@ -176,3 +176,40 @@ async def test_a_literal_path_is_not_read_as_an_id_of_its_sibling(
     missing = await http.get("/api/v1/disbursements/not-an-id", headers=client.headers)
     assert missing.status_code == 404
     assert missing.json()["code"] == "route_not_found"
+
+
+async def test_an_unreadable_body_is_refused_after_authentication_and_named(
+    http: httpx.AsyncClient, clients: ClientFactory
+) -> None:
+    not_utf8 = b'{"code": "PK3E_\xff", "name": "x"}'
+    not_json = b'{"code": '
+    json_type = {"Content-Type": "application/json"}
+    for content in (not_utf8, not_json):
+        anonymous = await http.post("/api/v1/programs", content=content, headers=json_type)
+        assert anonymous.status_code == 401, anonymous.text
+        assert anonymous.headers["www-authenticate"] == "Bearer"
+        forged = await http.post(
+            "/api/v1/programs",
+            content=content,
+            headers={**json_type, "Authorization": "Bearer not.a.token"},
+        )
+        assert forged.status_code == 401, forged.text
+
+    client = await clients(region="33.28")
+    refused = await http.post(
+        "/api/v1/programs", content=not_utf8, headers={**client.headers, **json_type}
+    )
+    assert refused.status_code == 422, refused.text
+    assert [(e["field"], e["code"]) for e in refused.json()["errors"]] == [
+        ("body", "invalid_encoding")
+    ]
+    listed = await http.get("/api/v1/programs", params={"limit": 500}, headers=client.headers)
+    assert all(not p["code"].startswith("PK3E_") for p in listed.json()["items"])
+
+    token = await http.post(
+        "/oauth/token",
+        content=b"grant_type=client_credentials&client_id=\xff",
+        headers={"Content-Type": "multipart/form-data; boundary=x"},
+    )
+    assert token.status_code == 400, token.text
+    assert token.json()["error"] == "invalid_request"
