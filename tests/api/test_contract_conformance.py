@@ -213,3 +213,53 @@ async def test_an_unreadable_body_is_refused_after_authentication_and_named(
     )
     assert token.status_code == 400, token.text
     assert token.json()["error"] == "invalid_request"
+
+
+def _documented_codes(app: FastAPI, method: str, path: str) -> set[tuple[str, str]]:
+    unprocessable = _operation(app, method, path)["responses"]["422"]
+    return {(item["field"], item["code"]) for item in unprocessable["x-problem-codes"]}
+
+
+async def test_the_422_codes_a_schema_cannot_express_are_documented_and_answered(
+    app: FastAPI, http: httpx.AsyncClient, clients: ClientFactory
+) -> None:
+    client = await clients()
+    assert ("cursor", "invalid_cursor") in _documented_codes(app, "get", "/api/v1/kpm")
+    assert ("region", "invalid_region_code") in _documented_codes(app, "get", "/api/v1/kpm")
+    listed = await http.get(
+        "/api/v1/kpm", params={"cursor": "garbage", "region": "3"}, headers=client.headers
+    )
+    assert listed.status_code == 422
+    assert {(e["field"], e["code"]) for e in listed.json()["errors"]} <= {
+        ("cursor", "invalid_cursor"),
+        ("region", "invalid_region_code"),
+    }
+    for params, field, code in (
+        ({"cursor": "garbage"}, "cursor", "invalid_cursor"),
+        ({"region": "3"}, "region", "invalid_region_code"),
+    ):
+        refused = await http.get("/api/v1/kpm", params=params, headers=client.headers)
+        assert [(e["field"], e["code"]) for e in refused.json()["errors"]] == [(field, code)]
+
+    create = "/api/v1/allocations"
+    assert ("amount", "int_type") in _documented_codes(app, "post", create)
+    assert ("region_code", "invalid_region_code") in _documented_codes(app, "post", create)
+    assert "`2000.0`" in _operation(app, "post", create)["responses"]["422"]["description"]
+    amount = app.openapi()["components"]["schemas"]["AllocationCreate"]["properties"]["amount"]
+    assert amount["type"] == "integer"
+    assert amount["x-strict-integer"] is True
+    refused = await http.post(
+        create,
+        json={
+            "program_code": "PKH",
+            "fiscal_year": 2026,
+            "funding_source": "APBN",
+            "region_code": "33.28",
+            "amount": 2000.0,
+        },
+        headers=client.headers,
+    )
+    assert refused.status_code == 422, refused.text
+    assert [(e["field"], e["code"]) for e in refused.json()["errors"]] == [("amount", "int_type")]
+    budgets = await http.get(create, params={"region": "33.28"}, headers=client.headers)
+    assert budgets.json()["items"] == []
