@@ -130,7 +130,10 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
         for item in error.errors()
     ]
     if any(item.get("type") == "json_invalid" for item in error.errors()):
-        return await _unreadable_body(request, errors)
+        # FastAPI names the character position (`body.10`); the field is the body itself.
+        return await _unreadable_body(
+            request, [FieldError("body", "json_invalid", "The body is not valid JSON.")]
+        )
     if request.url.path == TOKEN_PATH:
         # RFC 6749 section 5.2: a missing or malformed parameter is 400 `invalid_request`.
         return await _domain_error(

@@ -203,6 +203,11 @@ async def test_an_unreadable_body_is_refused_after_authentication_and_named(
     assert [(e["field"], e["code"]) for e in refused.json()["errors"]] == [
         ("body", "invalid_encoding")
     ]
+    broken = await http.post(
+        "/api/v1/programs", content=not_json, headers={**client.headers, **json_type}
+    )
+    assert broken.status_code == 422, broken.text
+    assert [(e["field"], e["code"]) for e in broken.json()["errors"]] == [("body", "json_invalid")]
     listed = await http.get("/api/v1/programs", params={"limit": 500}, headers=client.headers)
     assert all(not p["code"].startswith("PK3E_") for p in listed.json()["items"])
 
