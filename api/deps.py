@@ -18,6 +18,11 @@ from service.auth.service import caller_from_token
 from service.database import OneStatement, one_statement_connections
 from service.errors import Unauthorized
 
+# Marks a header FastAPI takes as optional (so that its absence reaches the service, which
+# answers 428, a precondition, rather than 422) but that the caller must send: the OpenAPI
+# document (api/openapi.py) says `required: true`, so a generated client asks for it.
+REQUIRED_HEADER = "x-required-header"
+
 oauth2_scheme = OAuth2(
     flows=OAuthFlows(
         clientCredentials=OAuthFlowClientCredentials(tokenUrl="/oauth/token", scopes=SCOPES)
@@ -81,9 +86,22 @@ def parse_if_match(value: str | None) -> int | None:
     return int(tag) if tag.isascii() and tag.isdigit() and len(tag) <= 18 else -1
 
 
+# Required in the OpenAPI document, yet optional to FastAPI: a change without it is refused by
+# the service with 428 `if_match_required` (a precondition, RFC 6585), not with a 422.
 IfMatch = Annotated[
     str | None,
-    Header(description='The `ETag` of the version you read, e.g. `"3"`. Required for changes.'),
+    Header(
+        description='The `ETag` of the version you read, e.g. `"3"`. Without it: 428 '
+        "`if_match_required`.",
+        json_schema_extra={REQUIRED_HEADER: True},
+    ),
+]
+OptionalIfMatch = Annotated[
+    str | None,
+    Header(
+        description='The `ETag` of the version you read, e.g. `"3"`. Optional here: when sent, '
+        "a stale version answers 412.",
+    ),
 ]
 
 

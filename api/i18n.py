@@ -44,6 +44,10 @@ DETAILS: dict[str, tuple[str, str]] = {
     ),
     "token_expired": ("The access token has expired.", "Token akses sudah kedaluwarsa."),
     "invalid_client": ("Client authentication failed.", "Autentikasi klien gagal."),
+    "invalid_request": (
+        "A parameter is missing or malformed; see errors.",
+        "Ada parameter yang hilang atau salah bentuk; lihat errors.",
+    ),
     "invalid_scope": (
         "The client may not request that scope.",
         "Klien tidak boleh meminta scope tersebut.",
@@ -226,6 +230,10 @@ FIELD_MESSAGES_ID: dict[str, str] = {
     "literal_error": "Nilainya tidak termasuk pilihan yang ada.",
     "bool_parsing": "Harus true atau false.",
     "json_invalid": "JSON tidak valid.",
+    "invalid_encoding": "Isi permintaan bukan UTF-8 yang valid.",
+    "unreadable_body": "Isi permintaan tidak dapat dibaca.",
+    "body_required": "Kirim berkasnya sebagai isi permintaan.",
+    "iso_8601_datetime": "Harus berupa waktu ISO 8601, mis. 2026-01-31T08:00:00+07:00.",
     "uuid_parsing": "Harus berupa UUID.",
     "date_from_datetime_parsing": "Harus berupa tanggal ISO 8601.",
     "invalid_region_code": "Kode wilayah terdiri dari 2, 4, 6 atau 10 digit.",

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import Header
 from fastapi.responses import JSONResponse
 
-from api.deps import etag
+from api.deps import REQUIRED_HEADER, etag
 from service.idempotency.service import HEADER, LIFETIME, Outcome, canonical_json
 
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -16,7 +16,7 @@ IdempotencyKeyHeader = Annotated[
     str | None,
     Header(
         alias=HEADER,
-        description="Required. A unique value per request (a UUID, say), sent again unchanged "
+        description="A unique value per request (a UUID, say), sent again unchanged "
         "only when retrying that request: a retry with the same key and body gets the first "
         f"answer back (header `{REPLAYED_HEADER}: true`) instead of paying again. Keys are "
         f"kept {int(LIFETIME.total_seconds() // 3600)} hours per client. The same key with "
@@ -24,6 +24,7 @@ IdempotencyKeyHeader = Annotated[
         "running, 409 `idempotency_in_progress`; without the header, 428 "
         "`idempotency_key_required`.",
         examples=["3f1c9a2e-6b1d-4f7e-9d3a-2c8b5e0f4a17"],
+        json_schema_extra={REQUIRED_HEADER: True},
     ),
 ]
 

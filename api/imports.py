@@ -11,7 +11,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 
 from service.access import Caller
-from service.errors import ContentTooLarge
+from service.errors import ContentTooLarge, FieldError, ValidationFailed
 from service.kpm.importer import run_import
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,11 @@ async def save_upload(request: Request, file_format: str) -> tuple[Path, int]:
                         f"Uploads are limited to {settings.import_max_bytes // 1_000_000} MB."
                     )
                 handle.write(chunk)
+        if size == 0:
+            # No body is no roll: refuse it rather than queue a job that imports nothing.
+            raise ValidationFailed(
+                errors=[FieldError("body", "body_required", "Send the file as the request body.")]
+            )
     except BaseException:
         path.unlink(missing_ok=True)
         raise

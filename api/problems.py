@@ -14,15 +14,21 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.allow import allowed_methods
+from api.deps import get_standalone_caller
 from api.i18n import detail_for, field_message, title_for, wants_indonesian
 from schemas.problems import Problem
 from service.database import is_unstorable_value
 from service.database_faults import DATABASE_FAULTS, is_database_unavailable
-from service.errors import INVALID_FIELDS, DomainError, FieldError
+from service.errors import INVALID_FIELDS, BadRequest, DomainError, FieldError
 
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+# Its refusals carry RFC 6749's `error` member, which OAuth2 client libraries read.
+TOKEN_PATH = "/oauth/token"
+# Every operation under it needs a bearer token.
+API_PREFIX = "/api/"
 
 
 def problem_type(code: str) -> str:
@@ -77,7 +83,7 @@ async def _domain_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, DomainError)
     headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
     extra = None
-    if request.url.path == "/oauth/token":
+    if request.url.path == TOKEN_PATH:
         # OAuth2 client libraries read RFC 6749's "error" member from token responses.
         extra = {
             "error": error.code if error.status != 401 else "invalid_client",
@@ -95,6 +101,25 @@ async def _domain_error(request: Request, error: Exception) -> JSONResponse:
     )
 
 
+async def _unreadable_body(request: Request, errors: list[FieldError]) -> JSONResponse:
+    """FastAPI reads the body before it runs any dependency, authentication included: a body
+    it cannot read would be refused before the caller is known, and a caller without a token
+    would get a 400 or 422 where every other request of theirs gets a 401. Authenticate here
+    first, then name the body."""
+    if request.url.path.startswith(API_PREFIX):
+        try:
+            await get_standalone_caller(request, request.headers.get("authorization"))
+        except DomainError as refusal:
+            return await _domain_error(request, refusal)
+    if request.url.path == TOKEN_PATH:
+        return await _domain_error(
+            request, BadRequest("The request body cannot be read; see errors.", errors=errors)
+        )
+    return problem_response(
+        request, status=422, code="validation_failed", detail=INVALID_FIELDS, errors=errors
+    )
+
+
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     errors = [
@@ -105,6 +130,16 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
         )
         for item in error.errors()
     ]
+    if any(item.get("type") == "json_invalid" for item in error.errors()):
+        # FastAPI names the character position (`body.10`); the field is the body itself.
+        return await _unreadable_body(
+            request, [FieldError("body", "json_invalid", "The body is not valid JSON.")]
+        )
+    if request.url.path == TOKEN_PATH:
+        # RFC 6749 section 5.2: a missing or malformed parameter is 400 `invalid_request`.
+        return await _domain_error(
+            request, BadRequest("A parameter is missing or malformed; see errors.", errors=errors)
+        )
     return problem_response(
         request,
         status=422,
@@ -119,12 +154,27 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
     code = {404: "route_not_found", 405: "method_not_allowed", 413: "content_too_large"}.get(
         error.status_code, f"http_{error.status_code}"
     )
+    if error.status_code == 400:
+        # Nothing in this service raises a bare 400: it is FastAPI or Starlette failing to read
+        # the body (bytes that are not UTF-8, a broken multipart form).
+        not_utf8 = isinstance(error.__cause__ or error.__context__, UnicodeDecodeError)
+        return await _unreadable_body(
+            request,
+            [
+                FieldError("body", "invalid_encoding", "The body is not valid UTF-8.")
+                if not_utf8
+                else FieldError("body", "unreadable_body", "The body cannot be parsed.")
+            ],
+        )
+    headers = dict(error.headers or {})
+    if error.status_code == 405:
+        headers["Allow"] = allowed_methods(request.app, request.url.path)
     return problem_response(
         request,
         status=error.status_code,
         code=code,
         detail=str(error.detail),
-        headers=dict(error.headers or {}),
+        headers=headers,
     )
 
 

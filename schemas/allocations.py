@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.common import RecordOut
+from schemas.common import WHOLE_NUMBER_ONLY, RecordOut
 
 # Rp1,000 trillion: far above any program budget, and far below where the sums of BIGINT
 # rupiah or JavaScript's 2**53 integers would lose exactness.
@@ -35,7 +35,13 @@ class AllocationCreate(BaseModel):
         description="The province or regency the budget is for, dotted or not.",
         examples=["33.28"],
     )
-    amount: int = Field(strict=True, ge=1, le=MAX_AMOUNT, examples=[1_600_000_000])
+    amount: int = Field(
+        strict=True,
+        ge=1,
+        le=MAX_AMOUNT,
+        examples=[1_600_000_000],
+        json_schema_extra=WHOLE_NUMBER_ONLY,
+    )
 
 
 class AllocationUpdate(BaseModel):
@@ -49,6 +55,7 @@ class AllocationUpdate(BaseModel):
         strict=True,
         ge=0,
         le=MAX_AMOUNT,
+        json_schema_extra=WHOLE_NUMBER_ONLY,
         description="Cannot go below `committed` (409 `amount_below_committed`).",
     )
     fiscal_year: int | None = Field(default=None, ge=2000, le=2100)

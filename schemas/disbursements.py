@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
 from schemas.allocations import MAX_AMOUNT
-from schemas.common import RecordOut
+from schemas.common import WHOLE_NUMBER_ONLY, RecordOut
 
 # A year (`2026`), a quarter (`2026-Q1`) or a month (`2026-03`).
 PERIOD_PATTERN = r"^[0-9]{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?$"
@@ -48,7 +48,9 @@ class DisbursementCreate(BaseModel):
     allocation_id: uuid.UUID
     recipient_kind: RecipientKind
     recipient_id: uuid.UUID = Field(description="The family's or the KUBE group's id.")
-    amount: int = Field(strict=True, ge=1, le=MAX_AMOUNT, examples=[2_500_000])
+    amount: int = Field(
+        strict=True, ge=1, le=MAX_AMOUNT, examples=[2_500_000], json_schema_extra=WHOLE_NUMBER_ONLY
+    )
     purpose: str = Field(min_length=1, max_length=200, examples=["Modal usaha"])
     channel: Channel
     period: str | None = Field(

@@ -42,6 +42,13 @@ class DomainError(Exception):
         super().__init__(self.detail)
 
 
+class BadRequest(DomainError):
+    """A request the protocol itself refuses with 400 (RFC 6749 section 5.2 for the token
+    endpoint), where a field that fails its rules elsewhere is a 422."""
+
+    status, code, title = 400, "invalid_request", "Bad request"
+
+
 class Unauthorized(DomainError):
     status, code, title = 401, "unauthorized", "Authentication required"
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Annotated
 
@@ -8,7 +7,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from api.deps import CallerDep, IfMatch, SessionDep, etag, parse_if_match
 from api.problems import problem_responses
-from api.rest.params import Cursor, Limit
+from api.rest.params import Cursor, Limit, UpdatedSince
 from schemas.allocations import AllocationCreate, AllocationOut, AllocationUpdate, FundingSource
 from schemas.common import Page
 from schemas.filters import FiscalYearFilter, ProgramCodeFilter
@@ -31,9 +30,7 @@ def allocation_filters(
     region: Annotated[
         str | None, Query(description="Region code prefix: allocations in this region.")
     ] = None,
-    updated_since: Annotated[
-        dt.datetime | None, Query(description="Changed at or after this time (ISO 8601).")
-    ] = None,
+    updated_since: UpdatedSince = None,
 ) -> allocations.AllocationFilters:
     return allocations.AllocationFilters(
         program=program,

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Annotated
 
@@ -10,7 +9,7 @@ from fastapi.responses import JSONResponse
 from api.deps import CallerDep, SessionDep, StandaloneCallerDep, etag
 from api.idempotency import REPLAYED_RESPONSE_HEADER, IdempotencyKeyHeader, idempotent_response
 from api.problems import problem_responses
-from api.rest.params import Cursor, Limit
+from api.rest.params import Cursor, Limit, UpdatedSince
 from schemas.common import Page
 from schemas.disbursements import (
     BatchResult,
@@ -49,9 +48,7 @@ def disbursement_filters(
     recipient_id: Annotated[uuid.UUID | None, Query()] = None,
     period: Annotated[PeriodFilter | None, Query(examples=["2026-Q1"])] = None,
     external_reference: Annotated[ExternalReferenceFilter | None, Query()] = None,
-    updated_since: Annotated[
-        dt.datetime | None, Query(description="Changed at or after this time (ISO 8601).")
-    ] = None,
+    updated_since: UpdatedSince = None,
 ) -> queries.DisbursementFilters:
     return queries.DisbursementFilters(
         allocation_id=allocation_id,
@@ -203,7 +200,7 @@ async def reconcile_disbursements(
 
 
 @router.get(
-    "/{disbursement_id}",
+    "/{disbursement_id:uuid}",
     operation_id="getDisbursement",
     response_model=DisbursementOut,
     responses=problem_responses(404),

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Annotated
 
@@ -18,7 +17,7 @@ from api.deps import (
 )
 from api.imports import save_upload, start_in_background
 from api.problems import problem_responses
-from api.rest.params import Cursor, Limit
+from api.rest.params import Cursor, Limit, UpdatedSince
 from schemas.common import Page
 from schemas.filters import DesilFilter, ExactNik, NameSearch, ProgramCodeFilter
 from schemas.kpm import (
@@ -61,9 +60,7 @@ def family_filters(
         EnrollmentStatus | None, Query(description="With `program`: enrollment in this status.")
     ] = None,
     desil: Annotated[DesilFilter | None, Query()] = None,
-    updated_since: Annotated[
-        dt.datetime | None, Query(description="Changed at or after this time (ISO 8601).")
-    ] = None,
+    updated_since: UpdatedSince = None,
     name: Annotated[NameSearch | None, Query(description="Part of a member's name.")] = None,
     nik: Annotated[ExactNik | None, Query(description="Exact NIK.")] = None,
     no_kk: Annotated[ExactNik | None, Query()] = None,
@@ -231,7 +228,7 @@ async def create_family(
 
 
 @router.get(
-    "/{family_id}",
+    "/{family_id:uuid}",
     operation_id="getFamily",
     response_model=FamilyOut,
     responses=problem_responses(404),
@@ -257,7 +254,7 @@ async def get_family(
 
 
 @router.patch(
-    "/{family_id}",
+    "/{family_id:uuid}",
     operation_id="updateFamily",
     response_model=FamilyOut,
     responses=problem_responses(404, 409, 412, 428),

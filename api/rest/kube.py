@@ -1,14 +1,13 @@
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 
-from api.deps import CallerDep, IfMatch, SessionDep, etag, parse_if_match
+from api.deps import CallerDep, IfMatch, OptionalIfMatch, SessionDep, etag, parse_if_match
 from api.problems import problem_responses
-from api.rest.params import Cursor, Limit
+from api.rest.params import Cursor, Limit, UpdatedSince
 from schemas.common import Page
 from schemas.filters import NameSearch, ProgramCodeFilter
 from schemas.kube import (
@@ -36,9 +35,7 @@ def group_filters(
     village_code: Annotated[str | None, Query()] = None,
     group_status: Annotated[KubeStatus | None, Query(alias="status")] = None,
     program: Annotated[ProgramCodeFilter | None, Query()] = None,
-    updated_since: Annotated[
-        dt.datetime | None, Query(description="Changed at or after this time (ISO 8601).")
-    ] = None,
+    updated_since: UpdatedSince = None,
     name: Annotated[NameSearch | None, Query(description="Part of the group's name.")] = None,
 ) -> groups.GroupFilters:
     return groups.GroupFilters(
@@ -140,7 +137,7 @@ async def change_status(
     group_id: GroupId,
     body: KubeTransitionIn,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: OptionalIfMatch = None,
 ) -> KubeGroupOut:
     """Move the group to another status. Allowed: forming → active | dissolved;
     active → inactive | dissolved; inactive → active | dissolved. Any other move is a 409
@@ -170,7 +167,7 @@ async def add_member(
     group_id: GroupId,
     body: KubeMemberIn,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: OptionalIfMatch = None,
 ) -> KubeGroupOut:
     """Add a family with a role; answers the group as it is now. The family must be one you can
     see, live, and in the group's regency (422 naming `family_id` otherwise). `ketua`,
@@ -197,7 +194,7 @@ async def change_member_role(
     family_id: FamilyId,
     body: KubeMemberRole,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: OptionalIfMatch = None,
 ) -> KubeGroupOut:
     """Give a member another role. An officer seat moves from its holder, who becomes
     `anggota`; that is how the `ketua` of an active group hands over (an active group cannot
@@ -220,7 +217,7 @@ async def remove_member(
     group_id: GroupId,
     family_id: FamilyId,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: OptionalIfMatch = None,
 ) -> KubeGroupOut:
     """Take a family out of the group; answers the group as it is now. An active group keeps
     its `ketua` and the program's minimum size (409 `ketua_required` / `group_size`)."""

@@ -1,14 +1,13 @@
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from api.deps import CallerDep, IfMatch, SessionDep, etag, parse_if_match
+from api.deps import CallerDep, IfMatch, OptionalIfMatch, SessionDep, etag, parse_if_match
 from api.problems import problem_responses
-from api.rest.params import Cursor, Limit
+from api.rest.params import Cursor, Limit, UpdatedSince
 from schemas.common import Page
 from schemas.kube import (
     GrantCreate,
@@ -47,7 +46,7 @@ async def list_grants(
     ] = None,
     grant_status: Annotated[GrantStatus | None, Query(alias="status")] = None,
     group_id: Annotated[uuid.UUID | None, Query()] = None,
-    updated_since: Annotated[dt.datetime | None, Query()] = None,
+    updated_since: UpdatedSince = None,
 ) -> Page[GrantOut]:
     """KUBE grants in the client's region, ordered by last change. Needs `kube:read`."""
     filters = grants.GrantFilters(
@@ -128,7 +127,7 @@ async def transition_grant(
     grant_id: GrantId,
     body: GrantTransitionIn,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: OptionalIfMatch = None,
 ) -> GrantOut:
     """Move the grant along its status machine, with an optional note; kept in its history
     with your client and the time. Allowed: proposed → recommended | rejected | cancelled;

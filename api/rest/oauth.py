@@ -9,11 +9,11 @@ from fastapi import APIRouter, Form, Header, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import SessionDep
-from api.problems import problem_responses
+from api.problems import TOKEN_PATH, problem_responses
 from schemas.auth import TokenOut
 from service.auth.scopes import parse_scopes
 from service.auth.service import grant_token
-from service.errors import Unauthorized, ValidationFailed
+from service.errors import BadRequest, FieldError, Unauthorized
 
 router = APIRouter(tags=["auth"])
 
@@ -34,10 +34,10 @@ def _basic_credentials(authorization: str | None) -> tuple[str, str] | None:
 
 
 @router.post(
-    "/oauth/token",
+    TOKEN_PATH,
     operation_id="issueToken",
     response_model=TokenOut,
-    responses=problem_responses(400, 401, 422),
+    responses=problem_responses(400, 401),
     summary="Get an access token (client credentials)",
 )
 async def issue_token(
@@ -56,10 +56,16 @@ async def issue_token(
     Authenticate with HTTP Basic (`client_secret_basic`) or with `client_id` and `client_secret`
     in the form body (`client_secret_post`). The answer is a short-lived bearer JWT to send as
     `Authorization: Bearer ...`; ask for a new one when it expires (there is no refresh token).
+
+    Refusals follow RFC 6749 section 5.2: 400 with `error` `invalid_request` (a missing or
+    malformed parameter, named in `errors`), `unsupported_grant_type` or `invalid_scope`; 401
+    with `invalid_client` when the client cannot be authenticated.
     """
     if grant_type != "client_credentials":
-        raise ValidationFailed(
-            "Only the client_credentials grant is supported.", code="unsupported_grant_type"
+        raise BadRequest(
+            "Only the client_credentials grant is supported.",
+            code="unsupported_grant_type",
+            errors=[FieldError("grant_type", "unsupported_grant_type", "Only client_credentials.")],
         )
     credentials = _basic_credentials(authorization)
     if credentials is None:

@@ -1,14 +1,13 @@
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 
-from api.deps import CallerDep, IfMatch, SessionDep, etag, parse_if_match
+from api.deps import CallerDep, IfMatch, OptionalIfMatch, SessionDep, etag, parse_if_match
 from api.problems import problem_responses
-from api.rest.params import Cursor, Limit
+from api.rest.params import Cursor, Limit, UpdatedSince
 from schemas.common import Page
 from schemas.filters import NameSearch, ProgramCodeFilter
 from schemas.training import (
@@ -48,9 +47,7 @@ def cohort_filters(
     cohort_status: Annotated[CohortStatus | None, Query(alias="status")] = None,
     program: Annotated[ProgramCodeFilter | None, Query()] = None,
     topic: Annotated[TrainingTopic | None, Query()] = None,
-    updated_since: Annotated[
-        dt.datetime | None, Query(description="Changed at or after this time (ISO 8601).")
-    ] = None,
+    updated_since: UpdatedSince = None,
     name: Annotated[NameSearch | None, Query(description="Part of the cohort's name.")] = None,
 ) -> cohorts.CohortFilters:
     return cohorts.CohortFilters(
@@ -157,7 +154,7 @@ async def change_status(
     cohort_id: CohortId,
     body: CohortTransitionIn,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: OptionalIfMatch = None,
 ) -> CohortOut:
     """Move the cohort: planned → running | cancelled; running → completed | cancelled (409
     `invalid_transition` otherwise). It starts running only with a session (409
@@ -181,7 +178,7 @@ async def add_session(
     cohort_id: CohortId,
     body: SessionIn,
     response: Response,
-    if_match: IfMatch = None,
+    if_match: OptionalIfMatch = None,
 ) -> CohortOut:
     """Add a session day to a planned or running cohort; answers the cohort. One session a day
     (422 `duplicate_session`). Every participant's total grows with it."""

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from api.deps import CallerDep, IfMatch, SessionDep, etag, parse_if_match
+from api.deps import CallerDep, IfMatch, OptionalIfMatch, SessionDep, etag, parse_if_match
 from api.problems import problem_responses
 from api.rest.params import Cursor, Limit
 from schemas.common import Page
@@ -154,7 +154,7 @@ async def delete_webhook(
     session: SessionDep,
     caller: CallerDep,
     subscription_id: SubscriptionId,
-    if_match: IfMatch = None,
+    if_match: OptionalIfMatch = None,
 ) -> Response:
     """Unsubscribe: no change is queued for it any more, and the deliveries still waiting are
     dropped. `If-Match` is optional here (412 when stale)."""

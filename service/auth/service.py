@@ -19,7 +19,7 @@ from service.auth.secrets import hash_secret, new_secret, secret_matches
 from service.auth.tables import ApiClient
 from service.auth.token_cache import TokenCache
 from service.auth.tokens import TokenKeys, issue_token, read_token
-from service.errors import FieldError, NotFound, Unauthorized, ValidationFailed
+from service.errors import BadRequest, FieldError, NotFound, Unauthorized
 
 
 @cache
@@ -63,7 +63,7 @@ async def grant_token(
     granted = requested_scopes or sorted(client.scopes)
     missing = sorted(set(granted) - set(client.scopes))
     if missing:
-        raise ValidationFailed(
+        raise BadRequest(
             f"The client may not request: {', '.join(missing)}.",
             code="invalid_scope",
             errors=[FieldError("scope", "invalid_scope", "Scope not granted to this client.")],

@@ -89,18 +89,19 @@ async def test_refusals_are_oauth_errors_in_problem_json(
     scope = await _token(
         http, client_id=client.client_id, client_secret=client.secret, scope="audit:read"
     )
-    assert scope.status_code == 422
-    assert scope.json()["code"] == "invalid_scope"
+    assert scope.status_code == 400
+    assert scope.json()["error"] == "invalid_scope"
 
     grant = await http.post(
         "/oauth/token",
         data={"grant_type": "password", "client_id": client.client_id, "client_secret": "x"},
     )
-    assert grant.status_code == 422
-    assert grant.json()["code"] == "unsupported_grant_type"
+    assert grant.status_code == 400
+    assert grant.json()["error"] == "unsupported_grant_type"
 
     missing = await http.post("/oauth/token", data={})
-    assert missing.status_code == 422
+    assert missing.status_code == 400
+    assert missing.json()["error"] == "invalid_request"
     assert missing.json()["errors"][0]["field"] == "grant_type"
 
 

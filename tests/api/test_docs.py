@@ -76,7 +76,11 @@ async def test_every_operation_documents_its_errors_as_problems(http: httpx.Asyn
                 assert "401" in errors, (path, method)
             if path.startswith("/api/"):
                 assert {"500", "503"} <= errors, (path, method)
-            if operation.get("parameters") or operation.get("requestBody"):
+            if path == "/oauth/token":
+                # RFC 6749 section 5.2: a malformed token request is a 400 `invalid_request`.
+                assert "400" in errors
+                assert "422" not in errors
+            elif operation.get("parameters") or operation.get("requestBody"):
                 assert "422" in errors, (path, method)
             for code in errors if path != "/readyz" else ():  # readiness answers its own body
                 content = operation["responses"][code].get("content", {})
