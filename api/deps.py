@@ -11,6 +11,7 @@ from fastapi import Depends, Header, Request
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 
 from service.access import Caller
 from service.auth.scopes import SCOPES
@@ -123,7 +124,7 @@ async def get_standalone_caller(
 StandaloneCallerDep = Annotated[Caller, Depends(get_standalone_caller)]
 
 
-def one_statement(request: Request) -> OneStatement:
+def one_statement(request: HTTPConnection) -> OneStatement:
     """Connections for reads of one statement (no transaction), from the engine's pool; made
     on first use (tests set their own, in the test's transaction)."""
     state = request.app.state

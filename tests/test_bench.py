@@ -72,7 +72,7 @@ def test_extra_figures_of_the_lua_line_are_kept() -> None:
 
 def test_default_pairs_are_the_quick_ones() -> None:
     options, _ = parse_options([])
-    assert options.only == ["regions", "kpm", "list", "batch", "payments"]
+    assert options.only == ["regions", "kpm", "graphql-family", "list", "batch", "payments"]
     assert options.wrk.connections == 32
     assert options.families == 280_000
 
@@ -87,6 +87,7 @@ def test_pairs_and_sizes_are_chosen_on_the_command_line() -> None:
     assert everything.only == [
         "regions",
         "kpm",
+        "graphql-family",
         "list",
         "batch",
         "payments",

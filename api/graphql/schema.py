@@ -7,7 +7,15 @@ its permission and the text integrators read. The resolvers parse, call the serv
 from __future__ import annotations
 
 import strawberry
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from graphql import ASTValidationRule
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxTokensLimiter,
+    ParserCache,
+    ValidationCache,
+)
+from strawberry.extensions.max_aliases import create_validator as aliases_validator
+from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 from strawberry.schema.config import StrawberryConfig
 
 from api.graphql import (
@@ -206,15 +214,29 @@ class Mutation:
     )
 
 
+# Parsed and validated documents kept per process, by query text: a client sends the same few
+# queries again and again, and parsing and validating one cost more than running it.
+DOCUMENTS_CACHED = 256
+
+
 def build_schema(settings: Settings) -> DinsosSchema:
+    # The limits' validation rules made once, not per request: the validation cache is keyed
+    # by the rules too, and new rule classes for every request would never hit it.
+    limits: list[type[ASTValidationRule]] = [
+        depth_validator(settings.graphql_max_depth, None, None),
+        aliases_validator(settings.graphql_max_aliases),
+    ]
     return DinsosSchema(
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(scalar_map=SCALARS),
         extensions=[
-            lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
             lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+            lambda: AddValidationRules(limits),
+            lambda: ParserCache(maxsize=DOCUMENTS_CACHED),
+            lambda: ValidationCache(maxsize=DOCUMENTS_CACHED),
+            # After the validation cache, which sets the validation's errors: this one's
+            # refusal must not be overwritten by them.
             OneOperationByName,
             cost_limit(settings.graphql_max_cost),
             RootFieldTransactions,

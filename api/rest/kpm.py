@@ -40,7 +40,7 @@ from schemas.kpm import (
 )
 from service.access import Caller
 from service.kpm import enrollment, export, families, imports, verification
-from service.kpm.views import PII_SCOPE, FamilyRecord, family_fields, present_family
+from service.kpm.views import FamilyRecord, present_family
 
 router = APIRouter(prefix="/api/v1/kpm", tags=["kpm"], responses=problem_responses(401, 403, 422))
 
@@ -241,11 +241,7 @@ async def get_family(
     # The hot path of a village system's sync: one statement (the audit of a read with
     # personal numbers included), the answer written out once by FamilyOut's serializer.
     record = await families.read_family_at_once(one_statement(request), caller, family_id)
-    family = FamilyOut.model_validate(
-        family_fields(
-            record.family, record.members, record.enrollments, unmasked=caller.has(PII_SCOPE)
-        )
-    )
+    family = present_family(record, caller)
     return Response(
         family.__pydantic_serializer__.to_json(family),
         media_type="application/json",

@@ -25,6 +25,7 @@ def all_pairs() -> dict[str, Pair]:
         disbursement_batch,
         disbursement_payments,
         family_list,
+        graphql_family,
         kpm_export,
         kpm_import,
         kpm_read,
@@ -36,6 +37,7 @@ def all_pairs() -> dict[str, Pair]:
     pairs = (
         regions.PAIR,
         kpm_read.PAIR,
+        graphql_family.PAIR,
         family_list.PAIR,
         disbursement_batch.PAIR,
         disbursement_payments.PAIR,

@@ -93,7 +93,7 @@ class MemberRow(Protocol):
     nik_mismatch: bool
 
 
-def present_family(record: FamilyRecord, caller: Caller) -> FamilyOut:
+def present_family(record: FamilyRecord | FamilyRecordRow, caller: Caller) -> FamilyOut:
     return family_out(
         record.family, record.members, record.enrollments, unmasked=caller.has(PII_SCOPE)
     )

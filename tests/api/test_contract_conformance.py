@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from service.kpm.tables import ImportJob
-from tests.factories import ClientFactory
+from tests.factories import ClientFactory, IssuedClient
 
 
 def _operation(app: FastAPI, method: str, path: str) -> dict[str, Any]:
@@ -253,6 +253,7 @@ async def test_the_422_codes_a_schema_cannot_express_are_documented_and_answered
     amount = app.openapi()["components"]["schemas"]["AllocationCreate"]["properties"]["amount"]
     assert amount["type"] == "integer"
     assert amount["x-strict-integer"] is True
+    allocations_before = await _allocation_ids(http, client)
     refused = await http.post(
         create,
         json={
@@ -266,5 +267,13 @@ async def test_the_422_codes_a_schema_cannot_express_are_documented_and_answered
     )
     assert refused.status_code == 422, refused.text
     assert [(e["field"], e["code"]) for e in refused.json()["errors"]] == [("amount", "int_type")]
-    budgets = await http.get(create, params={"region": "33.28"}, headers=client.headers)
-    assert budgets.json()["items"] == []
+    # Nothing stored (other tests' allocations may be there: the same before and after).
+    assert await _allocation_ids(http, client) == allocations_before
+
+
+async def _allocation_ids(http: httpx.AsyncClient, client: IssuedClient) -> set[str]:
+    listed = await http.get(
+        "/api/v1/allocations", params={"region": "33.28", "limit": 500}, headers=client.headers
+    )
+    assert listed.status_code == 200
+    return {item["id"] for item in listed.json()["items"]}
