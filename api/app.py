@@ -173,6 +173,11 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.add_middleware(SecurityHeadersMiddleware, page_policies=page_policies(app))
     install_observability(app)
     install_docs(app)
+    # First: a request is matched against the routes in order, and /graphql serves one route
+    # for every GraphQL request, which would otherwise be tried against every REST path first.
+    app.include_router(
+        graphql_router(build_schema(settings)), prefix="/graphql", include_in_schema=False
+    )
     for router in (
         oauth.router,
         regions.router,
@@ -190,9 +195,6 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         webhooks.router,
     ):
         app.include_router(router)
-    app.include_router(
-        graphql_router(build_schema(settings)), prefix="/graphql", include_in_schema=False
-    )
 
     def openapi() -> dict[str, Any]:
         return build_openapi(app)

@@ -106,8 +106,7 @@ async def caller_from_token(
         if isinstance(session, AsyncSession):
             state = await _client_state(session, claims.client_id)
         else:
-            async with session() as short, short.begin():
-                state = await _client_state(short, claims.client_id)
+            state = await _client_state_apart(session, claims.client_id)
         if state is not None and clients is not None:
             clients.remember(claims.client_id, state, epoch)
     if (
@@ -124,6 +123,14 @@ async def caller_from_token(
         region_code=state.region_code,
         request_id=request_id,
     )
+
+
+async def _client_state_apart(
+    sessions: Callable[[], AbstractAsyncContextManager[AsyncSession]], client_id: uuid.UUID
+) -> ClientState | None:
+    """``_client_state`` in a short transaction of its own."""
+    async with sessions() as session, session.begin():
+        return await _client_state(session, client_id)
 
 
 async def _client_state(session: AsyncSession, client_id: uuid.UUID) -> ClientState | None:

@@ -289,6 +289,11 @@ async def _stream_pages(
         fetching: asyncio.Future[list[Any]] | None = asyncio.ensure_future(
             cursor.fetch(STREAM_PAGE)
         )
+
+        async def audited(auditor: AsyncSession, page: ChangePage) -> None:
+            await audit_page(auditor, caller, page)
+            await auditor.commit()
+
         # Pages read and being audited, in order; page n on auditor n % STREAM_AUDITORS, which
         # is free again once page n - STREAM_AUDITORS has gone.
         pending: deque[tuple[ChangePage, asyncio.Future[None]]] = deque()
@@ -302,7 +307,7 @@ async def _stream_pages(
                     read = read.after(page)
                     fetching = asyncio.ensure_future(cursor.fetch(STREAM_PAGE)) if full else None
                     auditor = auditors[turn % STREAM_AUDITORS]
-                    pending.append((page, asyncio.ensure_future(_audited(auditor, caller, page))))
+                    pending.append((page, asyncio.ensure_future(audited(auditor, page))))
                     turn += 1
                 if not pending:
                     return
@@ -313,11 +318,6 @@ async def _stream_pages(
             for task in [fetching, *(auditing for _, auditing in pending)]:
                 if task is not None:
                     task.cancel()
-
-
-async def _audited(session: AsyncSession, caller: Caller, page: ChangePage) -> None:
-    await audit_page(session, caller, page)
-    await session.commit()
 
 
 MAX_WAIT_SECONDS = 30
