@@ -25,7 +25,7 @@ from api.graphql.money_types import (
 from schemas.allocations import AllocationCreate, AllocationUpdate
 from schemas.disbursements import DisbursementCreate, DisbursementOut, TransitionRequest
 from service.allocations import service as allocations
-from service.allocations.service import present_allocation
+from service.allocations.views import present_allocation
 from service.disbursements import operations as money
 from service.disbursements import queries as disbursements
 from service.disbursements.queries import present_disbursement

@@ -12,7 +12,7 @@ from api.rest.params import Cursor, Limit
 from schemas.allocations import AllocationCreate, AllocationOut, AllocationUpdate, FundingSource
 from schemas.common import Page
 from service.allocations import service as allocations
-from service.allocations.service import present_allocation
+from service.allocations.views import present_allocation
 
 router = APIRouter(
     prefix="/api/v1/allocations",

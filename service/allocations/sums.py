@@ -6,15 +6,20 @@ the allocation as it stands after it, so a copy of the budget stays current."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import asyncpg
 
+from service.allocations.tables import Allocation
+from service.allocations.views import present_allocation
 from service.journal import Write
 
 ENTITY = "allocation"
-# What the ``UPDATE ... RETURNING`` of a sums change gives back, for ``sums_changed``.
-RETURNED_COLUMNS = "a.id, a.region_code, a.version, a.committed, a.confirmed"
+# What the ``UPDATE ... RETURNING`` of a sums change gives back, for ``sums_changed``: the whole
+# row, so the event carries the allocation as it stands without reading it again (a read after
+# the UPDATE would hold the row's lock one round trip longer).
+RETURNED_COLUMNS = ", ".join(f"a.{name}" for name in Allocation.model_fields)
 
 
 def sums_changed(
@@ -39,6 +44,7 @@ def sums_changed(
                 region_code=row["region_code"],
                 version=row["version"],
                 changes=changes,
+                payload=present_allocation(cast(Allocation, SimpleNamespace(**row))),
                 audited=False,  # the payments that moved them are
             )
         )

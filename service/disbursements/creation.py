@@ -12,6 +12,17 @@ handful of statements whatever its size:
 4. add what went in to each allocation's ``committed`` sum, in one conditional ``UPDATE``; the
    database's CHECK (committed <= amount) stands behind the arithmetic;
 5. append the history, the audit entries and the change events, one statement each.
+
+A single payment (``create_payment``) takes its allocation's lock last instead: parallel
+payments against one allocation queue on its row, and a lock taken in step 1 would be held
+through the insert, the history, the journal and the stored answer. It reads the allocation
+unlocked (a payment that clearly does not fit is still refused early, with the same message),
+writes everything else, and leaves the conditional ``UPDATE`` to a ``BudgetCharge`` its caller
+runs just before commit: the row is locked for one statement and the commit, and a payment that
+no longer fits then fails the whole transaction with the same refusal. Holding no allocation
+lock while it inserts, it can wait in a circle with a batch (the batch holds the allocation and
+waits for a period or reference the payment just took); PostgreSQL breaks such a circle and
+``service.idempotency`` runs the work again.
 """
 
 from __future__ import annotations
@@ -76,6 +87,56 @@ async def create_disbursements(
 ) -> list[ItemOutcome]:
     """Create what can be created; ``items`` may hold refusals already (items that were not
     even well-formed), which are reported in their place."""
+    outcomes, created, entries = await _write(session, caller, items, lock_allocations=True)
+    # The allocations are locked and the sums were checked against them: they fit.
+    budget_changes = await _charge(await driver_connection(session), created)
+    if budget_changes is None:
+        raise RuntimeError("an allocation's committed sum would exceed its amount")
+    await record_writes(session, caller, entries + budget_changes)
+    return outcomes
+
+
+@dataclass(frozen=True)
+class BudgetCharge:
+    """A payment written but not yet counted against its allocation: ``apply`` does that, with
+    one conditional ``UPDATE`` that locks the allocation's row until the commit, so run it last,
+    just before the commit. No room left: it raises the refusal, and the transaction, payment
+    and all, must roll back."""
+
+    caller: Caller
+    created: _Accepted
+
+    async def apply(self, session: AsyncSession) -> None:
+        connection = await driver_connection(session)
+        budget_changes = await _charge(connection, [self.created])
+        if budget_changes is None:
+            remaining: int = await connection.fetchval(
+                "SELECT amount - committed FROM budget_allocation WHERE id = $1",
+                self.created.item.allocation_id,
+            )
+            raise _exhausted(remaining).as_error()
+        await record_writes(session, self.caller, budget_changes)
+
+
+async def create_payment(
+    session: AsyncSession, caller: Caller, item: DisbursementCreate
+) -> tuple[ItemOutcome, BudgetCharge | None]:
+    """One disbursement, its allocation not locked: the ``BudgetCharge`` (none when refused)
+    must be applied before the commit."""
+    (outcome,), created, entries = await _write(session, caller, [item], lock_allocations=False)
+    await record_writes(session, caller, entries)
+    return outcome, BudgetCharge(caller, created[0]) if created else None
+
+
+async def _write(
+    session: AsyncSession,
+    caller: Caller,
+    items: Sequence[DisbursementCreate | Refusal],
+    *,
+    lock_allocations: bool,
+) -> tuple[list[ItemOutcome], list[_Accepted], list[Write]]:
+    """Steps 1 to 3 and the history: the outcomes, the items that went in and their journal
+    entries (not yet written)."""
     caller.require(WRITE_SCOPE)
     outcomes = [ItemOutcome(index) for index in range(len(items))]
     valid: list[tuple[int, DisbursementCreate]] = []
@@ -85,9 +146,9 @@ async def create_disbursements(
         else:
             valid.append((index, item))
     if not valid:
-        return outcomes
+        return outcomes, [], []
     connection = await driver_connection(session)
-    context = await _look_up(session, connection, [item for _, item in valid])
+    context = await _look_up(session, connection, [item for _, item in valid], lock_allocations)
 
     accepted: list[_Accepted] = []
     for index, item in valid:
@@ -122,7 +183,6 @@ async def create_disbursements(
     for entry in created:
         outcomes[entry.index].disbursement_id = entry.disbursement_id
         outcomes[entry.index].amount = entry.item.amount
-    budget_changes = await _commit_budget(connection, created)
     await record_steps(
         session, caller, [Step(entry.disbursement_id, None, "scheduled") for entry in created]
     )
@@ -131,12 +191,14 @@ async def create_disbursements(
         # The rows took the transaction's time as created_at and updated_at (server default).
         written_at: dt.datetime = await connection.fetchval("SELECT now()")
         entries = [_journal_entry(entry, written_at) for entry in created]
-    await record_writes(session, caller, entries + budget_changes)
-    return outcomes
+    return outcomes, created, entries
 
 
 async def _look_up(
-    session: AsyncSession, connection: asyncpg.Connection, items: list[DisbursementCreate]
+    session: AsyncSession,
+    connection: asyncpg.Connection,
+    items: list[DisbursementCreate],
+    lock_allocations: bool,
 ) -> _Context:
     recipients: dict[tuple[str, uuid.UUID], str] = {}
     by_kind: dict[str, set[uuid.UUID]] = defaultdict(set)
@@ -146,10 +208,12 @@ async def _look_up(
         for recipient_id, region in (await recipient_regions(session, kind, ids)).items():
             recipients[(kind, recipient_id)] = region
 
-    # Locked until the transaction ends: the budget checked below stays true until we commit.
+    # Locked, the budget checked below stays true until we commit; unlocked, the check is only
+    # a first look and the conditional UPDATE of the BudgetCharge decides.
     allocation_rows = await connection.fetch(
         "SELECT id, program_code, fiscal_year, region_code, amount - committed AS remaining"
-        " FROM budget_allocation WHERE id = any($1::uuid[]) ORDER BY id FOR UPDATE",
+        " FROM budget_allocation WHERE id = any($1::uuid[]) ORDER BY id"
+        + (" FOR UPDATE" if lock_allocations else ""),
         sorted({item.allocation_id for item in items}),
     )
     allocations = {row["id"]: row for row in allocation_rows}
@@ -226,12 +290,14 @@ def _check(caller: Caller, item: DisbursementCreate, context: _Context) -> Refus
             "Another disbursement has that reference.",
         )
     if item.amount > context.remaining[item.allocation_id]:
-        return Refusal(
-            "allocation_exhausted",
-            "amount",
-            f"The allocation has {max(context.remaining[item.allocation_id], 0)} rupiah left.",
-        )
+        return _exhausted(context.remaining[item.allocation_id])
     return None
+
+
+def _exhausted(remaining: int) -> Refusal:
+    return Refusal(
+        "allocation_exhausted", "amount", f"The allocation has {max(remaining, 0)} rupiah left."
+    )
 
 
 _COLUMNS = [
@@ -323,8 +389,10 @@ async def _race_refusals(connection: asyncpg.Connection, lost: list[_Accepted]) 
     ]
 
 
-async def _commit_budget(connection: asyncpg.Connection, created: list[_Accepted]) -> list[Write]:
-    """Add the payments to their allocations' committed sums; the sums' change events."""
+async def _charge(connection: asyncpg.Connection, created: list[_Accepted]) -> list[Write] | None:
+    """Add the payments to their allocations' committed sums, in id order (the order every
+    writer locks allocations in); the sums' change events, or None when an allocation has no
+    room left for them (then the transaction must roll back)."""
     sums: dict[uuid.UUID, int] = defaultdict(int)
     for entry in created:
         sums[entry.item.allocation_id] += entry.item.amount
@@ -339,10 +407,8 @@ async def _commit_budget(connection: asyncpg.Connection, created: list[_Accepted
         ids,
         [sums[allocation_id] for allocation_id in ids],
     )
-    # The rows are locked and the sums were checked against them: anything else is a bug, and
-    # it must fail the transaction rather than pay beyond the budget.
     if len(updated) != len(ids):
-        raise RuntimeError("an allocation's committed sum would exceed its amount")
+        return None
     return sums_changed(updated, sums)
 
 

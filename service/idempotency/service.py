@@ -12,6 +12,12 @@ The sequence, for client C and key K:
 3. On failure the work is rolled back and the claim deleted, so a retry runs afresh: only
    successful answers are kept and replayed.
 
+Work may leave one step for last (``Deferred``): it runs after the answer is stored, just
+before the commit, so a lock it takes (a payment's allocation) is held for one statement and
+the commit instead of through the whole work. A step like that can make the work wait in a
+circle with another transaction; PostgreSQL then cancels one of them with a deadlock error, and
+its work is run again from the start in a new transaction (``_DEADLOCK_ATTEMPTS`` times at most).
+
 Each step holds one database connection at a time, so requests waiting for the pool can never
 hold the connections the others need. A claim whose request died (process killed, database
 restarted) is unlocked yet still ``in_progress``; a retry takes it over once it is older than
@@ -53,6 +59,9 @@ _KEY_SHAPE = re.compile(r"^[\x21-\x7e]{1,255}$")
 _OPERATOR = uuid.UUID(int=0)
 # Expired keys are pruned a few at a time by the claims themselves.
 _PRUNE_BATCH = 20
+# Runs of a work whose transaction PostgreSQL cancelled to break a deadlock; see above.
+_DEADLOCK_ATTEMPTS = 3
+_DEADLOCK_DETECTED = "40P01"
 
 
 @dataclass(frozen=True)
@@ -74,7 +83,19 @@ class _Claim:
     token: uuid.UUID
 
 
-Work = Callable[[AsyncSession], Awaitable[StoredResponse]]
+LastStep = Callable[[AsyncSession], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """The work's answer, and a step to run once that answer is stored, just before commit:
+    should the step raise, nothing of the work is kept (the answer neither)."""
+
+    response: StoredResponse
+    last: LastStep
+
+
+Work = Callable[[AsyncSession], Awaitable[StoredResponse | Deferred]]
 
 
 def canonical_json(value: Any) -> bytes:
@@ -126,15 +147,42 @@ async def run_once(
     if isinstance(claimed, StoredResponse):
         return Outcome(claimed, replayed=True)
     try:
-        async with sessions() as session, session.begin():
-            await _hold(session, claimed)
-            response = await work(session)
-            await _complete(session, claimed, response)
+        for attempt in range(1, _DEADLOCK_ATTEMPTS + 1):
+            try:
+                response = await _run_work(sessions, claimed, work)
+            except Exception as error:
+                if attempt == _DEADLOCK_ATTEMPTS or not _deadlocked(error):
+                    raise
+                log.info("deadlock broken by PostgreSQL; running the work again")
+            else:
+                return Outcome(response, replayed=False)
     except BaseException:
         # Shielded: a cancelled request still frees its key for the retry.
         await asyncio.shield(_release(sessions, claimed))
         raise
-    return Outcome(response, replayed=False)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+async def _run_work(
+    sessions: async_sessionmaker[AsyncSession], claimed: _Claim, work: Work
+) -> StoredResponse:
+    """The work's transaction, committed."""
+    async with sessions() as session, session.begin():
+        await _hold(session, claimed)
+        answer = await work(session)
+        response = answer.response if isinstance(answer, Deferred) else answer
+        await _complete(session, claimed, response)
+        if isinstance(answer, Deferred):
+            await answer.last(session)
+    return response
+
+
+def _deadlocked(error: BaseException) -> bool:
+    """PostgreSQL's deadlock error, raised by asyncpg itself or wrapped by SQLAlchemy."""
+    for candidate in (error, getattr(error, "orig", None), error.__cause__):
+        if getattr(candidate, "sqlstate", None) == _DEADLOCK_DETECTED:
+            return True
+    return False
 
 
 async def _claim(
