@@ -37,7 +37,7 @@ from typing import Any, cast
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas.disbursements import DisbursementCreate
+from schemas.disbursements import DisbursementCreate, DisbursementOut
 from service.access import Caller
 from service.allocations.sums import RETURNED_COLUMNS, sums_changed
 from service.database import driver_connection
@@ -56,6 +56,8 @@ class ItemOutcome:
     disbursement_id: uuid.UUID | None = None
     amount: int = 0
     refusal: Refusal | None = None
+    # The new disbursement as a read of it shows it, from what the insert wrote.
+    record: DisbursementOut | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,8 @@ class _Context:
     remaining: dict[uuid.UUID, int]
     taken_periods: set[_PeriodKey]
     taken_references: set[str]
+    # The transaction's time: the new rows take it as created_at and updated_at (server default).
+    written_at: dt.datetime
 
 
 async def create_disbursements(
@@ -186,11 +190,9 @@ async def _write(
     await record_steps(
         session, caller, [Step(entry.disbursement_id, None, "scheduled") for entry in created]
     )
-    entries: list[Write] = []
-    if created:
-        # The rows took the transaction's time as created_at and updated_at (server default).
-        written_at: dt.datetime = await connection.fetchval("SELECT now()")
-        entries = [_journal_entry(entry, written_at) for entry in created]
+    entries = [_journal_entry(entry, context.written_at) for entry in created]
+    for entry, write in zip(created, entries, strict=True):
+        outcomes[entry.index].record = cast(DisbursementOut, write.payload)
     return outcomes, created, entries
 
 
@@ -211,8 +213,8 @@ async def _look_up(
     # Locked, the budget checked below stays true until we commit; unlocked, the check is only
     # a first look and the conditional UPDATE of the BudgetCharge decides.
     allocation_rows = await connection.fetch(
-        "SELECT id, program_code, fiscal_year, region_code, amount - committed AS remaining"
-        " FROM budget_allocation WHERE id = any($1::uuid[]) ORDER BY id"
+        "SELECT id, program_code, fiscal_year, region_code, amount - committed AS remaining,"
+        " now() AS written_at FROM budget_allocation WHERE id = any($1::uuid[]) ORDER BY id"
         + (" FOR UPDATE" if lock_allocations else ""),
         sorted({item.allocation_id for item in items}),
     )
@@ -243,6 +245,9 @@ async def _look_up(
             for row in period_rows
         },
         taken_references={row["external_reference"] for row in reference_rows},
+        written_at=allocation_rows[0]["written_at"]
+        if allocation_rows
+        else await connection.fetchval("SELECT now()"),
     )
 
 
@@ -316,13 +321,17 @@ _COLUMNS = [
 ]
 
 
+# Fewer items than this go in with one INSERT: for them a savepoint and a COPY cost more.
+_COPY_FROM = 50
+
+
 async def _insert(
     session: AsyncSession, connection: asyncpg.Connection, accepted: list[_Accepted]
 ) -> set[uuid.UUID]:
-    """The accepted items, with COPY: the checks above already refused every item that would
-    break a unique index, so this nearly always succeeds. Should a concurrent request have
-    taken a period or a reference since, the COPY is undone and the items go in one by one
-    where they still can (``ON CONFLICT DO NOTHING``)."""
+    """The accepted items, many with COPY: the checks above already refused every item that
+    would break a unique index, so this nearly always succeeds. Should a concurrent request
+    have taken a period or a reference since, the COPY is undone and the items go in one by one
+    where they still can (``ON CONFLICT DO NOTHING``), as a few items always do."""
     if not accepted:
         return set()
     rows = [
@@ -342,6 +351,8 @@ async def _insert(
         )
         for e in accepted
     ]
+    if len(accepted) < _COPY_FROM:
+        return await _insert_each(connection, rows)
     try:
         async with session.begin_nested():
             # The COPY bypasses the session: make it emit its SAVEPOINT first.
@@ -349,7 +360,13 @@ async def _insert(
             await connection.copy_records_to_table("disbursement", records=rows, columns=_COLUMNS)
         return {e.disbursement_id for e in accepted}
     except asyncpg.UniqueViolationError:
-        pass
+        return await _insert_each(connection, rows)
+
+
+async def _insert_each(
+    connection: asyncpg.Connection, rows: list[tuple[Any, ...]]
+) -> set[uuid.UUID]:
+    """The rows that still fit the unique indexes; the others are left out."""
     inserted = await connection.fetch(
         f"INSERT INTO disbursement ({', '.join(_COLUMNS)})"
         " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::uuid[],"

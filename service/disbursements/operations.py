@@ -23,7 +23,7 @@ from schemas.disbursements import (
 )
 from service.access import Caller
 from service.disbursements.creation import ItemOutcome, create_disbursements, create_payment
-from service.disbursements.queries import find_disbursement, present_disbursement
+from service.disbursements.queries import present_disbursement
 from service.disbursements.reconciliation import reconcile
 from service.disbursements.rules import WRITE_SCOPE, Refusal
 from service.disbursements.transitions import transition_disbursement
@@ -51,10 +51,9 @@ async def create_once(
         outcome, charge = await create_payment(session, caller, data)
         if outcome.refusal is not None:
             raise outcome.refusal.as_error()
-        assert outcome.disbursement_id is not None
+        assert outcome.record is not None
         assert charge is not None
-        disbursement = await find_disbursement(session, caller, outcome.disbursement_id)
-        answer = StoredResponse(201, present_disbursement(disbursement).model_dump(mode="json"))
+        answer = StoredResponse(201, outcome.record.model_dump(mode="json"))
         # The allocation is locked last, once the answer is stored: see create_payment.
         return Deferred(answer, charge.apply)
 
