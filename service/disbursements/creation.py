@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.disbursements import DisbursementCreate, DisbursementOut
 from service.access import Caller
-from service.allocations.sums import RETURNED_COLUMNS, sums_changed
+from service.allocations.sums import RETURNED_COLUMNS, charge, sums_changed
 from service.database import driver_connection
 from service.disbursements.history import Step, record_steps
 from service.disbursements.queries import present_disbursement
@@ -91,7 +91,7 @@ async def create_disbursements(
 ) -> list[ItemOutcome]:
     """Create what can be created; ``items`` may hold refusals already (items that were not
     even well-formed), which are reported in their place."""
-    outcomes, created, entries = await _write(session, caller, items, lock_allocations=True)
+    outcomes, created, entries, _ = await _write(session, caller, items, lock_allocations=True)
     # The allocations are locked and the sums were checked against them: they fit.
     budget_changes = await _charge(await driver_connection(session), created)
     if budget_changes is None:
@@ -109,17 +109,17 @@ class BudgetCharge:
 
     caller: Caller
     created: _Accepted
+    # The allocation's row as the payment read it.
+    allocation: asyncpg.Record
 
     async def apply(self, session: AsyncSession) -> None:
-        connection = await driver_connection(session)
-        budget_changes = await _charge(connection, [self.created])
-        if budget_changes is None:
-            remaining: int = await connection.fetchval(
+        item = self.created.item
+        if not await charge(session, self.caller, self.allocation, item.amount):
+            remaining: int = await (await driver_connection(session)).fetchval(
                 "SELECT amount - committed FROM budget_allocation WHERE id = $1",
-                self.created.item.allocation_id,
+                item.allocation_id,
             )
             raise _exhausted(remaining).as_error()
-        await record_writes(session, self.caller, budget_changes)
 
 
 async def create_payment(
@@ -127,9 +127,13 @@ async def create_payment(
 ) -> tuple[ItemOutcome, BudgetCharge | None]:
     """One disbursement, its allocation not locked: the ``BudgetCharge`` (none when refused)
     must be applied before the commit."""
-    (outcome,), created, entries = await _write(session, caller, [item], lock_allocations=False)
+    (outcome,), created, entries, allocations = await _write(
+        session, caller, [item], lock_allocations=False
+    )
     await record_writes(session, caller, entries)
-    return outcome, BudgetCharge(caller, created[0]) if created else None
+    if not created:
+        return outcome, None
+    return outcome, BudgetCharge(caller, created[0], allocations[item.allocation_id])
 
 
 async def _write(
@@ -138,9 +142,9 @@ async def _write(
     items: Sequence[DisbursementCreate | Refusal],
     *,
     lock_allocations: bool,
-) -> tuple[list[ItemOutcome], list[_Accepted], list[Write]]:
-    """Steps 1 to 3 and the history: the outcomes, the items that went in and their journal
-    entries (not yet written)."""
+) -> tuple[list[ItemOutcome], list[_Accepted], list[Write], dict[uuid.UUID, asyncpg.Record]]:
+    """Steps 1 to 3 and the history: the outcomes, the items that went in, their journal
+    entries (not yet written) and the allocations' rows as read."""
     caller.require(WRITE_SCOPE)
     outcomes = [ItemOutcome(index) for index in range(len(items))]
     valid: list[tuple[int, DisbursementCreate]] = []
@@ -150,7 +154,7 @@ async def _write(
         else:
             valid.append((index, item))
     if not valid:
-        return outcomes, [], []
+        return outcomes, [], [], {}
     connection = await driver_connection(session)
     context = await _look_up(session, connection, [item for _, item in valid], lock_allocations)
 
@@ -193,7 +197,7 @@ async def _write(
     entries = [_journal_entry(entry, context.written_at) for entry in created]
     for entry, write in zip(created, entries, strict=True):
         outcomes[entry.index].record = cast(DisbursementOut, write.payload)
-    return outcomes, created, entries
+    return outcomes, created, entries, context.allocations
 
 
 async def _look_up(
@@ -213,8 +217,8 @@ async def _look_up(
     # Locked, the budget checked below stays true until we commit; unlocked, the check is only
     # a first look and the conditional UPDATE of the BudgetCharge decides.
     allocation_rows = await connection.fetch(
-        "SELECT id, program_code, fiscal_year, region_code, amount - committed AS remaining,"
-        " now() AS written_at FROM budget_allocation WHERE id = any($1::uuid[]) ORDER BY id"
+        f"SELECT {RETURNED_COLUMNS}, a.amount - a.committed AS remaining,"
+        " now() AS written_at FROM budget_allocation a WHERE id = any($1::uuid[]) ORDER BY id"
         + (" FOR UPDATE" if lock_allocations else ""),
         sorted({item.allocation_id for item in items}),
     )

@@ -6,6 +6,7 @@ circle with a batch that locked the allocation first."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from typing import Any
 
@@ -187,3 +188,92 @@ async def test_a_payment_caught_in_a_circle_with_a_batch_is_run_again(
         await live_http.get(f"/api/v1/allocations/{allocation['id']}", headers=office.headers)
     ).json()
     assert (read["committed"], read["remaining"]) == (AMOUNT, 3 * AMOUNT)
+
+
+async def _sum_events(connection: asyncpg.Connection, allocation_id: str) -> list[dict[str, Any]]:
+    rows = await connection.fetch(
+        "SELECT changed_fields, payload FROM change_event"
+        " WHERE entity = 'allocation' AND record_id = $1 AND action = 'update' ORDER BY id",
+        allocation_id,
+    )
+    assert all(row["changed_fields"] == ["committed"] for row in rows)
+    return [json.loads(row["payload"]) for row in rows]
+
+
+async def test_parallel_payments_publish_each_committed_sum_they_left(
+    live_http: httpx.AsyncClient,
+    live_clients: ClientFactory,
+    engine: AsyncEngine,
+    database_url: str,
+) -> None:
+    """Ten payments at once: each publishes the allocation as its own UPDATE left it, so the
+    events count up one payment at a time, and the last one is what a read shows."""
+    office = await live_clients(region="33.28")
+    allocation, _ = await _allocation(live_http, office, 10 * AMOUNT)
+    families = await committed_families(engine, "33.28.02.2001", 10)
+    responses = await asyncio.gather(
+        *(
+            live_http.post(
+                "/api/v1/disbursements",
+                json=disbursement_body(allocation["id"], family),
+                headers=money_headers(office),
+            )
+            for family in families
+        )
+    )
+    assert [response.status_code for response in responses] == [201] * 10
+    read = (
+        await live_http.get(f"/api/v1/allocations/{allocation['id']}", headers=office.headers)
+    ).json()
+    watcher = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        events = await _sum_events(watcher, allocation["id"])
+    finally:
+        await watcher.close()
+    assert sorted(event["committed"] for event in events) == [n * AMOUNT for n in range(1, 11)]
+    assert all(event["remaining"] == event["amount"] - event["committed"] for event in events)
+    assert max(events, key=lambda event: event["committed"]) == read
+
+
+async def test_a_payment_publishes_an_allocation_edited_while_it_was_written(
+    live_http: httpx.AsyncClient,
+    live_clients: ClientFactory,
+    engine: AsyncEngine,
+    database_url: str,
+) -> None:
+    """An office raises the budget between the payment's first look and its charge: the
+    payment's event carries the allocation as it stands after both, not as first read."""
+    office = await live_clients(region="33.28")
+    allocation, _ = await _allocation(live_http, office, 4 * AMOUNT)
+    (family,) = await committed_families(engine, "33.28.02.2001", 1)
+    holder = await asyncpg.connect(asyncpg_dsn(database_url))
+    watcher = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        transaction = holder.transaction()
+        await transaction.start()
+        # The office's edit, as the allocation service makes it: the next version.
+        await holder.execute(
+            "UPDATE budget_allocation SET amount = amount * 2, version = version + 1,"
+            " updated_at = now() WHERE id = $1",
+            uuid.UUID(allocation["id"]),
+        )
+        payment = asyncio.create_task(
+            live_http.post(
+                "/api/v1/disbursements",
+                json=disbursement_body(allocation["id"], family),
+                headers=money_headers(office),
+            )
+        )
+        await _until_someone_waits_for_a_lock(watcher)
+        await transaction.commit()
+        paid = await payment
+        assert paid.status_code == 201, paid.text
+        (event,) = await _sum_events(watcher, allocation["id"])
+    finally:
+        await holder.close()
+        await watcher.close()
+    read = (
+        await live_http.get(f"/api/v1/allocations/{allocation['id']}", headers=office.headers)
+    ).json()
+    assert (read["version"], read["amount"], read["committed"]) == (2, 8 * AMOUNT, AMOUNT)
+    assert event == read
