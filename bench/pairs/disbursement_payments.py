@@ -164,8 +164,10 @@ async def run(context: BenchContext) -> PairResult:
 
     notes = [
         "service: token and client, idempotency claim (its own transaction), then the family, "
-        "the allocation locked, every rule, the row, the budget, history, audit, change event "
-        "and the stored answer in a second one; the answer read back. Baseline: conditional "
+        "the allocation read (unlocked), every rule, the row, history, audit, change event and "
+        "the stored answer in a second one, and last the conditional UPDATE of the committed "
+        "sum with the allocation's change event (one statement) before the commit: the "
+        "allocation's row is locked for that statement and the commit. Baseline: conditional "
         "UPDATE of the committed sum, INSERT ... SELECT of the row with the family's village, "
         "one transaction; no token, no key, no history or audit",
         f"every request pays another family (period {PERIOD}, Rp{AMOUNT:,}) with its own "
