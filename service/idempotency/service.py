@@ -37,12 +37,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from service.access import Caller
+from service.database import driver_connection
 from service.errors import Conflict, FieldError, PreconditionRequired, ValidationFailed
 from service.idempotency.tables import IdempotencyKey
 
@@ -192,21 +192,18 @@ async def _claim(
     # is simply claimed again.
     for _ in range(2):
         async with sessions() as session, session.begin():
-            await _prune(session)
             token = uuid.uuid4()
             inserted = await session.scalar(
-                insert(IdempotencyKey)
-                .values(
-                    client_id=client_id,
-                    key=key,
-                    request_hash=fingerprint,
-                    status="in_progress",
-                    claim_token=token,
-                    claimed_at=func.now(),
-                    expires_at=func.now() + LIFETIME,
-                )
-                .on_conflict_do_nothing(index_elements=["client_id", "key"])
-                .returning(col(IdempotencyKey.claim_token))
+                _CLAIM,
+                {
+                    "client_id": client_id,
+                    "key": key,
+                    "request_hash": fingerprint,
+                    "token": token,
+                    "lifetime": LIFETIME,
+                    "abandoned": ABANDONED_AFTER,
+                    "prune": _PRUNE_BATCH,
+                },
             )
             if inserted is not None:
                 return _Claim(client_id, key, token)
@@ -238,6 +235,22 @@ async def _claim(
                     return taken
             raise _in_progress()
     raise _in_progress()
+
+
+# The claim, and a few expired keys pruned on the way (not the one being claimed: an expired
+# key of the caller is taken over below, as a retry's would be). Plain SQL, one round trip.
+_CLAIM = text(
+    "WITH pruned AS (DELETE FROM idempotency_key WHERE (client_id, key) IN ("
+    " SELECT client_id, key FROM idempotency_key"
+    " WHERE expires_at < now() - CAST(:abandoned AS interval)"
+    " AND NOT (client_id = :client_id AND key = :key)"
+    " ORDER BY expires_at LIMIT :prune FOR UPDATE SKIP LOCKED))"
+    " INSERT INTO idempotency_key"
+    " (client_id, key, request_hash, status, claim_token, claimed_at, expires_at)"
+    " VALUES (:client_id, :key, :request_hash, 'in_progress', :token, now(),"
+    " now() + CAST(:lifetime AS interval))"
+    " ON CONFLICT (client_id, key) DO NOTHING RETURNING claim_token"
+)
 
 
 async def _take_over(session: AsyncSession, row: IdempotencyKey, fingerprint: str) -> _Claim | None:
@@ -275,19 +288,28 @@ async def _hold(session: AsyncSession, claim: _Claim) -> None:
     """Lock our claim for the work's transaction: while the lock is held no retry can take the
     claim over. Gone or taken over meanwhile: someone else is now running this request."""
     held = await session.scalar(
-        select(col(IdempotencyKey.claim_token))
-        .where(*_own(claim), col(IdempotencyKey.status) == "in_progress")
-        .with_for_update()
+        _HOLD, {"client_id": claim.client_id, "key": claim.key, "token": claim.token}
     )
     if held is None:
         raise _in_progress()
 
 
+_HOLD = text(
+    "SELECT claim_token FROM idempotency_key WHERE client_id = :client_id AND key = :key"
+    " AND claim_token = :token AND status = 'in_progress' FOR UPDATE"
+)
+
+
 async def _complete(session: AsyncSession, claim: _Claim, response: StoredResponse) -> None:
-    await session.execute(
-        update(IdempotencyKey)
-        .where(*_own(claim))
-        .values(status="done", response_status=response.status, response_body=response.body)
+    # On the driver: the work ran in this transaction, so no statement needs building here.
+    await (await driver_connection(session)).execute(
+        "UPDATE idempotency_key SET status = 'done', response_status = $4,"
+        " response_body = $5::jsonb WHERE client_id = $1 AND key = $2 AND claim_token = $3",
+        claim.client_id,
+        claim.key,
+        claim.token,
+        response.status,
+        json.dumps(response.body),
     )
 
 
@@ -302,21 +324,6 @@ async def _release(sessions: async_sessionmaker[AsyncSession], claim: _Claim) ->
     except Exception:
         # The claim will be taken over once abandoned; the original error matters more.
         log.warning("could not release an idempotency key", exc_info=True)
-
-
-async def _prune(session: AsyncSession) -> None:
-    expired = (
-        select(col(IdempotencyKey.client_id), col(IdempotencyKey.key))
-        .where(col(IdempotencyKey.expires_at) < func.now() - ABANDONED_AFTER)
-        .order_by(col(IdempotencyKey.expires_at))
-        .limit(_PRUNE_BATCH)
-        .with_for_update(skip_locked=True)
-    )
-    await session.execute(
-        delete(IdempotencyKey).where(
-            tuple_(col(IdempotencyKey.client_id), col(IdempotencyKey.key)).in_(expired)
-        )
-    )
 
 
 def _own(claim: _Claim) -> tuple[Any, ...]:
