@@ -55,9 +55,13 @@ def sums_changed(
     return writes
 
 
-# The sums a payment moves, patched into the allocation as it was read before: the rest of it
-# cannot have changed unless its version did (an office's edit takes the next version).
-_MOVED = "jsonb_build_object('committed', a.committed, 'remaining', a.amount - a.committed)"
+# The running sums as the UPDATE left them, patched into the allocation as it was read before
+# (confirmations move ``confirmed`` meanwhile without a new version); the rest of it cannot have
+# changed unless its version did (an office's edit takes the next version).
+_MOVED = (
+    "jsonb_build_object('committed', a.committed, 'confirmed', a.confirmed,"
+    " 'remaining', a.amount - a.committed)"
+)
 # The change event's columns as the statement below sends them.
 _EVENT_TYPES = {
     "entity": "text",

@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.connections import asyncpg_dsn
@@ -235,13 +236,31 @@ async def test_parallel_payments_publish_each_committed_sum_they_left(
     assert max(events, key=lambda event: event["committed"]) == read
 
 
-async def test_a_payment_publishes_an_allocation_edited_while_it_was_written(
+@pytest.mark.parametrize(
+    ("meanwhile", "expected"),
+    [
+        # An office raises the budget: the next version.
+        (
+            "amount = amount * 2, version = version + 1, updated_at = now()",
+            (2, 8 * AMOUNT, AMOUNT, 0),
+        ),
+        # An earlier payment is confirmed: the sums move, the version stays.
+        (
+            f"committed = committed + {AMOUNT}, confirmed = confirmed + {AMOUNT}",
+            (1, 4 * AMOUNT, 2 * AMOUNT, AMOUNT),
+        ),
+    ],
+    ids=["edited", "confirmed"],
+)
+async def test_a_payment_publishes_the_allocation_as_changed_while_it_was_written(
     live_http: httpx.AsyncClient,
     live_clients: ClientFactory,
     engine: AsyncEngine,
     database_url: str,
+    meanwhile: str,
+    expected: tuple[int, int, int, int],
 ) -> None:
-    """An office raises the budget between the payment's first look and its charge: the
+    """The allocation changes between the payment's first look and its charge: the
     payment's event carries the allocation as it stands after both, not as first read."""
     office = await live_clients(region="33.28")
     allocation, _ = await _allocation(live_http, office, 4 * AMOUNT)
@@ -251,11 +270,8 @@ async def test_a_payment_publishes_an_allocation_edited_while_it_was_written(
     try:
         transaction = holder.transaction()
         await transaction.start()
-        # The office's edit, as the allocation service makes it: the next version.
         await holder.execute(
-            "UPDATE budget_allocation SET amount = amount * 2, version = version + 1,"
-            " updated_at = now() WHERE id = $1",
-            uuid.UUID(allocation["id"]),
+            f"UPDATE budget_allocation SET {meanwhile} WHERE id = $1", uuid.UUID(allocation["id"])
         )
         payment = asyncio.create_task(
             live_http.post(
@@ -275,5 +291,5 @@ async def test_a_payment_publishes_an_allocation_edited_while_it_was_written(
     read = (
         await live_http.get(f"/api/v1/allocations/{allocation['id']}", headers=office.headers)
     ).json()
-    assert (read["version"], read["amount"], read["committed"]) == (2, 8 * AMOUNT, AMOUNT)
+    assert (read["version"], read["amount"], read["committed"], read["confirmed"]) == expected
     assert event == read
