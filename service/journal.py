@@ -289,6 +289,12 @@ def _audit_row(caller: Caller, write: Write) -> dict[str, Any]:
     }
 
 
+def event_row(caller: Caller, write: Write) -> dict[str, Any]:
+    """The change event of ``write`` as column values, for a writer whose own statement inserts
+    it (a data-modifying CTE that must not wait a round trip for it)."""
+    return _event_row(caller, write)
+
+
 def _event_row(caller: Caller, write: Write) -> dict[str, Any]:
     return {
         "entity": write.entity,

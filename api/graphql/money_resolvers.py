@@ -26,7 +26,7 @@ from schemas.allocations import AllocationCreate, AllocationUpdate
 from schemas.disbursements import DisbursementCreate, DisbursementOut, TransitionRequest
 from schemas.filters import AllocationListArguments, DisbursementListArguments
 from service.allocations import service as allocations
-from service.allocations.service import present_allocation
+from service.allocations.views import present_allocation
 from service.disbursements import operations as money
 from service.disbursements import queries as disbursements
 from service.disbursements.queries import present_disbursement

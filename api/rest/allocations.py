@@ -12,7 +12,7 @@ from schemas.allocations import AllocationCreate, AllocationOut, AllocationUpdat
 from schemas.common import Page
 from schemas.filters import FiscalYearFilter, ProgramCodeFilter
 from service.allocations import service as allocations
-from service.allocations.service import present_allocation
+from service.allocations.views import present_allocation
 
 router = APIRouter(
     prefix="/api/v1/allocations",

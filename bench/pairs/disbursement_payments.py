@@ -41,7 +41,8 @@ AMOUNT = 2_500_000
 PERIOD = "2026-Q1"
 # Room for 40 million payments: no run comes near it.
 ALLOCATION_AMOUNT = 10**14
-# The rate assumed for a side's first run (its warm-up), before its own rate is known.
+# The rate assumed for a side's first run (its warm-up), before its own rate is known, and the
+# least assumed for any run.
 FIRST_GUESS_RPS = 3000.0
 # Families per run: the side's last rate times the duration times this, plus a margin.
 HEADROOM = 1.5
@@ -122,7 +123,9 @@ async def run(context: BenchContext) -> PairResult:
             if previous is not None:
                 _check_values(target, previous)
                 sent[target.label].add(previous)
-            rate = previous.requests_per_s if previous is not None else FIRST_GUESS_RPS
+            # Never fewer than the first guess: a side can run far faster than in its previous
+            # run (a warm-up slowed by a busy machine), and a run that finds no family left fails.
+            rate = max(previous.requests_per_s if previous is not None else 0.0, FIRST_GUESS_RPS)
             count = int(rate * duration_s * HEADROOM) + 4 * settings.connections + 500
             families = await new_families(connection, count)
             path = folder / f"{next(numbers):02d}-{target.label}.txt"
@@ -164,8 +167,10 @@ async def run(context: BenchContext) -> PairResult:
 
     notes = [
         "service: token and client, idempotency claim (its own transaction), then the family, "
-        "the allocation locked, every rule, the row, the budget, history, audit, change event "
-        "and the stored answer in a second one; the answer read back. Baseline: conditional "
+        "the allocation read (unlocked), every rule, the row, history, audit, change event and "
+        "the stored answer in a second one, and last the conditional UPDATE of the committed "
+        "sum with the allocation's change event (one statement) before the commit: the "
+        "allocation's row is locked for that statement and the commit. Baseline: conditional "
         "UPDATE of the committed sum, INSERT ... SELECT of the row with the family's village, "
         "one transaction; no token, no key, no history or audit",
         f"every request pays another family (period {PERIOD}, Rp{AMOUNT:,}) with its own "

@@ -15,10 +15,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from schemas.allocations import AllocationCreate, AllocationOut, AllocationUpdate, FundingSource
+from schemas.allocations import AllocationCreate, AllocationUpdate
 from service.access import Caller, ensure_writable, fetch_visible, visible_to
 from service.allocations.sums import ENTITY
 from service.allocations.tables import Allocation
+
+# Re-exported: the doors and the change feed present allocations through this module.
+from service.allocations.views import present_allocation as present_allocation
 from service.disbursements.tables import Disbursement
 from service.errors import Conflict, ErrorList, FieldError
 from service.journal import apply_update, field_changes, record_write
@@ -37,23 +40,6 @@ from service.versions import ensure_version
 
 READ_SCOPE = "allocations:read"
 WRITE_SCOPE = "allocations:write"
-
-
-def present_allocation(allocation: Allocation) -> AllocationOut:
-    return AllocationOut(
-        id=allocation.id,
-        created_at=allocation.created_at,
-        updated_at=allocation.updated_at,
-        version=allocation.version,
-        program_code=allocation.program_code,
-        fiscal_year=allocation.fiscal_year,
-        funding_source=FundingSource(allocation.funding_source),
-        region_code=allocation.region_code,
-        amount=allocation.amount,
-        committed=allocation.committed,
-        confirmed=allocation.confirmed,
-        remaining=allocation.amount - allocation.committed,
-    )
 
 
 def visible_allocations(caller: Caller) -> Select[Allocation]:

@@ -12,6 +12,17 @@ handful of statements whatever its size:
 4. add what went in to each allocation's ``committed`` sum, in one conditional ``UPDATE``; the
    database's CHECK (committed <= amount) stands behind the arithmetic;
 5. append the history, the audit entries and the change events, one statement each.
+
+A single payment (``create_payment``) takes its allocation's lock last instead: parallel
+payments against one allocation queue on its row, and a lock taken in step 1 would be held
+through the insert, the history, the journal and the stored answer. It reads the allocation
+unlocked (a payment that clearly does not fit is still refused early, with the same message),
+writes everything else, and leaves the conditional ``UPDATE`` to a ``BudgetCharge`` its caller
+runs just before commit: the row is locked for one statement and the commit, and a payment that
+no longer fits then fails the whole transaction with the same refusal. Holding no allocation
+lock while it inserts, it can wait in a circle with a batch (the batch holds the allocation and
+waits for a period or reference the payment just took); PostgreSQL breaks such a circle and
+``service.idempotency`` runs the work again.
 """
 
 from __future__ import annotations
@@ -26,9 +37,9 @@ from typing import Any, cast
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas.disbursements import DisbursementCreate
+from schemas.disbursements import DisbursementCreate, DisbursementOut
 from service.access import Caller
-from service.allocations.sums import RETURNED_COLUMNS, sums_changed
+from service.allocations.sums import RETURNED_COLUMNS, charge, sums_changed
 from service.database import driver_connection
 from service.disbursements.history import Step, record_steps
 from service.disbursements.queries import present_disbursement
@@ -45,6 +56,8 @@ class ItemOutcome:
     disbursement_id: uuid.UUID | None = None
     amount: int = 0
     refusal: Refusal | None = None
+    # The new disbursement as a read of it shows it, from what the insert wrote.
+    record: DisbursementOut | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,8 @@ class _Context:
     remaining: dict[uuid.UUID, int]
     taken_periods: set[_PeriodKey]
     taken_references: set[str]
+    # The transaction's time: the new rows take it as created_at and updated_at (server default).
+    written_at: dt.datetime
 
 
 async def create_disbursements(
@@ -76,6 +91,60 @@ async def create_disbursements(
 ) -> list[ItemOutcome]:
     """Create what can be created; ``items`` may hold refusals already (items that were not
     even well-formed), which are reported in their place."""
+    outcomes, created, entries, _ = await _write(session, caller, items, lock_allocations=True)
+    # The allocations are locked and the sums were checked against them: they fit.
+    budget_changes = await _charge(await driver_connection(session), created)
+    if budget_changes is None:
+        raise RuntimeError("an allocation's committed sum would exceed its amount")
+    await record_writes(session, caller, entries + budget_changes)
+    return outcomes
+
+
+@dataclass(frozen=True)
+class BudgetCharge:
+    """A payment written but not yet counted against its allocation: ``apply`` does that, with
+    one conditional ``UPDATE`` that locks the allocation's row until the commit, so run it last,
+    just before the commit. No room left: it raises the refusal, and the transaction, payment
+    and all, must roll back."""
+
+    caller: Caller
+    created: _Accepted
+    # The allocation's row as the payment read it.
+    allocation: asyncpg.Record
+
+    async def apply(self, session: AsyncSession) -> None:
+        item = self.created.item
+        if not await charge(session, self.caller, self.allocation, item.amount):
+            remaining: int = await (await driver_connection(session)).fetchval(
+                "SELECT amount - committed FROM budget_allocation WHERE id = $1",
+                item.allocation_id,
+            )
+            raise _exhausted(remaining).as_error()
+
+
+async def create_payment(
+    session: AsyncSession, caller: Caller, item: DisbursementCreate
+) -> tuple[ItemOutcome, BudgetCharge | None]:
+    """One disbursement, its allocation not locked: the ``BudgetCharge`` (none when refused)
+    must be applied before the commit."""
+    (outcome,), created, entries, allocations = await _write(
+        session, caller, [item], lock_allocations=False
+    )
+    await record_writes(session, caller, entries)
+    if not created:
+        return outcome, None
+    return outcome, BudgetCharge(caller, created[0], allocations[item.allocation_id])
+
+
+async def _write(
+    session: AsyncSession,
+    caller: Caller,
+    items: Sequence[DisbursementCreate | Refusal],
+    *,
+    lock_allocations: bool,
+) -> tuple[list[ItemOutcome], list[_Accepted], list[Write], dict[uuid.UUID, asyncpg.Record]]:
+    """Steps 1 to 3 and the history: the outcomes, the items that went in, their journal
+    entries (not yet written) and the allocations' rows as read."""
     caller.require(WRITE_SCOPE)
     outcomes = [ItemOutcome(index) for index in range(len(items))]
     valid: list[tuple[int, DisbursementCreate]] = []
@@ -85,9 +154,9 @@ async def create_disbursements(
         else:
             valid.append((index, item))
     if not valid:
-        return outcomes
+        return outcomes, [], [], {}
     connection = await driver_connection(session)
-    context = await _look_up(session, connection, [item for _, item in valid])
+    context = await _look_up(session, connection, [item for _, item in valid], lock_allocations)
 
     accepted: list[_Accepted] = []
     for index, item in valid:
@@ -122,21 +191,20 @@ async def create_disbursements(
     for entry in created:
         outcomes[entry.index].disbursement_id = entry.disbursement_id
         outcomes[entry.index].amount = entry.item.amount
-    budget_changes = await _commit_budget(connection, created)
     await record_steps(
         session, caller, [Step(entry.disbursement_id, None, "scheduled") for entry in created]
     )
-    entries: list[Write] = []
-    if created:
-        # The rows took the transaction's time as created_at and updated_at (server default).
-        written_at: dt.datetime = await connection.fetchval("SELECT now()")
-        entries = [_journal_entry(entry, written_at) for entry in created]
-    await record_writes(session, caller, entries + budget_changes)
-    return outcomes
+    entries = [_journal_entry(entry, context.written_at) for entry in created]
+    for entry, write in zip(created, entries, strict=True):
+        outcomes[entry.index].record = cast(DisbursementOut, write.payload)
+    return outcomes, created, entries, context.allocations
 
 
 async def _look_up(
-    session: AsyncSession, connection: asyncpg.Connection, items: list[DisbursementCreate]
+    session: AsyncSession,
+    connection: asyncpg.Connection,
+    items: list[DisbursementCreate],
+    lock_allocations: bool,
 ) -> _Context:
     recipients: dict[tuple[str, uuid.UUID], str] = {}
     by_kind: dict[str, set[uuid.UUID]] = defaultdict(set)
@@ -146,10 +214,12 @@ async def _look_up(
         for recipient_id, region in (await recipient_regions(session, kind, ids)).items():
             recipients[(kind, recipient_id)] = region
 
-    # Locked until the transaction ends: the budget checked below stays true until we commit.
+    # Locked, the budget checked below stays true until we commit; unlocked, the check is only
+    # a first look and the conditional UPDATE of the BudgetCharge decides.
     allocation_rows = await connection.fetch(
-        "SELECT id, program_code, fiscal_year, region_code, amount - committed AS remaining"
-        " FROM budget_allocation WHERE id = any($1::uuid[]) ORDER BY id FOR UPDATE",
+        f"SELECT {RETURNED_COLUMNS}, a.amount - a.committed AS remaining,"
+        " now() AS written_at FROM budget_allocation a WHERE id = any($1::uuid[]) ORDER BY id"
+        + (" FOR UPDATE" if lock_allocations else ""),
         sorted({item.allocation_id for item in items}),
     )
     allocations = {row["id"]: row for row in allocation_rows}
@@ -179,6 +249,9 @@ async def _look_up(
             for row in period_rows
         },
         taken_references={row["external_reference"] for row in reference_rows},
+        written_at=allocation_rows[0]["written_at"]
+        if allocation_rows
+        else await connection.fetchval("SELECT now()"),
     )
 
 
@@ -226,12 +299,14 @@ def _check(caller: Caller, item: DisbursementCreate, context: _Context) -> Refus
             "Another disbursement has that reference.",
         )
     if item.amount > context.remaining[item.allocation_id]:
-        return Refusal(
-            "allocation_exhausted",
-            "amount",
-            f"The allocation has {max(context.remaining[item.allocation_id], 0)} rupiah left.",
-        )
+        return _exhausted(context.remaining[item.allocation_id])
     return None
+
+
+def _exhausted(remaining: int) -> Refusal:
+    return Refusal(
+        "allocation_exhausted", "amount", f"The allocation has {max(remaining, 0)} rupiah left."
+    )
 
 
 _COLUMNS = [
@@ -250,13 +325,17 @@ _COLUMNS = [
 ]
 
 
+# Fewer items than this go in with one INSERT: for them a savepoint and a COPY cost more.
+_COPY_FROM = 50
+
+
 async def _insert(
     session: AsyncSession, connection: asyncpg.Connection, accepted: list[_Accepted]
 ) -> set[uuid.UUID]:
-    """The accepted items, with COPY: the checks above already refused every item that would
-    break a unique index, so this nearly always succeeds. Should a concurrent request have
-    taken a period or a reference since, the COPY is undone and the items go in one by one
-    where they still can (``ON CONFLICT DO NOTHING``)."""
+    """The accepted items, many with COPY: the checks above already refused every item that
+    would break a unique index, so this nearly always succeeds. Should a concurrent request
+    have taken a period or a reference since, the COPY is undone and the items go in one by one
+    where they still can (``ON CONFLICT DO NOTHING``), as a few items always do."""
     if not accepted:
         return set()
     rows = [
@@ -276,6 +355,8 @@ async def _insert(
         )
         for e in accepted
     ]
+    if len(accepted) < _COPY_FROM:
+        return await _insert_each(connection, rows)
     try:
         async with session.begin_nested():
             # The COPY bypasses the session: make it emit its SAVEPOINT first.
@@ -283,7 +364,13 @@ async def _insert(
             await connection.copy_records_to_table("disbursement", records=rows, columns=_COLUMNS)
         return {e.disbursement_id for e in accepted}
     except asyncpg.UniqueViolationError:
-        pass
+        return await _insert_each(connection, rows)
+
+
+async def _insert_each(
+    connection: asyncpg.Connection, rows: list[tuple[Any, ...]]
+) -> set[uuid.UUID]:
+    """The rows that still fit the unique indexes; the others are left out."""
     inserted = await connection.fetch(
         f"INSERT INTO disbursement ({', '.join(_COLUMNS)})"
         " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::uuid[],"
@@ -323,8 +410,10 @@ async def _race_refusals(connection: asyncpg.Connection, lost: list[_Accepted]) 
     ]
 
 
-async def _commit_budget(connection: asyncpg.Connection, created: list[_Accepted]) -> list[Write]:
-    """Add the payments to their allocations' committed sums; the sums' change events."""
+async def _charge(connection: asyncpg.Connection, created: list[_Accepted]) -> list[Write] | None:
+    """Add the payments to their allocations' committed sums, in id order (the order every
+    writer locks allocations in); the sums' change events, or None when an allocation has no
+    room left for them (then the transaction must roll back)."""
     sums: dict[uuid.UUID, int] = defaultdict(int)
     for entry in created:
         sums[entry.item.allocation_id] += entry.item.amount
@@ -339,10 +428,8 @@ async def _commit_budget(connection: asyncpg.Connection, created: list[_Accepted
         ids,
         [sums[allocation_id] for allocation_id in ids],
     )
-    # The rows are locked and the sums were checked against them: anything else is a bug, and
-    # it must fail the transaction rather than pay beyond the budget.
     if len(updated) != len(ids):
-        raise RuntimeError("an allocation's committed sum would exceed its amount")
+        return None
     return sums_changed(updated, sums)
 
 

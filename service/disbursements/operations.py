@@ -22,12 +22,13 @@ from schemas.disbursements import (
     TransitionRequest,
 )
 from service.access import Caller
-from service.disbursements.creation import ItemOutcome, create_disbursements
-from service.disbursements.queries import find_disbursement, present_disbursement
+from service.disbursements.creation import ItemOutcome, create_disbursements, create_payment
+from service.disbursements.queries import present_disbursement
 from service.disbursements.reconciliation import reconcile
 from service.disbursements.rules import WRITE_SCOPE, Refusal
 from service.disbursements.transitions import transition_disbursement
 from service.idempotency.service import (
+    Deferred,
     Outcome,
     StoredResponse,
     canonical_json,
@@ -46,13 +47,15 @@ async def create_once(
     """One disbursement: 201 with it, or the refusal as an error (nothing stored)."""
     caller.require(WRITE_SCOPE)
 
-    async def work(session: AsyncSession) -> StoredResponse:
-        (outcome,) = await create_disbursements(session, caller, [data])
+    async def work(session: AsyncSession) -> Deferred:
+        outcome, charge = await create_payment(session, caller, data)
         if outcome.refusal is not None:
             raise outcome.refusal.as_error()
-        assert outcome.disbursement_id is not None
-        disbursement = await find_disbursement(session, caller, outcome.disbursement_id)
-        return StoredResponse(201, present_disbursement(disbursement).model_dump(mode="json"))
+        assert outcome.record is not None
+        assert charge is not None
+        answer = StoredResponse(201, outcome.record.model_dump(mode="json"))
+        # The allocation is locked last, once the answer is stored: see create_payment.
+        return Deferred(answer, charge.apply)
 
     fingerprint = request_hash("createDisbursement", canonical_json(data.model_dump(mode="json")))
     return await run_once(sessions, caller, key, fingerprint, work)

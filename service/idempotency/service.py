@@ -12,6 +12,12 @@ The sequence, for client C and key K:
 3. On failure the work is rolled back and the claim deleted, so a retry runs afresh: only
    successful answers are kept and replayed.
 
+Work may leave one step for last (``Deferred``): it runs after the answer is stored, just
+before the commit, so a lock it takes (a payment's allocation) is held for one statement and
+the commit instead of through the whole work. A step like that can make the work wait in a
+circle with another transaction; PostgreSQL then cancels one of them with a deadlock error, and
+its work is run again from the start in a new transaction (``_DEADLOCK_ATTEMPTS`` times at most).
+
 Each step holds one database connection at a time, so requests waiting for the pool can never
 hold the connections the others need. A claim whose request died (process killed, database
 restarted) is unlocked yet still ``in_progress``; a retry takes it over once it is older than
@@ -31,12 +37,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from service.access import Caller
+from service.database import driver_connection
 from service.errors import Conflict, FieldError, PreconditionRequired, ValidationFailed
 from service.idempotency.tables import IdempotencyKey
 
@@ -53,6 +59,9 @@ _KEY_SHAPE = re.compile(r"^[\x21-\x7e]{1,255}$")
 _OPERATOR = uuid.UUID(int=0)
 # Expired keys are pruned a few at a time by the claims themselves.
 _PRUNE_BATCH = 20
+# Runs of a work whose transaction PostgreSQL cancelled to break a deadlock; see above.
+_DEADLOCK_ATTEMPTS = 3
+_DEADLOCK_DETECTED = "40P01"
 
 
 @dataclass(frozen=True)
@@ -74,7 +83,19 @@ class _Claim:
     token: uuid.UUID
 
 
-Work = Callable[[AsyncSession], Awaitable[StoredResponse]]
+LastStep = Callable[[AsyncSession], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """The work's answer, and a step to run once that answer is stored, just before commit:
+    should the step raise, nothing of the work is kept (the answer neither)."""
+
+    response: StoredResponse
+    last: LastStep
+
+
+Work = Callable[[AsyncSession], Awaitable[StoredResponse | Deferred]]
 
 
 def canonical_json(value: Any) -> bytes:
@@ -126,15 +147,42 @@ async def run_once(
     if isinstance(claimed, StoredResponse):
         return Outcome(claimed, replayed=True)
     try:
-        async with sessions() as session, session.begin():
-            await _hold(session, claimed)
-            response = await work(session)
-            await _complete(session, claimed, response)
+        for attempt in range(1, _DEADLOCK_ATTEMPTS + 1):
+            try:
+                response = await _run_work(sessions, claimed, work)
+            except Exception as error:
+                if attempt == _DEADLOCK_ATTEMPTS or not _deadlocked(error):
+                    raise
+                log.info("deadlock broken by PostgreSQL; running the work again")
+            else:
+                return Outcome(response, replayed=False)
     except BaseException:
         # Shielded: a cancelled request still frees its key for the retry.
         await asyncio.shield(_release(sessions, claimed))
         raise
-    return Outcome(response, replayed=False)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+async def _run_work(
+    sessions: async_sessionmaker[AsyncSession], claimed: _Claim, work: Work
+) -> StoredResponse:
+    """The work's transaction, committed."""
+    async with sessions() as session, session.begin():
+        await _hold(session, claimed)
+        answer = await work(session)
+        response = answer.response if isinstance(answer, Deferred) else answer
+        await _complete(session, claimed, response)
+        if isinstance(answer, Deferred):
+            await answer.last(session)
+    return response
+
+
+def _deadlocked(error: BaseException) -> bool:
+    """PostgreSQL's deadlock error, raised by asyncpg itself or wrapped by SQLAlchemy."""
+    for candidate in (error, getattr(error, "orig", None), error.__cause__):
+        if getattr(candidate, "sqlstate", None) == _DEADLOCK_DETECTED:
+            return True
+    return False
 
 
 async def _claim(
@@ -144,21 +192,18 @@ async def _claim(
     # is simply claimed again.
     for _ in range(2):
         async with sessions() as session, session.begin():
-            await _prune(session)
             token = uuid.uuid4()
             inserted = await session.scalar(
-                insert(IdempotencyKey)
-                .values(
-                    client_id=client_id,
-                    key=key,
-                    request_hash=fingerprint,
-                    status="in_progress",
-                    claim_token=token,
-                    claimed_at=func.now(),
-                    expires_at=func.now() + LIFETIME,
-                )
-                .on_conflict_do_nothing(index_elements=["client_id", "key"])
-                .returning(col(IdempotencyKey.claim_token))
+                _CLAIM,
+                {
+                    "client_id": client_id,
+                    "key": key,
+                    "request_hash": fingerprint,
+                    "token": token,
+                    "lifetime": LIFETIME,
+                    "abandoned": ABANDONED_AFTER,
+                    "prune": _PRUNE_BATCH,
+                },
             )
             if inserted is not None:
                 return _Claim(client_id, key, token)
@@ -190,6 +235,22 @@ async def _claim(
                     return taken
             raise _in_progress()
     raise _in_progress()
+
+
+# The claim, and a few expired keys pruned on the way (not the one being claimed: an expired
+# key of the caller is taken over below, as a retry's would be). Plain SQL, one round trip.
+_CLAIM = text(
+    "WITH pruned AS (DELETE FROM idempotency_key WHERE (client_id, key) IN ("
+    " SELECT client_id, key FROM idempotency_key"
+    " WHERE expires_at < now() - CAST(:abandoned AS interval)"
+    " AND NOT (client_id = :client_id AND key = :key)"
+    " ORDER BY expires_at LIMIT :prune FOR UPDATE SKIP LOCKED))"
+    " INSERT INTO idempotency_key"
+    " (client_id, key, request_hash, status, claim_token, claimed_at, expires_at)"
+    " VALUES (:client_id, :key, :request_hash, 'in_progress', :token, now(),"
+    " now() + CAST(:lifetime AS interval))"
+    " ON CONFLICT (client_id, key) DO NOTHING RETURNING claim_token"
+)
 
 
 async def _take_over(session: AsyncSession, row: IdempotencyKey, fingerprint: str) -> _Claim | None:
@@ -227,19 +288,28 @@ async def _hold(session: AsyncSession, claim: _Claim) -> None:
     """Lock our claim for the work's transaction: while the lock is held no retry can take the
     claim over. Gone or taken over meanwhile: someone else is now running this request."""
     held = await session.scalar(
-        select(col(IdempotencyKey.claim_token))
-        .where(*_own(claim), col(IdempotencyKey.status) == "in_progress")
-        .with_for_update()
+        _HOLD, {"client_id": claim.client_id, "key": claim.key, "token": claim.token}
     )
     if held is None:
         raise _in_progress()
 
 
+_HOLD = text(
+    "SELECT claim_token FROM idempotency_key WHERE client_id = :client_id AND key = :key"
+    " AND claim_token = :token AND status = 'in_progress' FOR UPDATE"
+)
+
+
 async def _complete(session: AsyncSession, claim: _Claim, response: StoredResponse) -> None:
-    await session.execute(
-        update(IdempotencyKey)
-        .where(*_own(claim))
-        .values(status="done", response_status=response.status, response_body=response.body)
+    # On the driver: the work ran in this transaction, so no statement needs building here.
+    await (await driver_connection(session)).execute(
+        "UPDATE idempotency_key SET status = 'done', response_status = $4,"
+        " response_body = $5::jsonb WHERE client_id = $1 AND key = $2 AND claim_token = $3",
+        claim.client_id,
+        claim.key,
+        claim.token,
+        response.status,
+        json.dumps(response.body),
     )
 
 
@@ -254,21 +324,6 @@ async def _release(sessions: async_sessionmaker[AsyncSession], claim: _Claim) ->
     except Exception:
         # The claim will be taken over once abandoned; the original error matters more.
         log.warning("could not release an idempotency key", exc_info=True)
-
-
-async def _prune(session: AsyncSession) -> None:
-    expired = (
-        select(col(IdempotencyKey.client_id), col(IdempotencyKey.key))
-        .where(col(IdempotencyKey.expires_at) < func.now() - ABANDONED_AFTER)
-        .order_by(col(IdempotencyKey.expires_at))
-        .limit(_PRUNE_BATCH)
-        .with_for_update(skip_locked=True)
-    )
-    await session.execute(
-        delete(IdempotencyKey).where(
-            tuple_(col(IdempotencyKey.client_id), col(IdempotencyKey.key)).in_(expired)
-        )
-    )
 
 
 def _own(claim: _Claim) -> tuple[Any, ...]:

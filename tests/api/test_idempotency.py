@@ -230,6 +230,38 @@ async def test_in_progress_abandoned_and_expired_keys(
     assert await _paid(session, allocation["id"]) == 2
 
 
+async def test_claims_prune_keys_long_expired(
+    http: httpx.AsyncClient,
+    session: AsyncSession,
+    setting: tuple[IssuedClient, dict[str, Any], list[str]],
+) -> None:
+    """Each claim deletes a few keys that expired more than a while ago, and no live key."""
+    office, allocation, families = setting
+    for key, expires in (
+        ("old", "now() - interval '1 hour'"),
+        ("live", "now() + interval '1 hour'"),
+    ):
+        await _claim(
+            session,
+            office,
+            key,
+            "an old request",
+            status="done",
+            claimed="now() - interval '25 hours'",
+            expires=expires,
+        )
+    paid = await http.post(
+        "/api/v1/disbursements",
+        json=disbursement_body(allocation["id"], families[0]),
+        headers=money_headers(office),
+    )
+    assert paid.status_code == 201, paid.text
+    left = await session.scalars(
+        text("SELECT key FROM idempotency_key WHERE key IN ('old', 'live')")
+    )
+    assert list(left) == ["live"]
+
+
 async def test_batches_transitions_and_files_replay_too(
     http: httpx.AsyncClient,
     session: AsyncSession,

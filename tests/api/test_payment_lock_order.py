@@ -1,0 +1,295 @@
+"""A single payment locks its allocation last, just before commit. These tests hold the
+allocation's row from a connection of their own to put a payment in the two places that order
+makes possible: the room gone while the payment was being written, and a payment waiting in a
+circle with a batch that locked the allocation first."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.connections import asyncpg_dsn
+from tests.factories import (
+    ClientFactory,
+    IssuedClient,
+    allocation_body,
+    committed_families,
+    disbursement_body,
+    money_headers,
+    program_body,
+)
+
+AMOUNT = 2_500_000
+
+
+async def _allocation(
+    http: httpx.AsyncClient, office: IssuedClient, amount: int
+) -> tuple[dict[str, Any], str]:
+    program = program_body()
+    assert (
+        await http.post("/api/v1/programs", json=program, headers=office.headers)
+    ).status_code == 201
+    created = await http.post(
+        "/api/v1/allocations",
+        json=allocation_body(program_code=program["code"], amount=amount),
+        headers=office.headers,
+    )
+    assert created.status_code == 201
+    return created.json(), program["code"]
+
+
+async def _until_someone_waits_for_a_lock(watcher: asyncpg.Connection) -> None:
+    """Until another backend of this database waits for a lock (the payment, on the row held
+    by the test). Bounded, so a payment that never waits fails the test instead of hanging."""
+    for _ in range(1200):
+        waiting = await watcher.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        )
+        if waiting:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the payment never waited for the allocation's row")
+
+
+async def _counts(connection: asyncpg.Connection, key: str) -> dict[str, int]:
+    """What a payment leaves behind, counted: rows, history, audit, events, its key."""
+    return {
+        "disbursement": await connection.fetchval("SELECT count(*) FROM disbursement"),
+        "history": await connection.fetchval("SELECT count(*) FROM disbursement_transition"),
+        "audit": await connection.fetchval(
+            "SELECT count(*) FROM audit_entry WHERE entity = 'disbursement'"
+        ),
+        "events": await connection.fetchval(
+            "SELECT count(*) FROM change_event WHERE entity IN ('disbursement', 'allocation')"
+        ),
+        "key": await connection.fetchval(
+            "SELECT count(*) FROM idempotency_key WHERE key = $1", key
+        ),
+    }
+
+
+async def test_a_payment_whose_room_went_while_it_was_written_leaves_nothing(
+    live_http: httpx.AsyncClient,
+    live_clients: ClientFactory,
+    engine: AsyncEngine,
+    database_url: str,
+) -> None:
+    """The payment reads room for itself, writes itself, and then finds the room taken by the
+    time it may lock the allocation: 409 as always, and no row, history, audit entry, change
+    event or stored answer; its key stays free for the retry."""
+    office = await live_clients(region="33.28")
+    allocation, _ = await _allocation(live_http, office, 4 * AMOUNT)
+    (family,) = await committed_families(engine, "33.28.02.2001", 1)
+    key = str(uuid.uuid4())
+    body = disbursement_body(allocation["id"], family)
+    holder = await asyncpg.connect(asyncpg_dsn(database_url))
+    watcher = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        before = await _counts(watcher, key)
+        transaction = holder.transaction()
+        await transaction.start()
+        # Another writer takes the whole room and holds the row.
+        await holder.execute(
+            "UPDATE budget_allocation SET committed = amount WHERE id = $1",
+            uuid.UUID(allocation["id"]),
+        )
+        payment = asyncio.create_task(
+            live_http.post("/api/v1/disbursements", json=body, headers=money_headers(office, key))
+        )
+        await _until_someone_waits_for_a_lock(watcher)
+        await transaction.commit()
+        refused = await payment
+        assert refused.status_code == 409, refused.text
+        problem = refused.json()
+        assert problem["code"] == "allocation_exhausted"
+        assert problem["errors"][0]["field"] == "amount"
+        assert problem["errors"][0]["message"] == "The allocation has 0 rupiah left."
+        assert await _counts(watcher, key) == before
+        # The room back: the same key runs the payment afresh.
+        await watcher.execute(
+            "UPDATE budget_allocation SET committed = 0 WHERE id = $1",
+            uuid.UUID(allocation["id"]),
+        )
+        retried = await live_http.post(
+            "/api/v1/disbursements", json=body, headers=money_headers(office, key)
+        )
+        assert retried.status_code == 201, retried.text
+        assert "idempotent-replayed" not in retried.headers
+    finally:
+        await holder.close()
+        await watcher.close()
+    read = (
+        await live_http.get(f"/api/v1/allocations/{allocation['id']}", headers=office.headers)
+    ).json()
+    assert read["committed"] == AMOUNT
+
+
+async def test_a_payment_caught_in_a_circle_with_a_batch_is_run_again(
+    live_http: httpx.AsyncClient,
+    live_clients: ClientFactory,
+    engine: AsyncEngine,
+    database_url: str,
+) -> None:
+    """A batch locks its allocations first and then inserts; a payment inserts first and then
+    locks. When both pay the same family for the same period they wait for each other;
+    PostgreSQL cancels one, and a cancelled payment runs again instead of answering 500."""
+    office = await live_clients(region="33.28")
+    allocation, program = await _allocation(live_http, office, 4 * AMOUNT)
+    allocation_id = uuid.UUID(allocation["id"])
+    (family,) = await committed_families(engine, "33.28.02.2001", 1)
+    body = disbursement_body(allocation["id"], family)
+    batch = await asyncpg.connect(asyncpg_dsn(database_url))
+    watcher = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        transaction = batch.transaction()
+        await transaction.start()
+        # Longer than the payment's: the payment's backend finds the circle and is cancelled.
+        await batch.execute("SET LOCAL deadlock_timeout = '60s'")
+        await batch.execute(
+            "SELECT id FROM budget_allocation WHERE id = $1 FOR UPDATE", allocation_id
+        )
+        payment = asyncio.create_task(
+            live_http.post("/api/v1/disbursements", json=body, headers=money_headers(office))
+        )
+        await _until_someone_waits_for_a_lock(watcher)
+        # The batch now pays the same family for the same period: it waits for the payment's
+        # row, which waits for the batch's allocation.
+        await batch.execute(
+            "INSERT INTO disbursement (id, allocation_id, program_code, recipient_kind,"
+            " recipient_id, region_code, amount, purpose, channel, period, status)"
+            " SELECT $1, $2, $3, 'kpm', id, village_code, $4, 'Modal usaha', 'bank_transfer',"
+            " $5, 'scheduled' FROM kpm_family WHERE id = $6",
+            uuid.uuid4(),
+            allocation_id,
+            program,
+            AMOUNT,
+            body["period"],
+            uuid.UUID(family),
+        )
+        # The batch is refused later on (rolled back): the payment, run again, goes in.
+        await transaction.rollback()
+        paid = await payment
+        assert paid.status_code == 201, paid.text
+        rows = await watcher.fetch(
+            "SELECT id, amount FROM disbursement WHERE recipient_id = $1", uuid.UUID(family)
+        )
+        assert [(str(row["id"]), row["amount"]) for row in rows] == [(paid.json()["id"], AMOUNT)]
+    finally:
+        await batch.close()
+        await watcher.close()
+    read = (
+        await live_http.get(f"/api/v1/allocations/{allocation['id']}", headers=office.headers)
+    ).json()
+    assert (read["committed"], read["remaining"]) == (AMOUNT, 3 * AMOUNT)
+
+
+async def _sum_events(connection: asyncpg.Connection, allocation_id: str) -> list[dict[str, Any]]:
+    rows = await connection.fetch(
+        "SELECT changed_fields, payload FROM change_event"
+        " WHERE entity = 'allocation' AND record_id = $1 AND action = 'update' ORDER BY id",
+        allocation_id,
+    )
+    assert all(row["changed_fields"] == ["committed"] for row in rows)
+    return [json.loads(row["payload"]) for row in rows]
+
+
+async def test_parallel_payments_publish_each_committed_sum_they_left(
+    live_http: httpx.AsyncClient,
+    live_clients: ClientFactory,
+    engine: AsyncEngine,
+    database_url: str,
+) -> None:
+    """Ten payments at once: each publishes the allocation as its own UPDATE left it, so the
+    events count up one payment at a time, and the last one is what a read shows."""
+    office = await live_clients(region="33.28")
+    allocation, _ = await _allocation(live_http, office, 10 * AMOUNT)
+    families = await committed_families(engine, "33.28.02.2001", 10)
+    responses = await asyncio.gather(
+        *(
+            live_http.post(
+                "/api/v1/disbursements",
+                json=disbursement_body(allocation["id"], family),
+                headers=money_headers(office),
+            )
+            for family in families
+        )
+    )
+    assert [response.status_code for response in responses] == [201] * 10
+    read = (
+        await live_http.get(f"/api/v1/allocations/{allocation['id']}", headers=office.headers)
+    ).json()
+    watcher = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        events = await _sum_events(watcher, allocation["id"])
+    finally:
+        await watcher.close()
+    assert sorted(event["committed"] for event in events) == [n * AMOUNT for n in range(1, 11)]
+    assert all(event["remaining"] == event["amount"] - event["committed"] for event in events)
+    assert max(events, key=lambda event: event["committed"]) == read
+
+
+@pytest.mark.parametrize(
+    ("meanwhile", "expected"),
+    [
+        # An office raises the budget: the next version.
+        (
+            "amount = amount * 2, version = version + 1, updated_at = now()",
+            (2, 8 * AMOUNT, AMOUNT, 0),
+        ),
+        # An earlier payment is confirmed: the sums move, the version stays.
+        (
+            f"committed = committed + {AMOUNT}, confirmed = confirmed + {AMOUNT}",
+            (1, 4 * AMOUNT, 2 * AMOUNT, AMOUNT),
+        ),
+    ],
+    ids=["edited", "confirmed"],
+)
+async def test_a_payment_publishes_the_allocation_as_changed_while_it_was_written(
+    live_http: httpx.AsyncClient,
+    live_clients: ClientFactory,
+    engine: AsyncEngine,
+    database_url: str,
+    meanwhile: str,
+    expected: tuple[int, int, int, int],
+) -> None:
+    """The allocation changes between the payment's first look and its charge: the
+    payment's event carries the allocation as it stands after both, not as first read."""
+    office = await live_clients(region="33.28")
+    allocation, _ = await _allocation(live_http, office, 4 * AMOUNT)
+    (family,) = await committed_families(engine, "33.28.02.2001", 1)
+    holder = await asyncpg.connect(asyncpg_dsn(database_url))
+    watcher = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        transaction = holder.transaction()
+        await transaction.start()
+        await holder.execute(
+            f"UPDATE budget_allocation SET {meanwhile} WHERE id = $1", uuid.UUID(allocation["id"])
+        )
+        payment = asyncio.create_task(
+            live_http.post(
+                "/api/v1/disbursements",
+                json=disbursement_body(allocation["id"], family),
+                headers=money_headers(office),
+            )
+        )
+        await _until_someone_waits_for_a_lock(watcher)
+        await transaction.commit()
+        paid = await payment
+        assert paid.status_code == 201, paid.text
+        (event,) = await _sum_events(watcher, allocation["id"])
+    finally:
+        await holder.close()
+        await watcher.close()
+    read = (
+        await live_http.get(f"/api/v1/allocations/{allocation['id']}", headers=office.headers)
+    ).json()
+    assert (read["version"], read["amount"], read["committed"], read["confirmed"]) == expected
+    assert event == read
