@@ -9,6 +9,7 @@ at the token endpoint, an import with a refused row, an export and a webhook sub
 from __future__ import annotations
 
 import asyncio
+import base64
 import csv
 import datetime as dt
 import io
@@ -16,6 +17,7 @@ import json
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import httpx
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -70,7 +72,10 @@ class Exchange:
         self.sensitive: set[str] = set()
 
     def keep(self, *values: str) -> None:
-        self.sensitive.update(value for value in values if value)
+        for value in filter(None, values):
+            # As sent in a query string or a form, too; and a name's words one by one.
+            self.sensitive.update({value, quote(value), quote_plus(value)})
+            self.sensitive.update(word for word in value.split() if len(word) >= 6)
 
     async def token(self, client_id: str, secret: str) -> dict[str, str]:
         self.keep(secret)
@@ -320,6 +325,55 @@ async def _drive(
             break
         await asyncio.sleep(0.1)
     assert any(delivery["last_status_code"] == 503 for delivery in tried.json()["items"])
+    return sent + await _drive_edges(exchange, national, admin)
+
+
+async def _drive_edges(exchange: Exchange, national: tuple[str, str], admin: dict[str, str]) -> int:
+    """The requests most likely to make a process log what it holds: database refusals (NUL
+    bytes, a race on one NIK), HTTP Basic credentials, a rotated webhook secret."""
+    http, sent = exchange.http, 0
+    basic = base64.b64encode(f"{national[0]}:{national[1]}".encode()).decode()
+    exchange.keep(basic)
+    token = await http.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": f"Basic {basic}"},
+    )
+    sent += 1
+    assert token.status_code == 200, token.text
+    exchange.keep(token.json()["access_token"])
+
+    with_nul = exchange.family(NAMES[0:3])
+    with_nul["members"][0]["name"] = NAMES[0] + "\x00"
+    refused = await http.post("/api/v1/kpm", json=with_nul, headers=admin)
+    sent += 1
+    assert refused.status_code == 422, refused.text
+    nik = with_nul["members"][1]["nik"]
+    for params in ({"nik": nik + "\x00"}, {"name": NAMES[1] + "\x00"}):
+        sent += 1
+        assert (await http.get("/api/v1/kpm", params=params, headers=admin)).status_code == 422
+    query = "query($f: FamilyFilterInput) { families(filter: $f) { items { id } } }"
+    answer = await http.post(
+        "/graphql",
+        json={"query": query, "variables": {"f": {"name": NAMES[2] + "\x00", "noKk": nik}}},
+        headers=admin,
+    )
+    sent += 1
+    assert answer.json().get("errors"), answer.text
+
+    # Five writers of the same family at once: one wins, the others are refused.
+    same = exchange.family(NAMES[3:6])
+    raced = await asyncio.gather(
+        *(http.post("/api/v1/kpm", json=same, headers=admin) for _ in range(5))
+    )
+    sent += 5
+    assert sorted(answer.status_code for answer in raced) == [201, 409, 409, 409, 409]
+
+    hooks = (await http.get("/api/v1/webhooks", headers=admin)).json()["items"]
+    rotated = await http.post(f"/api/v1/webhooks/{hooks[0]['id']}/rotate-secret", headers=admin)
+    sent += 2
+    assert rotated.status_code == 200, rotated.text
+    exchange.keep(rotated.json()["secret"])
     return sent
 
 
