@@ -63,7 +63,7 @@ async def _caller(
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("Send a bearer token from POST /oauth/token.", code="unauthorized")
     state = request.app.state
-    return await caller_from_token(
+    caller = await caller_from_token(
         session,
         state.token_keys,
         token.strip(),
@@ -73,6 +73,9 @@ async def _caller(
         clients=getattr(state, "client_states", None),
         tokens=state.token_cache,
     )
+    # In memory by default: a few microseconds, no database round trip.
+    await state.rate_limits.hit_api(str(caller.client_id))
+    return caller
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
