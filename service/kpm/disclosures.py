@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access import Caller
-from service.errors import Conflict, FieldError
-from service.journal import record_write
+from service.errors import Conflict, FieldError, TooManyRequests
+from service.journal import Write, record_writes
 from service.rate_limits import RateLimits
 
 ACTION = "disclose_regency"
@@ -49,6 +49,28 @@ class IdentityConflict(Conflict):
         self.disclosed = disclosed
 
 
+def disclosure_writes(disclosed: list[Disclosure]) -> list[Write]:
+    """The audit entries of ``disclosed``: the family holding the number, its village, and the
+    field of the request that matched; never the number."""
+    return [
+        Write(ACTION, "kpm", item.family_id, item.village_code, None, {"field": [None, item.field]})
+        for item in disclosed
+    ]
+
+
+async def allowed_disclosures(rate_limits: RateLimits | None, caller: Caller, wanted: int) -> int:
+    """How many of ``wanted`` regency answers the caller may still be given, each counted (an
+    import may name many at once; the rest are answered without the regency)."""
+    if rate_limits is None:  # an operator's own import, from the command line
+        return wanted
+    for allowed in range(wanted):
+        try:
+            await rate_limits.hit_identity_disclosure(str(caller.client_id))
+        except TooManyRequests:
+            return allowed
+    return wanted
+
+
 async def keep_disclosures(
     sessions: Callable[[], AbstractAsyncContextManager[AsyncSession]],
     rate_limits: RateLimits,
@@ -62,15 +84,4 @@ async def keep_disclosures(
     caller = refusal.caller
     await rate_limits.hit_identity_disclosure(str(caller.client_id))
     async with sessions() as session, session.begin():
-        for disclosure in refusal.disclosed:
-            await record_write(
-                session,
-                caller,
-                action=ACTION,
-                entity="kpm",
-                record_id=disclosure.family_id,
-                region_code=disclosure.village_code,
-                version=None,
-                changes={"field": [None, disclosure.field]},
-                publish=False,
-            )
+        await record_writes(session, caller, disclosure_writes(refusal.disclosed), publish=False)

@@ -3,6 +3,8 @@ the NIK, and limited per client (issue 10, defect 9)."""
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,9 +18,11 @@ from sqlmodel import col
 
 from service.audit.tables import AuditEntry
 from service.kpm.disclosures import ACTION
+from service.kpm.importer import WITHHELD_REGENCY
+from service.rate_limits import RateLimits
 from service.settings import Settings
 from tests.conftest import _app_on
-from tests.factories import ClientFactory, IssuedClient, family_body
+from tests.factories import ClientFactory, IssuedClient, family_body, no_kk_for
 
 WRITER = ["kpm:read", "kpm:write"]
 CREATE = "mutation($i: FamilyCreateInput!) { createFamily(input: $i) { id } }"
@@ -151,3 +155,73 @@ async def test_graphql_answers_are_audited_and_limited_alike(
         family["id"],
         family["id"],
     ]
+
+
+def _import_csv(families: list[dict[str, Any]]) -> bytes:
+    lines = ["no_kk,nik,name,relationship,sex,birth_date,village_code,address,desil,programs"]
+    for family in families:
+        for member in family["members"]:
+            lines.append(
+                ",".join(
+                    [
+                        family["no_kk"], member["nik"], member["name"], member["relationship"],
+                        member["sex"], member["birth_date"], family["village_code"],
+                        family["address"], str(family["desil"]), "PKH",
+                    ]
+                )
+            )  # fmt: skip
+    return ("\n".join(lines) + "\n").encode()
+
+
+async def test_an_import_names_regencies_up_to_the_limit_and_audits_them(
+    own_app: FastAPI, own_http: httpx.AsyncClient
+) -> None:
+    own_app.state.rate_limits = RateLimits(
+        own_app.state.settings.model_copy(
+            update={"rate_limit_identity_disclosures_per_client": "2/hour"}
+        )
+    )
+    async with own_app.state.sessions() as session:
+        offices = ClientFactory(session, own_app.state.token_keys, commit=True)
+        tegal = await offices(region="33.28", scopes=WRITER)
+        brebes = await offices(region="33.29", scopes=WRITER)
+    held = []
+    for village in ("33.28.02.2001", "33.28.02.2002", "33.28.02.2003"):
+        body = family_body(village=village, no_kk=no_kk_for(village[:8], dt.date(2020, 1, 2)))
+        created = await own_http.post("/api/v1/kpm", json=body, headers=tegal.headers)
+        assert created.status_code == 201, created.text
+        held.append((created.json()["id"], body["members"][0]["nik"]))
+    # Three Brebes families, each with a husband whose NIK a Tegal family holds.
+    guesses = []
+    for index, (_, nik) in enumerate(held):
+        village = f"33.29.01.200{index + 1}"
+        family = family_body(village=village, no_kk=no_kk_for(village[:8], dt.date(2021, 3, 4)))
+        family["members"][1] = {**family["members"][1], "nik": nik}
+        guesses.append(family)
+
+    started = await own_http.post(
+        "/api/v1/kpm/imports?format=csv", content=_import_csv(guesses), headers=brebes.headers
+    )
+    assert started.status_code == 202, started.text
+    for _ in range(600):
+        job = (await own_http.get(started.headers["location"], headers=brebes.headers)).json()
+        if job["status"] in ("done", "failed"):
+            break
+        await asyncio.sleep(0.05)
+    assert job["status"] == "done", job
+    refusals = (
+        await own_http.get(f"{started.headers['location']}/refusals", headers=brebes.headers)
+    ).json()["items"]
+    messages = sorted(refusal["message"] for refusal in refusals)
+    assert messages == [
+        *["The NIK belongs to a live family of regency 33.28."] * 2,
+        WITHHELD_REGENCY,
+    ]
+    async with own_app.state.sessions() as session:
+        entries = await _disclosures(session, brebes)
+    held_ids = {family_id for family_id, _ in held}
+    assert len(entries) == 2
+    assert {entry.record_id for entry in entries} <= held_ids
+    assert all(entry.changes["field"][1].endswith(" nik") for entry in entries)  # type: ignore[index]
+    for _, nik in held:
+        assert all(nik not in json.dumps(entry.model_dump(mode="json")) for entry in entries)
