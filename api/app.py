@@ -60,7 +60,9 @@ someone changed the record meanwhile). Every error is `application/problem+json`
 `code`, field errors in `errors[]`, and the `request_id`; send `Accept-Language: id` for
 Indonesian messages. Region codes are accepted dotted or undotted and returned dotted. Request
 bodies have a size limit per route (1 MB unless the route says more), above which the answer is
-413 `content_too_large`, before the body is read.
+413 `content_too_large`, before the body is read. Requests are counted per client (and token
+requests per address and client id): over the rate the answer is 429 `rate_limited` with
+`Retry-After`, the seconds to wait.
 
 GraphQL at [`/graphql`](/graphql) offers the same data with the same permissions.
 """
