@@ -108,7 +108,7 @@ class Settings(BaseSettings):
     rate_limit_storage: str = "memory://"
     rate_limit_token_per_address: str = "30/minute"
     rate_limit_token_per_client: str = "10/minute"
-    rate_limit_api_per_client: str = "2000/second"
+    rate_limit_api_per_client: str = "10000/second"
     rate_limit_identity_disclosures_per_client: str = "20/hour"
 
     # When set, ``/metrics`` answers only ``Authorization: Bearer <this token>`` (else 401).
