@@ -41,6 +41,7 @@ from service.auth.token_cache import TokenCache
 from service.connections import asyncpg_dsn
 from service.database import create_engine, create_session_factory
 from service.disbursements.reconciliation import MAX_BYTES as RECONCILIATION_MAX_BYTES
+from service.rate_limits import RateLimits
 from service.settings import Settings, get_settings
 from service.webhooks.dispatcher import Dispatcher
 
@@ -59,7 +60,9 @@ someone changed the record meanwhile). Every error is `application/problem+json`
 `code`, field errors in `errors[]`, and the `request_id`; send `Accept-Language: id` for
 Indonesian messages. Region codes are accepted dotted or undotted and returned dotted. Request
 bodies have a size limit per route (1 MB unless the route says more), above which the answer is
-413 `content_too_large`, before the body is read.
+413 `content_too_large`, before the body is read. Requests are counted per client (and token
+requests per address and client id): over the rate the answer is 429 `rate_limited` with
+`Retry-After`, the seconds to wait.
 
 GraphQL at [`/graphql`](/graphql) offers the same data with the same permissions.
 """
@@ -162,6 +165,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.state.settings = settings
     app.state.token_keys = token_keys(settings)
     app.state.token_cache = TokenCache()
+    app.state.rate_limits = RateLimits(settings)
     app.state.background_tasks = set()
     install_problem_handlers(app)
     # Inside the request-id and metrics middleware (added after), so a refused body is counted

@@ -18,6 +18,7 @@ from service.auth.scopes import SCOPES
 from service.auth.service import caller_from_token
 from service.database import OneStatement, one_statement_connections
 from service.errors import Unauthorized
+from service.kpm.disclosures import IdentityConflict, keep_disclosures
 
 # Marks a header FastAPI takes as optional (so that its absence reaches the service, which
 # answers 428, a precondition, rather than 422) but that the caller must send: the OpenAPI
@@ -38,8 +39,14 @@ oauth2_scheme = OAuth2(
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session and one transaction per request: committed when the endpoint returns
     (before the response is sent, so a 2xx means the write is durable), rolled back on error."""
-    async with request.app.state.sessions() as session, session.begin():
-        yield session
+    state = request.app.state
+    try:
+        async with state.sessions() as session, session.begin():
+            yield session
+    except IdentityConflict as refusal:
+        # Rolled back with the request; kept (or turned into a 429) in a transaction of its own.
+        await keep_disclosures(state.sessions, state.rate_limits, refusal)
+        raise
 
 
 # scope="function": the commit runs before the response goes out, not after.
@@ -63,7 +70,7 @@ async def _caller(
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("Send a bearer token from POST /oauth/token.", code="unauthorized")
     state = request.app.state
-    return await caller_from_token(
+    caller = await caller_from_token(
         session,
         state.token_keys,
         token.strip(),
@@ -73,6 +80,9 @@ async def _caller(
         clients=getattr(state, "client_states", None),
         tokens=state.token_cache,
     )
+    # In memory by default: a few microseconds, no database round trip.
+    await state.rate_limits.hit_api(str(caller.client_id))
+    return caller
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]

@@ -42,6 +42,10 @@ DETAILS: dict[str, tuple[str, str]] = {
         "The request body is larger than this route accepts.",
         "Isi permintaan lebih besar dari yang diterima rute ini.",
     ),
+    "rate_limited": (
+        "Too many requests; retry after the time in Retry-After.",
+        "Terlalu banyak permintaan; coba lagi setelah waktu pada Retry-After.",
+    ),
     "token_expired": ("The access token has expired.", "Token akses sudah kedaluwarsa."),
     "invalid_client": ("Client authentication failed.", "Autentikasi klien gagal."),
     "invalid_request": (

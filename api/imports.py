@@ -46,7 +46,9 @@ async def save_upload(request: Request, file_format: str) -> tuple[Path, int]:
 def start_in_background(app: FastAPI, caller: Caller, job_id: uuid.UUID, path: Path) -> None:
     async def run() -> None:
         try:
-            await run_import(app.state.sessions, caller, job_id, path)
+            await run_import(
+                app.state.sessions, caller, job_id, path, rate_limits=app.state.rate_limits
+            )
         except Exception:
             log.exception("import failed", extra={"job_id": str(job_id)})
         finally:

@@ -19,6 +19,19 @@ _SERVER_ERRORS = {
     "503": "The database is unreachable for a moment: retry after `Retry-After` seconds",
 }
 
+# Every authenticated request counts against its client's rate, token requests against their
+# address's and client's (service/rate_limits.py).
+_TOO_MANY_REQUESTS = {
+    "description": "Too many requests (`rate_limited`): retry after `Retry-After` seconds",
+    "headers": {
+        "Retry-After": {
+            "description": "Seconds until a request may pass again.",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+    "content": {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF}},
+}
+
 
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
@@ -46,6 +59,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 # refuses malformed requests with RFC 6749's 400 `invalid_request` instead.
                 operation["responses"].pop("422", None)
             if path.startswith(("/api/", "/oauth/")):
+                operation["responses"]["429"] = _TOO_MANY_REQUESTS
                 for status, description in _SERVER_ERRORS.items():
                     operation["responses"].setdefault(
                         status,

@@ -20,7 +20,7 @@ from api.i18n import detail_for, field_message, title_for, wants_indonesian
 from schemas.problems import Problem
 from service.database import is_unstorable_value
 from service.database_faults import DATABASE_FAULTS, is_database_unavailable
-from service.errors import INVALID_FIELDS, BadRequest, DomainError, FieldError
+from service.errors import INVALID_FIELDS, BadRequest, DomainError, FieldError, TooManyRequests
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,8 @@ def _field_path(location: tuple[Any, ...]) -> str:
 async def _domain_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, DomainError)
     headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    if isinstance(error, TooManyRequests):
+        headers = {"Retry-After": str(error.retry_after)}
     extra = None
     if request.url.path == TOKEN_PATH:
         # OAuth2 client libraries read RFC 6749's "error" member from token responses.

@@ -104,3 +104,13 @@ class ContentTooLarge(DomainError):
 
 class Gone(DomainError):
     status, code, title = 410, "gone", "Gone"
+
+
+class TooManyRequests(DomainError):
+    """A rate limit is reached; ``retry_after`` is when the next request may pass, in seconds."""
+
+    status, code, title = 429, "rate_limited", "Too many requests"
+
+    def __init__(self, retry_after: int, detail: str | None = None) -> None:
+        super().__init__(detail or "Too many requests; retry after the time in Retry-After.")
+        self.retry_after = retry_after

@@ -5,7 +5,8 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from limits import parse
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -98,10 +99,34 @@ class Settings(BaseSettings):
     webhook_concurrency: int = 16
     webhook_poll_seconds: float = 10.0
 
+    # Request rates (``limits`` notation: "10/minute", "5 per second"; empty turns one off).
+    # The token endpoint per client address and per client id (each attempt costs an Argon2
+    # hash), every authenticated request per client, and the answers to a client that name the
+    # regency of a NIK held outside its region (an oracle for guessed NIKs). Counted in this
+    # process's memory unless ``rate_limit_storage`` names a shared store ("redis://host:6379",
+    # "valkey://host:6379"), which several replicas need to count together.
+    rate_limit_storage: str = "memory://"
+    rate_limit_token_per_address: str = "30/minute"
+    rate_limit_token_per_client: str = "10/minute"
+    rate_limit_api_per_client: str = "10000/second"
+    rate_limit_identity_disclosures_per_client: str = "20/hour"
+
     # When set, ``/metrics`` answers only ``Authorization: Bearer <this token>`` (else 401).
     metrics_token: SecretStr | None = None
 
     log_level: str = "INFO"
+
+    @field_validator(
+        "rate_limit_token_per_address",
+        "rate_limit_token_per_client",
+        "rate_limit_api_per_client",
+        "rate_limit_identity_disclosures_per_client",
+    )
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        if value.strip():
+            parse(value)  # a ValueError names the setting at start-up, not at the first request
+        return value
 
     @property
     def uses_embedded_database(self) -> bool:

@@ -25,7 +25,7 @@ from api.graphql.error_messages import make_safe
 from service.access import Caller
 from service.database import is_unstorable_value
 from service.database_faults import is_database_unavailable
-from service.errors import DomainError
+from service.errors import DomainError, TooManyRequests
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +44,14 @@ def _cause(error: GraphQLError) -> Exception | None:
 def _error_extensions(error: GraphQLError) -> dict[str, Any]:
     original = _cause(error)
     if isinstance(original, DomainError):
-        return {
+        extensions: dict[str, Any] = {
             "code": original.code,
             "status": original.status,
             "errors": [vars(item) for item in original.errors],
         }
+        if isinstance(original, TooManyRequests):
+            extensions["retry_after"] = original.retry_after
+        return extensions
     if isinstance(original, ValidationError):
         return {
             "code": "validation_failed",

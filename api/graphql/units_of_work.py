@@ -30,6 +30,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from api.graphql.context import GraphQLContext
+from service.kpm.disclosures import IdentityConflict, keep_disclosures
 
 
 class RootFieldsInTurn(StrawberryGraphQLCoreExecutionContext):
@@ -66,8 +67,11 @@ class RootFieldTransactions(SchemaExtension):
             if isawaitable(result):
                 result = await result
             await context.session.commit()
-        except BaseException:
+        except BaseException as failure:
             await context.session.rollback()
+            if isinstance(failure, IdentityConflict) and context.request is not None:
+                state = context.request.app.state
+                await keep_disclosures(state.sessions, state.rate_limits, failure)
             raise
         if info.operation.operation is OperationType.MUTATION:
             context.forget_loaded()

@@ -59,7 +59,9 @@ async def issue_token(
 
     Refusals follow RFC 6749 section 5.2: 400 with `error` `invalid_request` (a missing or
     malformed parameter, named in `errors`), `unsupported_grant_type` or `invalid_scope`; 401
-    with `invalid_client` when the client cannot be authenticated.
+    with `invalid_client` when the client cannot be authenticated. Attempts are rate-limited
+    per address and per client id (the right secret too, while limited): 429 `rate_limited`
+    with `Retry-After`.
     """
     if grant_type != "client_credentials":
         raise BadRequest(
@@ -73,6 +75,11 @@ async def issue_token(
             raise Unauthorized("Send the client's id and secret.", code="invalid_client")
         credentials = (client_id, client_secret)
     settings = request.app.state.settings
+    # Per address first, before the client is even looked up; then per client id inside the
+    # grant, before the secret is hashed. Behind a proxy, run uvicorn with --proxy-headers and
+    # --forwarded-allow-ips so the address is the caller's, not the proxy's.
+    address = request.client.host if request.client is not None else "unknown"
+    await request.app.state.rate_limits.hit_token_address(address)
     issued = await grant_token(
         session,
         request.app.state.token_keys,
@@ -80,6 +87,7 @@ async def issue_token(
         client_secret=credentials[1],
         requested_scopes=parse_scopes(scope),
         ttl_seconds=settings.token_ttl_seconds,
+        rate_limits=request.app.state.rate_limits,
     )
     body = TokenOut(
         access_token=issued.access_token,

@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from functools import cache
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,18 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.access import Caller
 from service.auth.client_states import ClientState, ClientStates
 from service.auth.clients import client_by_id
-from service.auth.secrets import hash_secret, new_secret, secret_matches
+from service.auth.secrets import secret_matches
 from service.auth.tables import ApiClient
 from service.auth.token_cache import TokenCache
 from service.auth.tokens import TokenKeys, issue_token, read_token
 from service.errors import BadRequest, FieldError, NotFound, Unauthorized
-
-
-@cache
-def _unknown_client_hash() -> str:
-    # Made on first use, not at import: an Argon2 hash is slow by design, and the application
-    # imports this module at start.
-    return hash_secret(new_secret())
+from service.rate_limits import RateLimits
 
 
 @dataclass(frozen=True)
@@ -44,21 +37,31 @@ async def grant_token(
     client_secret: str,
     requested_scopes: list[str],
     ttl_seconds: int,
+    rate_limits: RateLimits | None = None,
 ) -> IssuedToken:
     """RFC 6749 section 4.4. The token carries the requested scopes (all of the client's when
-    none are asked for); asking for a scope the client lacks is ``invalid_scope``."""
+    none are asked for); asking for a scope the client lacks is ``invalid_scope``.
+
+    Every attempt on a client that exists counts against that client's rate (``rate_limits``),
+    the right secret too, before the secret is checked: a guesser cannot tell a refused guess
+    from a right one once limited, and spends no hash beyond the rate."""
     failure = Unauthorized("Client authentication failed.", code="invalid_client")
     try:
         client: ApiClient | None = await client_by_id(session, client_id)
     except NotFound:
         client = None
-    # Argon2 is deliberately slow: keep it off the event loop, and spend the same time on an
-    # unknown client id so response times do not reveal which ids exist.
-    stored_hash = client.secret_hash if client is not None else None
-    matches = await asyncio.to_thread(
-        lambda: secret_matches(client_secret, stored_hash or _unknown_client_hash())
-    )
-    if client is None or client.revoked_at is not None or not matches:
+    # An unknown or revoked id is refused without hashing anything: Argon2 costs the server
+    # CPU on purpose, and only a valid client id may make it pay. This lets response times
+    # tell an existing id from an unknown one; ids are random UUIDs (122 bits), not secrets,
+    # and guessing them is bounded by the per-address rate, while a dummy hash per unknown id
+    # handed every address a cheap way to exhaust the CPU.
+    if client is None or client.revoked_at is not None:
+        raise failure
+    if rate_limits is not None:
+        await rate_limits.hit_token_client(str(client.id))
+    stored_hash = client.secret_hash
+    # Deliberately slow: kept off the event loop.
+    if not await asyncio.to_thread(secret_matches, client_secret, stored_hash):
         raise failure
     granted = requested_scopes or sorted(client.scopes)
     missing = sorted(set(granted) - set(client.scopes))

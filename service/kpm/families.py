@@ -44,6 +44,7 @@ from service.journal import (
     record_reads,
     record_write,
 )
+from service.kpm.disclosures import Disclosure, IdentityConflict
 from service.kpm.facilitators import visible_facilitators
 from service.kpm.reference import program_codes, village_codes
 from service.kpm.tables import Enrollment, Facilitator, Family, Member
@@ -307,6 +308,13 @@ async def _ensure_numbers_free(
     """A No KK and each NIK belong to at most one live family. A clash with a family outside the
     caller's region names only that family's regency, nothing else about it."""
     errors: list[FieldError] = []
+    disclosed: list[Disclosure] = []
+
+    def holder_text(field: str, holder_id: uuid.UUID, village_code: str) -> str:
+        if not caller.can_see(village_code):
+            disclosed.append(Disclosure(field, holder_id, village_code))
+        return _holder_text(caller, holder_id, village_code)
+
     if no_kk is not None:
         holder = (
             await session.execute(
@@ -318,7 +326,7 @@ async def _ensure_numbers_free(
             )
         ).first()
         if holder is not None:
-            errors.append(FieldError("no_kk", "duplicate_no_kk", _holder_text(caller, *holder)))
+            errors.append(FieldError("no_kk", "duplicate_no_kk", holder_text("no_kk", *holder)))
     if niks:
         holders = (
             await session.execute(
@@ -331,18 +339,17 @@ async def _ensure_numbers_free(
         by_nik = {nik: (holder_id, village) for nik, holder_id, village in holders}
         for index, nik in enumerate(niks):
             if nik in by_nik:
+                field = f"members.{index}.nik"
                 errors.append(
-                    FieldError(
-                        f"members.{index}.nik",
-                        "nik_in_other_family",
-                        _holder_text(caller, *by_nik[nik]),
-                    )
+                    FieldError(field, "nik_in_other_family", holder_text(field, *by_nik[nik]))
                 )
     if errors:
-        raise Conflict(
+        raise IdentityConflict(
             "A NIK or No KK already belongs to another live family.",
             code="nik_conflict",
             errors=errors,
+            caller=caller,
+            disclosed=disclosed,
         )
 
 

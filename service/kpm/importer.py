@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from service.access import Caller
 from service.database import driver_connection
 from service.journal import Write, field_changes, record_writes
+from service.kpm.disclosures import Disclosure, allowed_disclosures, disclosure_writes
 from service.kpm.families import ENTITY, created_changes, today
 from service.kpm.import_files import (
     CountingReader,
@@ -42,6 +43,7 @@ from service.kpm.reference import program_codes, village_codes
 from service.kpm.tables import ImportJob, ImportRefusal
 from service.kpm.validation import FamilyDraft, MemberDraft, check_family
 from service.kpm.views import family_fields
+from service.rate_limits import RateLimits
 from service.records import utcnow
 
 BATCH_FAMILIES = 2000
@@ -66,6 +68,9 @@ class BatchResult:
     unchanged: int = 0
     people: int = 0
     refused: list[Refused] = field(default_factory=list)
+    # Refusals that name the regency of a family outside the caller's region, with what they
+    # disclose: audited, and limited per client (service/kpm/disclosures.py).
+    disclosed: list[tuple[Refused, Disclosure]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -195,6 +200,13 @@ def _holder_text(caller: Caller, village_code: str) -> str:
     return f"The NIK belongs to a live family of regency {village_code[:5]}."
 
 
+# Over the client's limit of regency answers (service/kpm/disclosures.py).
+WITHHELD_REGENCY = (
+    "The NIK belongs to a live family outside your region; its regency is withheld (this "
+    "client has had its limit of such answers for now)."
+)
+
+
 # --- one batch: look up, classify, write ------------------------------------------------------
 
 
@@ -236,7 +248,10 @@ class _Plan:
 
 
 async def write_batch(
-    session: AsyncSession, caller: Caller, candidates: list[Candidate]
+    session: AsyncSession,
+    caller: Caller,
+    candidates: list[Candidate],
+    rate_limits: RateLimits | None = None,
 ) -> BatchResult:
     """Write one batch of valid families in the session's transaction: a handful of statements
     whatever the batch's size, and none but the look-ups when nothing changed."""
@@ -247,6 +262,13 @@ async def write_batch(
     known = await _look_up(connection, [candidate.draft for candidate in candidates])
     plan = _classify(caller, candidates, known, result)
     await _write(session, connection, caller, plan)
+    if result.disclosed:
+        allowed = await allowed_disclosures(rate_limits, caller, len(result.disclosed))
+        for refused, _ in result.disclosed[allowed:]:
+            refused.message = WITHHELD_REGENCY
+        result.disclosed = result.disclosed[:allowed]
+        disclosed = [disclosure for _, disclosure in result.disclosed]
+        await record_writes(session, caller, disclosure_writes(disclosed), publish=False)
     return result
 
 
@@ -279,7 +301,7 @@ async def _look_up(connection: asyncpg.Connection, drafts: list[FamilyDraft]) ->
     holders = {
         row["nik"]: row
         for row in await connection.fetch(
-            "SELECT m.nik, f.no_kk, f.village_code FROM kpm_member m"
+            "SELECT m.nik, f.id AS family_id, f.no_kk, f.village_code FROM kpm_member m"
             " JOIN kpm_family f ON f.id = m.family_id WHERE m.live AND m.nik = any($1::text[])",
             [member.nik for draft in drafts for member in draft.members],
         )
@@ -295,7 +317,7 @@ def _classify(
     started = today()
     for candidate in candidates:
         draft = candidate.draft
-        refusal = _refusal(caller, candidate, known)
+        refusal = _refusal(caller, candidate, known, result)
         if refusal is not None:
             result.refused.append(refusal)
         elif draft.no_kk not in known.families:
@@ -310,9 +332,12 @@ def _classify(
     return plan
 
 
-def _refusal(caller: Caller, candidate: Candidate, known: _Known) -> Refused | None:
+def _refusal(
+    caller: Caller, candidate: Candidate, known: _Known, result: BatchResult
+) -> Refused | None:
     """Why the family may not go in as the database stands: outside the caller's region (where
-    it is or where the file would move it), or a NIK that another live family holds."""
+    it is or where the file would move it), or a NIK that another live family holds (noted in
+    ``result.disclosed`` when that family lies outside the caller's region)."""
     draft, rows = candidate.draft, candidate.rows
     old = known.families.get(draft.no_kk)
     if not caller.can_write(draft.village_code) or (
@@ -328,14 +353,19 @@ def _refusal(caller: Caller, candidate: Candidate, known: _Known) -> Refused | N
     for member in draft.members:
         holder = known.holders.get(member.nik)
         if holder is not None and holder["no_kk"] != draft.no_kk:
-            return Refused(
+            village = holder["village_code"]
+            refused = Refused(
                 rows,
                 "nik",
                 "nik_in_other_family",
-                _holder_text(caller, holder["village_code"]),
+                _holder_text(caller, village),
                 member.line or 0,
                 member.nik,
             )
+            if not caller.can_see(village):
+                where = f"line {refused.line} nik"
+                result.disclosed.append((refused, Disclosure(where, holder["family_id"], village)))
+            return refused
     return None
 
 
@@ -666,6 +696,7 @@ async def run_import(
     path: Path,
     *,
     on_progress: Progress | None = None,
+    rate_limits: RateLimits | None = None,
 ) -> ImportJob:
     """Import ``path`` for job ``job_id``: a transaction per batch, with the job's counts and the
     batch's refusals committed together with its families."""
@@ -684,7 +715,9 @@ async def run_import(
             batch = await pending
             if not batch.last:
                 pending = asyncio.create_task(asyncio.to_thread(reader.next_batch))
-            job = await _commit_batch(sessions, caller, job_id, tally, batch, on_progress)
+            job = await _commit_batch(
+                sessions, caller, job_id, tally, batch, on_progress, rate_limits
+            )
             if batch.last:
                 return job
     except BaseException as error:  # also cancellation: the job must end in a readable state
@@ -706,10 +739,11 @@ async def _commit_batch(
     tally: Tally,
     batch: Batch,
     on_progress: Progress | None,
+    rate_limits: RateLimits | None,
 ) -> ImportJob:
     try:
         async with sessions() as session, session.begin():
-            result = await write_batch(session, caller, batch.candidates)
+            result = await write_batch(session, caller, batch.candidates, rate_limits)
             job = await _record_progress(session, job_id, tally, result, batch)
     except (IntegrityError, asyncpg.UniqueViolationError):
         # Someone registered one of these NIKs or No KKs while the batch ran: settle the batch
@@ -718,7 +752,7 @@ async def _commit_batch(
         for candidate in batch.candidates:
             try:
                 async with sessions() as session, session.begin():
-                    single = await write_batch(session, caller, [candidate])
+                    single = await write_batch(session, caller, [candidate], rate_limits)
             except (IntegrityError, asyncpg.UniqueViolationError):
                 single = BatchResult(
                     refused=[
