@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import asyncpg
+import orjson
 
 from schemas.kpm import FamilyOut
 from service.access import Caller
@@ -97,6 +98,16 @@ def present_family(record: FamilyRecord | FamilyRecordRow, caller: Caller) -> Fa
     return family_out(
         record.family, record.members, record.enrollments, unmasked=caller.has(PII_SCOPE)
     )
+
+
+def family_json(record: FamilyRecord | FamilyRecordRow, caller: Caller) -> bytes:
+    """``present_family`` written straight to JSON: ``FamilyOut``'s fields, order and formats
+    (a test holds the two equal), without validating again what the database just handed over
+    (that validation was a tenth of a read by id)."""
+    fields = family_fields(
+        record.family, record.members, record.enrollments, unmasked=caller.has(PII_SCOPE)
+    )
+    return orjson.dumps(fields, option=orjson.OPT_UTC_Z)
 
 
 def family_out(
