@@ -84,15 +84,16 @@ class MetricsMiddleware:
             method = scope["method"]
             REQUESTS.labels(method, template, str(status_holder["status"])).inc()
             LATENCY.labels(method, template).observe(elapsed)
-            access_log.info(
-                "request",
-                extra={
-                    "method": method,
-                    "route": template,
-                    "status": status_holder["status"],
-                    "duration_ms": round(elapsed * 1000, 2),
-                },
-            )
+            if access_log.isEnabledFor(logging.INFO):  # not even the record's fields otherwise
+                access_log.info(
+                    "request",
+                    extra={
+                        "method": method,
+                        "route": template,
+                        "status": status_holder["status"],
+                        "duration_ms": round(elapsed * 1000, 2),
+                    },
+                )
 
 
 def observe_change_feed(held_back_seconds: float, warn_after_seconds: float) -> None:
