@@ -107,7 +107,14 @@ def family_json(record: FamilyRecord | FamilyRecordRow, caller: Caller) -> bytes
     fields = family_fields(
         record.family, record.members, record.enrollments, unmasked=caller.has(PII_SCOPE)
     )
-    return orjson.dumps(fields, option=orjson.OPT_UTC_Z)
+    return orjson.dumps(fields, option=orjson.OPT_UTC_Z, default=_uuid_text)
+
+
+def _uuid_text(value: object) -> str:
+    # asyncpg hands ids over as its own subclass of UUID, which orjson leaves to this.
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} in a family")
 
 
 def family_out(

@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
+from asyncpg.pgproto.pgproto import UUID as DriverUUID
 
 from service.access import Caller
 from service.kpm.views import (
@@ -26,8 +27,13 @@ def _row(**values: Any) -> Attributes:
     return Attributes(values)
 
 
+def _id() -> uuid.UUID:
+    """An id as asyncpg hands it over: its own subclass of ``uuid.UUID``."""
+    return DriverUUID(str(uuid.uuid4()))
+
+
 def _family(**overrides: Any) -> FamilyRecordRow:
-    family_id = uuid.uuid4()
+    family_id = _id()
     family = {
         "id": family_id,
         "created_at": dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),  # no microseconds
@@ -38,7 +44,7 @@ def _family(**overrides: Any) -> FamilyRecordRow:
         "address": "Jl. Mawar — RT 01 «Ü»",
         "desil": 2,
         "dtsen_id": None,
-        "facilitator_id": uuid.uuid4(),
+        "facilitator_id": _id(),
         "verification_status": "eligible",
         "archived_at": None,
         "archive_reason": None,
@@ -46,7 +52,7 @@ def _family(**overrides: Any) -> FamilyRecordRow:
     }
     members: list[MemberRow] = [
         _row(
-            id=uuid.uuid4(),
+            id=_id(),
             nik=f"332802550585000{number}",
             name="Siti Ṡalmah",
             sex="P",
@@ -58,7 +64,7 @@ def _family(**overrides: Any) -> FamilyRecordRow:
     ]
     enrollments: list[EnrollmentRow] = [
         _row(
-            id=uuid.uuid4(),
+            id=_id(),
             created_at=dt.datetime(2026, 2, 1, 0, 0, 0, 100, tzinfo=UTC),
             updated_at=dt.datetime(2026, 3, 1, 12, 0, 0, 120000, tzinfo=UTC),
             version=2,
