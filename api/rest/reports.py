@@ -22,6 +22,7 @@ from schemas.reports import (
 )
 from service.reports import budget, graduations, kube, training, verification
 from service.reports.envelope import Report
+from service.spreadsheets import safe_cell
 
 router = APIRouter(
     prefix="/api/v1/reports", tags=["reports"], responses=problem_responses(401, 403, 404, 422)
@@ -61,7 +62,13 @@ def _render(
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(row_model.model_fields), lineterminator="\n")
     writer.writeheader()
-    writer.writerows(row.model_dump(mode="json") for row in rows)
+    writer.writerows(
+        {
+            name: safe_cell(value) if isinstance(value, str) else value
+            for name, value in row.model_dump(mode="json").items()
+        }
+        for row in rows
+    )
     region = (report.region_code or "national").replace(".", "")
     return Response(
         out.getvalue(),

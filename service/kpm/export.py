@@ -26,6 +26,7 @@ from service.kpm.identity import mask
 from service.kpm.import_files import FIELDS
 from service.kpm.tables import Enrollment, Member
 from service.kpm.views import PII_SCOPE
+from service.spreadsheets import safe_cell
 
 CHUNK_ROWS = 5000
 
@@ -105,7 +106,7 @@ async def export_families(
                     programs,
                 )
                 if file_format == "csv":
-                    writer.writerow(line)
+                    writer.writerow([value and safe_cell(value) for value in line])
                 else:
                     out.write(json.dumps(dict(zip(FIELDS, line, strict=True)), ensure_ascii=False))
                     out.write("\n")

@@ -15,6 +15,7 @@ from typing import IO
 
 from service.errors import FieldError, ValidationFailed
 from service.kpm.validation import FamilyDraft, MemberDraft
+from service.spreadsheets import read_cell
 
 FIELDS = (
     "no_kk",
@@ -90,7 +91,10 @@ def csv_rows(handle: IO[bytes]) -> Iterator[Row]:
         start = reader.line_num
         if not any(value.strip() for value in values):
             continue
-        yield Row(line, {name: value for name, value in zip(names, values, strict=False)})
+        # Our own exports escape what a spreadsheet would run as a formula: undone here.
+        yield Row(
+            line, {name: read_cell(value) for name, value in zip(names, values, strict=False)}
+        )
 
 
 def ndjson_rows(handle: IO[bytes]) -> Iterator[Row]:
