@@ -141,12 +141,19 @@ async def _clean_run(database_url: str, client: IssuedClient, roll: Path) -> str
         await engine.dispose()
 
 
-async def test_an_import_killed_mid_file_is_finished_elsewhere_as_a_clean_run_ends(
-    shared_database: str, clean_database: str, roll: Path, tmp_path: Path
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM], ids=["killed", "stopped"])
+async def test_an_import_whose_process_ends_mid_file_is_finished_elsewhere_as_a_clean_run_ends(
+    shared_database: str, clean_database: str, roll: Path, tmp_path: Path, stop: signal.Signals
 ) -> None:
+    """SIGKILL: the process dies at once. SIGTERM with no grace: the import in hand is
+    cancelled at shutdown, and must be left to resume, not failed."""
     client = await _client(shared_database)
     port = _free_port()
-    receiver = _start(_environment(shared_database, tmp_path / "a"), port)
+    environment = {
+        **_environment(shared_database, tmp_path / "a"),
+        "DINSOS_SHUTDOWN_GRACE_SECONDS": "0",
+    }
+    receiver = _start(environment, port)
     try:
         _wait_ready(receiver, port)
         async with httpx.AsyncClient(timeout=120) as http:
@@ -157,10 +164,10 @@ async def test_an_import_killed_mid_file_is_finished_elsewhere_as_a_clean_run_en
             )
         assert started.status_code == 202, started.text
         job_id = started.json()["id"]
-        # Killed once a batch is committed, before the file is done.
+        # Ended once a batch is committed, before the file is done.
         await _wait_for(shared_database, job_id, lambda job: job["families_read"] > 0, 120)
-        receiver.send_signal(signal.SIGKILL)
-        receiver.wait(timeout=30)
+        receiver.send_signal(stop)
+        receiver.wait(timeout=60)
     finally:
         if receiver.poll() is None:
             receiver.kill()
