@@ -11,6 +11,7 @@ from collections.abc import AsyncIterable
 from pathlib import Path
 
 from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
@@ -159,8 +160,13 @@ async def receive_upload(
 async def _store_chunk(
     sessions: async_sessionmaker[AsyncSession], job_id: uuid.UUID, position: int, data: bytes
 ) -> None:
-    async with sessions() as session, session.begin():
-        await _add_chunk(session, job_id, position, data)
+    try:
+        async with sessions() as session, session.begin():
+            await _add_chunk(session, job_id, position, data)
+    except IntegrityError as error:
+        # The job is gone: deleted as abandoned while this process could not write (see
+        # ``_queue``). The client sends the file again.
+        raise DatabaseUnreachable("the upload was lost") from error
 
 
 async def _queue(
@@ -169,8 +175,9 @@ async def _queue(
     async with sessions() as session, session.begin():
         job = await session.get(ImportJob, job_id, with_for_update=True)
         if job is None or job.status != "uploading":
-            # Deleted as abandoned while this process could not write (the database away
-            # longer than ``import_upload_idle_seconds``): the client sends it again.
+            # Deleted as abandoned while this process could not write (the database away, or
+            # the client silent, longer than ``import_upload_idle_seconds``): the client sends
+            # the file again.
             raise DatabaseUnreachable("the upload was lost")
         job.status = "queued"
         job.bytes_total = size
