@@ -41,6 +41,7 @@ from service.auth.token_cache import TokenCache
 from service.connections import asyncpg_dsn
 from service.database import create_engine, create_session_factory
 from service.disbursements.reconciliation import MAX_BYTES as RECONCILIATION_MAX_BYTES
+from service.kpm.import_worker import ImportWorker, stop_worker
 from service.rate_limits import RateLimits
 from service.settings import Settings, get_settings
 from service.webhooks.dispatcher import Dispatcher
@@ -139,12 +140,21 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         # (``DINSOS_WEBHOOK_DISPATCHER=false`` and ``dinsos worker``).
         dispatcher = Dispatcher(url, settings) if settings.webhook_dispatcher else None
         dispatching = asyncio.create_task(dispatcher.run()) if dispatcher is not None else None
+        # Resumes the imports of processes that died (``service.kpm.import_worker``).
+        importer = (
+            ImportWorker(url, settings, engine=app.state.engine, rate_limits=app.state.rate_limits)
+            if settings.import_worker
+            else None
+        )
+        importing = asyncio.create_task(importer.run()) if importer is not None else None
         try:
             yield
         finally:
             if dispatcher is not None and dispatching is not None:
                 dispatcher.stop()
                 await dispatching
+            if importer is not None and importing is not None:
+                await stop_worker(importer, importing, settings.shutdown_grace_seconds)
             await wait_for_background(app, settings.shutdown_grace_seconds)
             await app.state.client_states.close()
             signal = getattr(app.state, "change_signal", None)

@@ -1,58 +1,64 @@
-"""The HTTP side of imports: the upload streamed to disk (never held in memory), and the job run
-in the background of this process."""
+"""The HTTP side of imports: the upload streamed into the database as it arrives (never held
+in memory, never on this machine's disk), and the job started at once in the background of
+this process. Should this process die, any process running the import worker resumes it
+(``service.kpm.import_worker``)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import uuid
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request
+from starlette.requests import ClientDisconnect
 
 from service.access import Caller
-from service.errors import ContentTooLarge, FieldError, ValidationFailed
-from service.kpm.importer import run_import
+from service.database_faults import is_database_unavailable
+from service.errors import FieldError, ValidationFailed
+from service.kpm import imports
+from service.kpm.import_worker import job_locks, run_claimed
+from service.kpm.tables import ImportJob
 
 log = logging.getLogger(__name__)
 
 
-async def save_upload(request: Request, file_format: str) -> tuple[Path, int]:
-    settings = request.app.state.settings
-    folder = Path(settings.data_dir) / "imports"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{uuid.uuid4()}.{file_format}"
-    size = 0
+async def _body(request: Request) -> AsyncIterator[bytes]:
     try:
-        with path.open("wb") as handle:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > settings.import_max_bytes:
-                    raise ContentTooLarge(
-                        f"Uploads are limited to {settings.import_max_bytes // 1_000_000} MB."
-                    )
-                handle.write(chunk)
-        if size == 0:
-            # No body is no roll: refuse it rather than queue a job that imports nothing.
-            raise ValidationFailed(
-                errors=[FieldError("body", "body_required", "Send the file as the request body.")]
-            )
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    return path, size
+        async for chunk in request.stream():
+            yield chunk
+    except ClientDisconnect:
+        # Nobody is left to read the answer; the log shows a refused request, not a fault.
+        raise ValidationFailed(
+            "The upload ended before the whole file arrived.",
+            code="incomplete_body",
+            errors=[FieldError("body", "incomplete_body", "The connection closed mid-upload.")],
+        ) from None
 
 
-def start_in_background(app: FastAPI, caller: Caller, job_id: uuid.UUID, path: Path) -> None:
+async def receive_upload(request: Request, caller: Caller, file_format: str) -> ImportJob:
+    settings = request.app.state.settings
+    return await imports.receive_upload(
+        request.app.state.sessions, caller, _body(request), file_format, settings.import_max_bytes
+    )
+
+
+def start_in_background(app: FastAPI, job_id: uuid.UUID) -> None:
     async def run() -> None:
         try:
-            await run_import(
-                app.state.sessions, caller, job_id, path, rate_limits=app.state.rate_limits
-            )
-        except Exception:
-            log.exception("import failed", extra={"job_id": str(job_id)})
-        finally:
-            path.unlink(missing_ok=True)
+            async with job_locks(app.state.engine.url.render_as_string(False)) as locks:
+                await run_claimed(
+                    app.state.sessions,
+                    locks,
+                    job_id,
+                    read_sessions=app.state.read_sessions,
+                    rate_limits=app.state.rate_limits,
+                )
+        except Exception as error:
+            if is_database_unavailable(error):
+                log.warning("import %s paused: the database is unavailable", job_id)
+            else:
+                log.exception("import failed", extra={"job_id": str(job_id)})
 
     task = asyncio.create_task(run(), name=f"import-{job_id}")
     # Keep a reference until it ends (the event loop holds only weak ones).
@@ -61,8 +67,8 @@ def start_in_background(app: FastAPI, caller: Caller, job_id: uuid.UUID, path: P
 
 
 async def wait_for_background(app: FastAPI, timeout: float) -> None:
-    """At shutdown: let running imports finish for a while; what is left is cancelled and its
-    job marked failed, so a client polling it is told to import again."""
+    """At shutdown: let running imports finish for a while; what is left is cancelled, its job
+    left at its last committed batch for a process running the import worker to resume."""
     tasks = set(app.state.background_tasks)
     if not tasks:
         return

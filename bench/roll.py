@@ -154,7 +154,7 @@ async def import_roll(database: BenchDatabase, path: Path) -> Imported:
     try:
         async with sessions() as session, session.begin():
             job = await imports.create_job(session, caller, path, "csv", path.stat().st_size)
-        done = await run_import(sessions, caller, job.id, path)
+        done = await run_import(sessions, caller, job.id)
         return Imported(done.families_created, done.families_refused, done.people_imported)
     finally:
         await engine.dispose()

@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from service.kpm.import_worker import JobLocks
     from service.kpm.tables import ImportJob
 
 app = typer.Typer(help="Bulk imports.", no_args_is_help=True)
@@ -36,7 +39,7 @@ def import_kpm(
     from service.database_url import resolve_database_url, stop_embedded_database
     from service.errors import DomainError
     from service.kpm import imports
-    from service.kpm.importer import run_import
+    from service.kpm.import_worker import job_locks, run_claimed
     from service.settings import get_settings
 
     chosen = file_format or ("ndjson" if file.suffix.lower() in (".ndjson", ".jsonl") else "csv")
@@ -44,27 +47,40 @@ def import_kpm(
     caller = operator()
 
     async def run() -> ImportJob:
-        engine = create_engine(resolve_database_url(settings), settings)
+        url = resolve_database_url(settings)
+        engine = create_engine(url, settings)
         sessions = create_session_factory(engine)
         try:
-            async with sessions() as session, session.begin():
-                job = await imports.create_job(session, caller, file, chosen, file.stat().st_size)
-            with Progress(
-                TextColumn("[bold]importing"),
-                BarColumn(),
-                TaskProgressColumn(),
-                TextColumn("{task.fields[families]} families"),
-            ) as progress:
-                task = progress.add_task("import", total=max(job.bytes_total, 1), families=0)
-
-                def show(current: ImportJob) -> None:
-                    progress.update(
-                        task, completed=current.bytes_read, families=current.families_read
+            async with job_locks(url) as locks:
+                async with sessions() as session, session.begin():
+                    job = await imports.create_job(
+                        session, caller, file, chosen, file.stat().st_size
                     )
-
-                return await run_import(sessions, caller, job.id, file, on_progress=show)
+                    # Claimed before anyone can see it: this command runs it, with its progress
+                    # bar; if the command is stopped, an import worker resumes it.
+                    await locks.try_lock(job.id)
+                return await _run_with_progress(sessions, locks, job)
         finally:
             await engine.dispose()
+
+    async def _run_with_progress(
+        sessions: async_sessionmaker[AsyncSession], locks: JobLocks, job: ImportJob
+    ) -> ImportJob:
+        with Progress(
+            TextColumn("[bold]importing"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[families]} families"),
+        ) as progress:
+            task = progress.add_task("import", total=max(job.bytes_total, 1), families=0)
+
+            def show(current: ImportJob) -> None:
+                progress.update(task, completed=current.bytes_read, families=current.families_read)
+
+            done = await run_claimed(sessions, locks, job.id, on_progress=show)
+        if done is None:
+            raise DomainError("Another process took the import over; follow it with its id.")
+        return done
 
     try:
         job = asyncio.run(run())

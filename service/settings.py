@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     # Largest accepted import upload, and how long shutdown waits for running imports.
     import_max_bytes: int = 200_000_000
     shutdown_grace_seconds: float = 20.0
+    # Import jobs left by a process that died are resumed by any process running the import
+    # worker (``dinsos serve`` unless this is false, and ``dinsos worker``), which looks for
+    # them this often; an upload whose process died is deleted after this long idle.
+    import_worker: bool = True
+    import_poll_seconds: float = Field(default=10.0, gt=0)
+    import_upload_idle_seconds: float = Field(default=900.0, gt=0)
 
     # The change feed: how many days events are kept (``dinsos prune-changes`` removes older
     # ones), and after how many seconds a transaction holding the feed back is logged.

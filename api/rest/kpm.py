@@ -15,7 +15,7 @@ from api.deps import (
     one_statement,
     parse_if_match,
 )
-from api.imports import save_upload, start_in_background
+from api.imports import receive_upload, start_in_background
 from api.problems import problem_responses
 from api.rest.params import Cursor, Limit, UpdatedSince
 from schemas.common import Page
@@ -159,11 +159,12 @@ async def start_import(
     English or Indonesian headers; or NDJSON), up to 200 MB. Answers 202 with a job; poll
     `GET /api/v1/kpm/imports/{id}` for progress and counts, then read the refused rows.
     Each family goes in whole or not at all; families already registered (same No KK) are
-    updated; importing the same file again changes nothing. Needs `kpm:write`."""
+    updated; importing the same file again changes nothing. The file is kept by the service
+    until the job ends: if the server handling the job stops, another one resumes it from its
+    last committed batch, and the counts end as they would have. Needs `kpm:write`."""
     imports.authorize(caller)
-    path, size = await save_upload(request, file_format)
-    job = await imports.queue_job(request.app.state.sessions, caller, path, file_format, size)
-    start_in_background(request.app, caller, job.id, path)
+    job = await receive_upload(request, caller, file_format)
+    start_in_background(request.app, job.id)
     response.headers["Location"] = f"/api/v1/kpm/imports/{job.id}"
     return ImportJobOut.model_validate(job, from_attributes=True)
 

@@ -50,7 +50,7 @@ async def import_families(sessions: Sessions, families: Sequence[SyntheticFamily
         write_import_csv(families, path)
         async with sessions() as session, session.begin():
             job = await imports.create_job(session, demo_caller(), path, "csv", path.stat().st_size)
-        done = await run_import(sessions, demo_caller(), job.id, path)
+        done = await run_import(sessions, demo_caller(), job.id)
     if done.families_refused:
         raise RuntimeError(f"demo import refused {done.families_refused} families")
     return done

@@ -10,7 +10,6 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO
 
 from service.errors import FieldError, ValidationFailed
@@ -119,15 +118,16 @@ def ndjson_rows(handle: IO[bytes]) -> Iterator[Row]:
         yield Row(number, values)
 
 
-def check_header(path: Path, file_format: str) -> None:
-    """Refuse a file with missing columns before any job is started."""
-    with path.open("rb") as handle:
-        if file_format == "csv":
-            first = _text(handle).readline()
-            if first.strip():
-                header_fields(next(csv.reader([first])))
-        else:
-            next(ndjson_rows(handle), None)
+def check_header(first: bytes, file_format: str) -> None:
+    """Refuse a file with missing columns before any job is started, from its first bytes
+    (the first stored piece: a header is far shorter)."""
+    handle = io.BytesIO(first)
+    if file_format == "csv":
+        line = _text(handle).readline()
+        if line.strip():
+            header_fields(next(csv.reader([line])))
+    else:
+        next(ndjson_rows(handle), None)
 
 
 def families_in(rows: Iterator[Row]) -> Iterator[FamilyRows]:
@@ -196,20 +196,3 @@ def draft_of(family: FamilyRows) -> FamilyDraft:
         programs=programs,
         unparsed=unparsed,
     )
-
-
-class CountingReader(io.RawIOBase):
-    """Wraps a binary file and counts the bytes read, for the job's progress."""
-
-    def __init__(self, handle: IO[bytes]) -> None:
-        self.handle = handle
-        self.count = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.handle.read(len(buffer))
-        buffer[: len(data)] = data
-        self.count += len(data)
-        return len(data)

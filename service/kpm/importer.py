@@ -16,23 +16,24 @@ import datetime as dt
 import io
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 from pydantic_core import to_json
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from service.access import Caller
 from service.database import driver_connection
+from service.database_faults import is_database_unavailable
 from service.journal import Write, field_changes, record_writes
 from service.kpm.disclosures import Disclosure, allowed_disclosures, disclosure_writes
 from service.kpm.families import ENTITY, created_changes, today
 from service.kpm.import_files import (
-    CountingReader,
     FamilyRows,
     csv_rows,
     draft_of,
@@ -40,7 +41,7 @@ from service.kpm.import_files import (
     ndjson_rows,
 )
 from service.kpm.reference import program_codes, village_codes
-from service.kpm.tables import ImportJob, ImportRefusal
+from service.kpm.tables import ImportChunk, ImportJob, ImportRefusal
 from service.kpm.validation import FamilyDraft, MemberDraft, check_family
 from service.kpm.views import family_fields
 from service.rate_limits import RateLimits
@@ -614,7 +615,8 @@ def refusals_of_check(
 @dataclass
 class Tally:
     """Counts of a running import, kept outside the ORM (an instrumented attribute per family
-    would cost more than the family's validation)."""
+    would cost more than the family's validation). A resumed import starts from the job's
+    committed counts."""
 
     bytes_read: int = 0
     rows_read: int = 0
@@ -625,12 +627,65 @@ class Tally:
     families_refused: int = 0
     people_imported: int = 0
 
+    @classmethod
+    def of(cls, job: ImportJob) -> Tally:
+        return cls(**{name: getattr(job, name) for name in cls.__dataclass_fields__})
+
 
 @dataclass
 class Batch:
+    """A run of consecutive families of the file: those to write, those refused already, and
+    how much of the file they took."""
+
     candidates: list[Candidate]
     refused: list[Refused]
     last: bool
+    families: int = 0
+    rows: int = 0
+    bytes_read: int = 0
+
+
+class StoredFile(io.RawIOBase):
+    """A job's file as stored in the database (``kpm_import_chunk``), read as a binary stream by
+    the reader's thread: each piece is fetched on the event loop, where the database
+    connections live, one piece at a time."""
+
+    def __init__(
+        self,
+        fetch: Callable[[int], Coroutine[Any, Any, bytes | None]],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.fetch = fetch
+        self.count = 0  # bytes read, for the job's progress
+        self.loop = loop
+        self.position = 0
+        self.piece = memoryview(b"")
+        self.ended = False
+        self.stopped = False
+
+    def stop(self) -> None:
+        """Read as the end of the file from now on (the import stops)."""
+        self.stopped = True
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        while not self.piece:
+            if self.ended or self.stopped:
+                return 0
+            future = asyncio.run_coroutine_threadsafe(self.fetch(self.position), self.loop)
+            data = future.result()
+            if data is None:
+                self.ended = True
+                return 0
+            self.piece = memoryview(data)
+            self.position += 1
+        size = min(len(buffer), len(self.piece))
+        buffer[:size] = self.piece[:size]
+        self.piece = self.piece[size:]
+        self.count += size
+        return size
 
 
 class BatchReader:
@@ -639,97 +694,157 @@ class BatchReader:
 
     def __init__(
         self,
-        path: Path,
+        source: StoredFile,
         file_format: str,
         villages: frozenset[str],
         programs: frozenset[str],
-        tally: Tally,
     ) -> None:
-        self.handle = path.open("rb")
-        self.counter = CountingReader(self.handle)
-        buffered = io.BufferedReader(self.counter, buffer_size=1 << 20)
+        self.source = source
+        buffered = io.BufferedReader(source, buffer_size=1 << 20)
         rows = csv_rows(buffered) if file_format == "csv" else ndjson_rows(buffered)
         self.families = families_in(rows)
         self.villages = villages
         self.programs = programs
-        self.tally = tally
         self.screen = FileScreen()
         self.today = today()
 
+    def _check(self, rows: FamilyRows) -> tuple[FamilyDraft, list[Refused]]:
+        draft = draft_of(rows)
+        problems = check_family(
+            draft, village_exists=self.villages, program_exists=self.programs, today=self.today
+        )
+        if problems:
+            return draft, refusals_of_check(rows, draft, problems)
+        duplicate = self.screen.screen(rows, draft)
+        return draft, [duplicate] if duplicate is not None else []
+
+    def skip(self, count: int) -> None:
+        """Pass over the first ``count`` families, which an earlier run of the job committed:
+        checked and screened as that run did, so that a family later in the file that repeats
+        one of their NIKs or No KKs is refused as it would have been, but written nowhere."""
+        for _ in range(count):
+            rows = next(self.families, None)
+            if rows is None:
+                raise RuntimeError("the stored file is shorter than the job's progress")
+            self._check(rows)
+
     def next_batch(self) -> Batch:
-        candidates: list[Candidate] = []
-        refused: list[Refused] = []
+        batch = Batch([], [], last=False)
         # A new family's time, as a family created through the API takes it: when it is made.
         now = utcnow()
         for rows in self.families:
-            self.tally.families_read += 1
-            self.tally.rows_read += len(rows.rows)
-            draft = draft_of(rows)
-            problems = check_family(
-                draft,
-                village_exists=self.villages,
-                program_exists=self.programs,
-                today=self.today,
-            )
-            if problems:
-                refused += refusals_of_check(rows, draft, problems)
+            batch.families += 1
+            batch.rows += len(rows.rows)
+            draft, refused = self._check(rows)
+            if refused:
+                batch.refused += refused
                 continue
-            duplicate = self.screen.screen(rows, draft)
-            if duplicate is not None:
-                refused.append(duplicate)
-                continue
-            candidates.append(Candidate(rows, draft, NewFamily.of(draft, self.today, now)))
-            if len(candidates) >= BATCH_FAMILIES:
-                self.tally.bytes_read = self.counter.count
-                return Batch(candidates, refused, last=False)
-        self.tally.bytes_read = self.counter.count
-        return Batch(candidates, refused, last=True)
+            batch.candidates.append(Candidate(rows, draft, NewFamily.of(draft, self.today, now)))
+            if len(batch.candidates) >= BATCH_FAMILIES:
+                batch.bytes_read = self.source.count
+                return batch
+        batch.bytes_read = self.source.count
+        batch.last = True
+        return batch
 
     def close(self) -> None:
-        self.handle.close()
+        self.source.stop()
+
+
+class LostClaim(Exception):
+    """Another process has taken the job over (this one lost its claim) and committed a batch:
+    this run stops without writing."""
+
+
+async def read_chunk(
+    sessions: async_sessionmaker[AsyncSession], job_id: uuid.UUID, position: int
+) -> bytes | None:
+    async with sessions() as session:
+        data: bytes | None = await session.scalar(
+            select(col(ImportChunk.data)).where(
+                col(ImportChunk.job_id) == job_id, col(ImportChunk.position) == position
+            )
+        )
+        return data
 
 
 async def run_import(
     sessions: async_sessionmaker[AsyncSession],
     caller: Caller,
     job_id: uuid.UUID,
-    path: Path,
     *,
+    read_sessions: async_sessionmaker[AsyncSession] | None = None,
     on_progress: Progress | None = None,
     rate_limits: RateLimits | None = None,
 ) -> ImportJob:
-    """Import ``path`` for job ``job_id``: a transaction per batch, with the job's counts and the
-    batch's refusals committed together with its families."""
+    """Run job ``job_id``, or resume it where an earlier run stopped: a transaction per batch,
+    with the job's counts (how many families of the file are done) and the batch's refusals
+    committed together with its families. A run that dies leaves the job at the end of its
+    last committed batch, and the next run skips exactly the families counted there, so none
+    is written twice or left out, and the report ends as a clean run's would.
+
+    Only one process runs a job at a time (the caller holds its claim, ``import_worker``); a
+    run that lost its claim is stopped by the check of each batch (``LostClaim``). When this
+    run is cancelled or the database goes away, the job stays ``running`` for the next run;
+    any other error fails it. ``read_sessions`` read the stored file (default ``sessions``)."""
     async with sessions() as session, session.begin():
-        job = await session.get(ImportJob, job_id)
+        job = await session.get(ImportJob, job_id, with_for_update=True)
         assert job is not None
+        if job.status in ("done", "failed"):
+            return job
+        stored = await session.scalar(select(func.count()).where(col(ImportChunk.job_id) == job_id))
+        if not stored and job.bytes_total:
+            # Queued before uploads were kept in the database: its file is gone.
+            return await _fail(session, job, "The import was interrupted; import the file again.")
         job.status = "running"
         villages = await village_codes(session)
         programs = await program_codes(session)
         file_format = job.format
-    tally = Tally()
-    reader = BatchReader(path, file_format, villages, programs, tally)
+        tally = Tally.of(job)
+    loop = asyncio.get_running_loop()
+
+    async def fetch(position: int) -> bytes | None:
+        return await read_chunk(read_sessions or sessions, job_id, position)
+
+    reader = BatchReader(StoredFile(fetch, loop), file_format, villages, programs)
+    pending: asyncio.Future[Batch] | None = None
     try:
-        pending = asyncio.create_task(asyncio.to_thread(reader.next_batch))
+        if tally.families_read:
+            await asyncio.to_thread(reader.skip, tally.families_read)
+        pending = asyncio.ensure_future(asyncio.to_thread(reader.next_batch))
         while True:
             batch = await pending
             if not batch.last:
-                pending = asyncio.create_task(asyncio.to_thread(reader.next_batch))
+                pending = asyncio.ensure_future(asyncio.to_thread(reader.next_batch))
             job = await _commit_batch(
                 sessions, caller, job_id, tally, batch, on_progress, rate_limits
             )
             if batch.last:
                 return job
-    except BaseException as error:  # also cancellation: the job must end in a readable state
+    except (LostClaim, asyncio.CancelledError):
+        raise
+    except Exception as error:
+        if is_database_unavailable(error):
+            raise  # the job stays running: resumed when the database is back
         async with sessions() as session, session.begin():
-            failed = await session.get(ImportJob, job_id)
+            failed = await session.get(ImportJob, job_id, with_for_update=True)
             assert failed is not None
-            failed.status = "failed"
-            failed.error = getattr(error, "detail", None) or "The import stopped on an error."
-            failed.finished_at = utcnow()
+            await _fail(
+                session, failed, getattr(error, "detail", None) or "The import stopped on an error."
+            )
         raise
     finally:
-        reader.close()
+        reader.close()  # the reader's thread, if reading, ends at its next read
+        if pending is not None and not pending.done():
+            pending.cancel()
+
+
+async def _fail(session: AsyncSession, job: ImportJob, error: str) -> ImportJob:
+    job.status = "failed"
+    job.error = error
+    job.finished_at = utcnow()
+    await session.execute(delete(ImportChunk).where(col(ImportChunk.job_id) == job.id))
+    return job
 
 
 async def _commit_batch(
@@ -741,37 +856,41 @@ async def _commit_batch(
     on_progress: Progress | None,
     rate_limits: RateLimits | None,
 ) -> ImportJob:
-    try:
-        async with sessions() as session, session.begin():
-            result = await write_batch(session, caller, batch.candidates, rate_limits)
-            job = await _record_progress(session, job_id, tally, result, batch)
-    except (IntegrityError, asyncpg.UniqueViolationError):
-        # Someone registered one of these NIKs or No KKs while the batch ran: settle the batch
-        # family by family, so only the family that clashes is refused.
-        result = BatchResult()
-        for candidate in batch.candidates:
-            try:
-                async with sessions() as session, session.begin():
-                    single = await write_batch(session, caller, [candidate], rate_limits)
-            except (IntegrityError, asyncpg.UniqueViolationError):
-                single = BatchResult(
-                    refused=[
-                        Refused(
-                            candidate.rows,
-                            "nik",
-                            "nik_in_other_family",
-                            "A NIK or No KK was registered by another family meanwhile.",
-                            candidate.rows.rows[0].line,
-                        )
-                    ]
-                )
-            result.created += single.created
-            result.updated += single.updated
-            result.unchanged += single.unchanged
-            result.people += single.people
-            result.refused += single.refused
-        async with sessions() as session, session.begin():
-            job = await _record_progress(session, job_id, tally, result, batch)
+    """One transaction: the job's row locked and checked to stand where this run left it (so
+    a run that lost its claim writes nothing), the batch's families, and the job's progress."""
+    async with sessions() as session, session.begin():
+        job = await session.get(ImportJob, job_id, with_for_update=True, populate_existing=True)
+        if job is None or job.status != "running" or job.families_read != tally.families_read:
+            raise LostClaim(str(job_id))
+        try:
+            async with session.begin_nested():
+                result = await write_batch(session, caller, batch.candidates, rate_limits)
+        except (IntegrityError, asyncpg.UniqueViolationError):
+            # Someone registered one of these NIKs or No KKs while the batch ran: settle the
+            # batch family by family, so only the family that clashes is refused.
+            result = BatchResult()
+            for candidate in batch.candidates:
+                try:
+                    async with session.begin_nested():
+                        single = await write_batch(session, caller, [candidate], rate_limits)
+                except (IntegrityError, asyncpg.UniqueViolationError):
+                    single = BatchResult(
+                        refused=[
+                            Refused(
+                                candidate.rows,
+                                "nik",
+                                "nik_in_other_family",
+                                "A NIK or No KK was registered by another family meanwhile.",
+                                candidate.rows.rows[0].line,
+                            )
+                        ]
+                    )
+                result.created += single.created
+                result.updated += single.updated
+                result.unchanged += single.unchanged
+                result.people += single.people
+                result.refused += single.refused
+        await _record_progress(session, job, tally, result, batch)
     if on_progress is not None:
         outcome = on_progress(job)
         if outcome is not None:
@@ -780,24 +899,27 @@ async def _commit_batch(
 
 
 async def _record_progress(
-    session: AsyncSession, job_id: uuid.UUID, tally: Tally, result: BatchResult, batch: Batch
-) -> ImportJob:
+    session: AsyncSession, job: ImportJob, tally: Tally, result: BatchResult, batch: Batch
+) -> None:
     all_refused = batch.refused + result.refused
+    tally.bytes_read = batch.bytes_read
+    tally.rows_read += batch.rows
+    tally.families_read += batch.families
     tally.families_created += result.created
     tally.families_updated += result.updated
     tally.families_unchanged += result.unchanged
     tally.people_imported += result.people
     tally.families_refused += len({id(r.family) for r in all_refused})
-    job = await session.get(ImportJob, job_id)
-    assert job is not None
     for name, value in vars(tally).items():
         setattr(job, name, value)
     if batch.last:
         job.status = "done"
         job.finished_at = utcnow()
+        # The file has served: its pieces go with the batch that ends the job.
+        await session.execute(delete(ImportChunk).where(col(ImportChunk.job_id) == job.id))
     session.add_all(
         ImportRefusal(
-            job_id=job_id,
+            job_id=job.id,
             line=r.line,
             lines=r.family.lines,
             no_kk=r.family.no_kk[:40],
@@ -809,4 +931,3 @@ async def _record_progress(
         for r in all_refused
     )
     await session.flush()
-    return job

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     Text,
     func,
     text,
@@ -179,6 +180,8 @@ class ImportJob(SQLModel, table=True):
     actor: str = Field(max_length=120)
     region_code: str | None = Field(default=None, max_length=13)
     format: str = Field(max_length=10)
+    # ``uploading`` while the upload is stored (seen by nobody), then ``queued``, ``running``,
+    # ``done`` or ``failed``.
     status: str = Field(default="queued", max_length=10, index=True)
     bytes_total: int = 0
     bytes_read: int = 0
@@ -198,6 +201,14 @@ class ImportJob(SQLModel, table=True):
         default=None,
         sa_type=DateTime(timezone=True),
     )
+    # The caller as it was at the upload: any process that resumes the job acts for it, with
+    # the same scopes and request id in the journal as the process that started it.
+    scopes: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(ARRAY(Text), nullable=False, server_default="{}"),
+    )
+    request_id: str | None = Field(default=None, max_length=120)
+    by_operator: bool = False
 
 
 class ImportRefusal(SQLModel, table=True):
@@ -219,3 +230,23 @@ class ImportRefusal(SQLModel, table=True):
     field: str = Field(max_length=40)
     code: str = Field(max_length=40)
     message: str = Field(max_length=300)
+
+
+class ImportChunk(SQLModel, table=True):
+    """A piece of an import's file, in order, kept in the database so that any process can run
+    or resume the job. Removed with the job's last batch."""
+
+    __tablename__ = "kpm_import_chunk"
+
+    job_id: uuid.UUID = Field(
+        sa_column=Column(
+            ForeignKey("kpm_import_job.id", ondelete="CASCADE"), primary_key=True, nullable=False
+        )
+    )
+    position: int = Field(sa_column=Column(Integer, primary_key=True, nullable=False))
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    # Stored rows are written with core inserts; the database stamps them.
+    created_at: dt.datetime | None = Field(
+        default=None,
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
