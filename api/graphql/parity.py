@@ -2,8 +2,11 @@
 (``openapi/parity.md``) and its test are generated from.
 
 Every REST operation (by its OpenAPI ``operationId``) names its GraphQL counterpart as
-``"Query.field"`` or ``"Mutation.field"`` (the schema's own, camelCase, names), or the reason
-it has none in ``WITHOUT_GRAPHQL``. A REST operation in neither is a gap the parity test names.
+``"Query.field"`` or ``"Mutation.field"`` (the schema's own, camelCase, names), or
+``"Type.field"`` where REST reads a sub-resource of one record (``"Family.verifications"``), or
+the reason it has none in ``WITHOUT_GRAPHQL``. Operations whose GraphQL field is still being built
+wait in ``NOT_YET`` (shown as missing in the table). A REST operation in none of the three is a
+gap the parity test names.
 """
 
 from __future__ import annotations
@@ -57,4 +60,64 @@ WITHOUT_GRAPHQL: dict[str, str] = {
     "readiness": "A probe for load balancers, not data.",
     "exportFamilies": "A raw file download.",
     "streamChanges": "A raw NDJSON stream; GraphQL callers page `changes` or subscribe.",
+}
+
+# REST operations whose GraphQL field is not built yet: "missing" in the table, not a failure.
+# Empty once issue 12 is done.
+NOT_YET: dict[str, str] = {
+    # KUBE
+    "updateKubeGroup": "issue 12",
+    "changeKubeMemberRole": "issue 12",
+    "removeKubeMember": "issue 12",
+    "updateKubeGrant": "issue 12",
+    "listKubeGrantTransitions": "issue 12",
+    "addKubeGrantReport": "issue 12",
+    "listKubeGrantReports": "issue 12",
+    # Training
+    "updateTrainingCohort": "issue 12",
+    "changeTrainingCohortStatus": "issue 12",
+    "addTrainingSession": "issue 12",
+    "getAttendance": "issue 12",
+    "listParticipants": "issue 12",
+    "withdrawParticipant": "issue 12",
+    "setAssessment": "issue 12",
+    "setOutcome": "issue 12",
+    # Money
+    "createDisbursementBatch": "issue 12",
+    "reconcileDisbursements": "issue 12",
+    "listDisbursementTransitions": "issue 12",
+    # Webhooks
+    "createWebhook": "issue 12",
+    "listWebhooks": "issue 12",
+    "getWebhook": "issue 12",
+    "updateWebhook": "issue 12",
+    "deleteWebhook": "issue 12",
+    "rotateWebhookSecret": "issue 12",
+    "listWebhookDeliveries": "issue 12",
+    "getWebhookDelivery": "issue 12",
+    "redeliverWebhookDelivery": "issue 12",
+    "redeliverParkedWebhookDeliveries": "issue 12",
+    # KPM, facilitators, imports, reports
+    "updateFamily": "issue 12",
+    "archiveFamily": "issue 12",
+    "addMember": "issue 12",
+    "updateMember": "issue 12",
+    "removeMember": "issue 12",
+    "recordVerification": "issue 12",
+    "listVerifications": "issue 12",
+    "enrollFamily": "issue 12",
+    "changeEnrollment": "issue 12",
+    "enrollmentHistory": "issue 12",
+    "listFacilitators": "issue 12",
+    "getFacilitator": "issue 12",
+    "createFacilitator": "issue 12",
+    "updateFacilitator": "issue 12",
+    "startImport": "issue 12",
+    "getImport": "issue 12",
+    "listImportRefusals": "issue 12",
+    "reportVerificationFunnel": "issue 12",
+    "reportGraduations": "issue 12",
+    "reportTrainingCompletion": "issue 12",
+    "reportKube": "issue 12",
+    "reportBudgetRealisation": "issue 12",
 }
