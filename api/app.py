@@ -116,6 +116,13 @@ def body_limits(settings: Settings) -> dict[str, int]:
     }
 
 
+def multipart_body_limits(settings: Settings) -> dict[str, int]:
+    """GraphQL's uploads (an import roll, a reconciliation file) as multipart requests to
+    /graphql: the largest of their REST routes' limits; each upload's own limit is checked by
+    the service as on REST."""
+    return {"/graphql": max(settings.import_max_bytes, RECONCILIATION_MAX_BYTES)}
+
+
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
     """``database_url`` wins over the settings; with neither, the embedded server is used."""
     settings = settings or get_settings()
@@ -172,7 +179,10 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     # and its problem carries the request id; the headers go on that refusal too.
     app.state.body_limits = body_limits(settings)
     app.add_middleware(
-        BodyLimitMiddleware, default=settings.body_max_bytes, limits=app.state.body_limits
+        BodyLimitMiddleware,
+        default=settings.body_max_bytes,
+        limits=app.state.body_limits,
+        multipart_limits=multipart_body_limits(settings),
     )
     app.add_middleware(SecurityHeadersMiddleware, page_policies=page_policies(app))
     install_observability(app)

@@ -32,18 +32,34 @@ class BodyTooLarge(HTTPException):
 
 
 class BodyLimitMiddleware:
-    """Pure ASGI. ``limits`` maps a path to its own limit; every other path gets ``default``."""
+    """Pure ASGI. ``limits`` maps a path to its own limit; every other path gets ``default``.
+    ``multipart_limits`` maps a path to its limit for ``multipart/form-data`` bodies (GraphQL's
+    uploads at ``/graphql``, whose other requests keep the default)."""
 
-    def __init__(self, app: ASGIApp, *, default: int, limits: Mapping[str, int]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        default: int,
+        limits: Mapping[str, int],
+        multipart_limits: Mapping[str, int] | None = None,
+    ) -> None:
         self.app = app
         self.default = default
         self.limits = dict(limits)
+        self.multipart_limits = dict(multipart_limits or {})
+
+    def limit_of(self, scope: Scope) -> int:
+        path = scope["path"]
+        if path in self.multipart_limits and _is_multipart(scope):
+            return self.multipart_limits[path]
+        return self.limits.get(path, self.default)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limits.get(scope["path"], self.default)
+        limit = self.limit_of(scope)
         declared = _content_length(scope)
         if declared is not None:
             if declared > limit:
@@ -64,6 +80,13 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, receive_within_limit, send)
+
+
+def _is_multipart(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return bytes(value).lower().startswith(b"multipart/form-data")
+    return False
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -13,19 +14,26 @@ from fastapi import FastAPI, Request
 from service.access import Caller
 from service.errors import ContentTooLarge, FieldError, ValidationFailed
 from service.kpm.importer import run_import
+from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 async def save_upload(request: Request, file_format: str) -> tuple[Path, int]:
-    settings = request.app.state.settings
+    return await save_chunks(request.app.state.settings, request.stream(), file_format)
+
+
+async def save_chunks(
+    settings: Settings, chunks: AsyncIterator[bytes], file_format: str
+) -> tuple[Path, int]:
+    """The upload as it arrives (the request body, or a GraphQL multipart file) to a file."""
     folder = Path(settings.data_dir) / "imports"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{uuid.uuid4()}.{file_format}"
     size = 0
     try:
         with path.open("wb") as handle:
-            async for chunk in request.stream():
+            async for chunk in chunks:
                 size += len(chunk)
                 if size > settings.import_max_bytes:
                     raise ContentTooLarge(
