@@ -128,8 +128,8 @@ async def test_members_added_changed_and_removed(
     changed = await gql(
         http,
         office,
-        f"""mutation($id: UUID!, $m: UUID!, $v: Int!) {{ updateMember(familyId: $id,
-            memberId: $m, expectedVersion: $v, input: {{name: "Dewi Rahayu"}}) {{ version }} }}""",
+        """mutation($id: UUID!, $m: UUID!, $v: Int!) { updateMember(familyId: $id,
+            memberId: $m, expectedVersion: $v, input: {name: "Dewi Rahayu"}) { version } }""",
         id=family["id"],
         m=dewi["id"],
         v=version,
@@ -219,10 +219,11 @@ async def test_verifications_recorded_and_read_as_rest_lists_them(
         id=family["id"],
     )
     assert read["data"]["family"]["verificationStatus"] == "moved"
-    assert [(v["id"], v["outcome"], v["visitedOn"]) for v in read["data"]["family"]["verifications"]] == [
+    visits = read["data"]["family"]["verifications"]
+    assert [(v["id"], v["outcome"], v["visitedOn"]) for v in visits] == [
         (v["id"], v["outcome"], v["visited_on"]) for v in rest.json()
-    ]  # fmt: skip
-    assert [v["visitedOn"] for v in read["data"]["family"]["verifications"]] == [
+    ]
+    assert [v["visitedOn"] for v in visits] == [
         "2026-09-14",
         "2026-03-02",
     ]
@@ -296,7 +297,7 @@ async def test_a_family_outside_the_region_is_not_found_for_each_change(
     for document in (
         "mutation($id: UUID!) { updateFamily(id: $id, expectedVersion: 1, input: {desil: 3}) "
         "{ id } }",
-        'mutation($id: UUID!) { recordVerification(familyId: $id, input: {visitedOn: '
+        "mutation($id: UUID!) { recordVerification(familyId: $id, input: {visitedOn: "
         '"2026-01-05", outcome: "eligible"}) { id } }',
         'mutation($id: UUID!) { enrollFamily(familyId: $id, input: {programCode: "PK3E"}) '
         "{ status } }",
