@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from email.parser import BytesParser
+from typing import Any
 
 import httpx
 import pytest
@@ -47,7 +49,20 @@ class ProbeRecord:
 
     def add_sent(self, request: httpx.Request) -> None:
         if request.url.path == "/graphql" and request.content:
-            self.graphql |= selected_fields(json.loads(request.content)["query"])
+            self.graphql |= selected_fields(_graphql_request(request)["query"])
+
+
+def _graphql_request(request: httpx.Request) -> dict[str, Any]:
+    """The request's JSON, or the ``operations`` part of a multipart upload."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/"):
+        return dict(json.loads(request.content))
+    head = f"Content-Type: {content_type}\r\n\r\n".encode()
+    message = BytesParser().parsebytes(head + request.content)
+    for part in message.walk():
+        if part.get_param("name", header="content-disposition") == "operations":
+            return dict(json.loads(str(part.get_payload())))
+    raise AssertionError("a multipart GraphQL request without operations")
 
 
 def recording(app: ASGIApp, record: ProbeRecord) -> ASGIApp:
