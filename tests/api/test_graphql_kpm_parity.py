@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tests.api.graphql_calls import error_code, gql
 from tests.factories import ClientFactory, IssuedClient, family_body, member_body
@@ -304,3 +306,57 @@ async def test_a_family_outside_the_region_is_not_found_for_each_change(
     ):
         assert error_code(await gql(http, brebes, document, id=family["id"])) == "not_found"
     assert (await _rest(http, office, family["id"])).json()["version"] == family["version"]
+
+
+async def test_nested_histories_cost_one_query_per_kind_whatever_the_page(
+    http: httpx.AsyncClient, clients: ClientFactory, connection: AsyncConnection
+) -> None:
+    """A page of families with their visits and enrollment histories: as many queries for ten
+    families as for one (DataLoaders)."""
+    office = await _office(clients)
+    query = """query($v: String!) { families(filter: {villageCode: $v}, limit: 50) {
+        items { id verifications { outcome }
+            enrollments { programCode history { toStatus } } } } }"""
+
+    async def statements_for(village: str, families: int) -> tuple[int, int]:
+        seen: list[str] = []
+
+        def count(*args: Any) -> None:
+            seen.append(str(args[2]))
+
+        event.listen(connection.sync_connection, "before_cursor_execute", count)
+        try:
+            result = await gql(http, office, query, v=village)
+        finally:
+            event.remove(connection.sync_connection, "before_cursor_execute", count)
+        assert "errors" not in result, result
+        items = result["data"]["families"]["items"]
+        assert len(items) == families
+        for item in items:
+            (pk3e,) = [e for e in item["enrollments"] if e["programCode"] == "PK3E"]
+            assert item["verifications"]
+            assert pk3e["history"]
+        return (
+            len([s for s in seen if "FROM kpm_verification" in s]),
+            len([s for s in seen if "FROM kpm_enrollment_transition" in s]),
+        )
+
+    for village, count in (("33.28.07.2003", 1), ("33.28.07.2004", 10)):
+        for _ in range(count):
+            created = await http.post(
+                "/api/v1/kpm", json=family_body(village), headers=office.headers
+            )
+            assert created.status_code == 201, created.text
+            visited = await http.post(
+                f"/api/v1/kpm/{created.json()['id']}/verifications",
+                json={"visited_on": "2026-03-02", "outcome": "eligible"},
+                headers=office.headers,
+            )
+            enrolled = await http.post(
+                f"/api/v1/kpm/{created.json()['id']}/enrollments",
+                json={"program_code": "PK3E"},
+                headers=office.headers,
+            )
+            assert visited.status_code == enrolled.status_code == 201, enrolled.text
+    assert await statements_for("33.28.07.2003", 1) == (1, 1)
+    assert await statements_for("33.28.07.2004", 10) == (1, 1)
