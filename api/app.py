@@ -116,11 +116,13 @@ def body_limits(settings: Settings) -> dict[str, int]:
     }
 
 
-def multipart_body_limits(settings: Settings) -> dict[str, int]:
-    """GraphQL's uploads (an import roll, a reconciliation file) as multipart requests to
-    /graphql: the largest of their REST routes' limits; each upload's own limit is checked by
-    the service as on REST."""
-    return {"/graphql": max(settings.import_max_bytes, RECONCILIATION_MAX_BYTES)}
+# The form's other parts (the operations, the map) besides the file: the parser holds each to 1 MB.
+MULTIPART_ROOM = 2_000_000
+
+
+def upload_limits(settings: Settings) -> dict[str, int]:
+    """The multipart bodies a path takes (GraphQL's file uploads): room for its largest file."""
+    return {"/graphql": max(settings.import_max_bytes, RECONCILIATION_MAX_BYTES) + MULTIPART_ROOM}
 
 
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
@@ -182,7 +184,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         BodyLimitMiddleware,
         default=settings.body_max_bytes,
         limits=app.state.body_limits,
-        multipart_limits=multipart_body_limits(settings),
+        upload_limits=upload_limits(settings),
     )
     app.add_middleware(SecurityHeadersMiddleware, page_policies=page_policies(app))
     install_observability(app)

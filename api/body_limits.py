@@ -33,8 +33,9 @@ class BodyTooLarge(HTTPException):
 
 class BodyLimitMiddleware:
     """Pure ASGI. ``limits`` maps a path to its own limit; every other path gets ``default``.
-    ``multipart_limits`` maps a path to its limit for ``multipart/form-data`` bodies (GraphQL's
-    uploads at ``/graphql``, whose other requests keep the default)."""
+    ``upload_limits`` maps a path to the limit of its ``multipart/form-data`` bodies (GraphQL's
+    file uploads, whose JSON bodies keep the path's own limit): only files may be large there,
+    each other part is held to the form parser's 1 MB."""
 
     def __init__(
         self,
@@ -42,24 +43,24 @@ class BodyLimitMiddleware:
         *,
         default: int,
         limits: Mapping[str, int],
-        multipart_limits: Mapping[str, int] | None = None,
+        upload_limits: Mapping[str, int] | None = None,
     ) -> None:
         self.app = app
         self.default = default
         self.limits = dict(limits)
-        self.multipart_limits = dict(multipart_limits or {})
+        self.upload_limits = dict(upload_limits or {})
 
-    def limit_of(self, scope: Scope) -> int:
+    def _limit(self, scope: Scope) -> int:
         path = scope["path"]
-        if path in self.multipart_limits and _is_multipart(scope):
-            return self.multipart_limits[path]
+        if path in self.upload_limits and _is_multipart(scope):
+            return self.upload_limits[path]
         return self.limits.get(path, self.default)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limit_of(scope)
+        limit = self._limit(scope)
         declared = _content_length(scope)
         if declared is not None:
             if declared > limit:
@@ -85,7 +86,7 @@ class BodyLimitMiddleware:
 def _is_multipart(scope: Scope) -> bool:
     for name, value in scope["headers"]:
         if name == b"content-type":
-            return bytes(value).lower().startswith(b"multipart/form-data")
+            return bool(value.lower().startswith(b"multipart/form-data"))
     return False
 
 
