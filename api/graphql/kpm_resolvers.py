@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+from pydantic import BaseModel
 from strawberry.types import Info
 
 from api.deps import one_statement
@@ -24,7 +25,7 @@ from api.graphql.kpm_types import (
     Verification,
     VerificationInput,
 )
-from schemas.filters import FamilyListArguments
+from schemas.filters import FamilyListArguments, ProgramCodeFilter
 from schemas.kpm import (
     ArchiveRequest,
     EnrollmentChange,
@@ -157,6 +158,12 @@ async def enroll_family(
     return Enrollment.from_out(EnrollmentOut.model_validate(record, from_attributes=True))
 
 
+class EnrollmentPath(BaseModel):
+    """REST's path bound on the program code (the same refusal: `string_too_long`)."""
+
+    program_code: ProgramCodeFilter
+
+
 async def change_enrollment(
     info: GqlInfo,
     family_id: uuid.UUID,
@@ -165,6 +172,7 @@ async def change_enrollment(
     input: EnrollmentChangeInput,
 ) -> Enrollment:
     """`expected_version` is the enrollment's own version (REST's If-Match)."""
+    EnrollmentPath(program_code=program_code)
     body = EnrollmentChange.model_validate(vars(input))
     record = await enrollment.change_enrollment(
         info.context.session,

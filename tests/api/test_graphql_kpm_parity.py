@@ -271,6 +271,22 @@ async def test_enrollment_moves_and_its_history(
         i={"status": "exited"},
     )  # fmt: skip
     assert error_code(stale) == "version_mismatch"
+    too_long = await gql(
+        http,
+        office,
+        """mutation($id: UUID!, $p: String!) { changeEnrollment(familyId: $id, programCode: $p,
+            expectedVersion: 1, input: {status: "exited"}) { status } }""",
+        id=family["id"],
+        p="P" * 21,
+    )
+    rest_too_long = await http.patch(
+        f"/api/v1/kpm/{family['id']}/enrollments/{'P' * 21}",
+        json={"status": "exited"},
+        headers={**office.headers, "If-Match": '"1"'},
+    )
+    assert [(e["field"], e["code"]) for e in too_long["errors"][0]["extensions"]["errors"]] == [
+        (e["field"], e["code"]) for e in rest_too_long.json()["errors"]
+    ]
 
     rest = await http.get(
         f"/api/v1/kpm/{family['id']}/enrollments/PK3E/history", headers=office.headers
