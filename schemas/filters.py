@@ -63,3 +63,14 @@ class DisbursementListArguments(ListArguments):
     program: ProgramCodeFilter | None = None
     period: PeriodFilter | None = None
     external_reference: ExternalReferenceFilter | None = None
+
+
+class ReportArguments(BaseModel):
+    """A report's arguments, with the bounds REST's report parameters declare."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    region: Annotated[str, Field(max_length=16)] | None = None
+    program: ProgramCodeFilter | None = None
+    year: FiscalYearFilter | None = None
+    fiscal_year: FiscalYearFilter | None = None

@@ -15,6 +15,8 @@ from strawberry.fastapi import BaseContext
 from api.graphql.loaders import lists_by_parent, values_by_key
 from service.access import Caller
 from service.errors import Unauthorized
+from service.kpm import enrollment, verification
+from service.kpm.tables import EnrollmentTransition, Verification
 from service.kube import grants, reports, rules
 from service.kube.tables import KubeGrantReport, KubeGrantTransition, KubeGroup, KubeMember
 from service.regions.lookup import regions_by_code
@@ -34,6 +36,9 @@ class Loaders:
     cohort_sessions: DataLoader[uuid.UUID, list[TrainingSession]]
     cohort_participants: DataLoader[uuid.UUID, list[ParticipantRecord]]
     cohort_participant_count: DataLoader[uuid.UUID, int]
+    # KPM
+    family_verifications: DataLoader[uuid.UUID, list[Verification]]
+    enrollment_history: DataLoader[uuid.UUID, list[EnrollmentTransition]]
 
 
 def _loaders(sessions: async_sessionmaker[AsyncSession]) -> Loaders:
@@ -46,6 +51,9 @@ def _loaders(sessions: async_sessionmaker[AsyncSession]) -> Loaders:
         cohort_sessions=lists_by_parent(sessions, cohorts.sessions_of),
         cohort_participants=lists_by_parent(sessions, participants.participants_of),
         cohort_participant_count=values_by_key(sessions, cohorts.participant_counts, 0),
+        # KPM
+        family_verifications=lists_by_parent(sessions, verification.verifications_of),
+        enrollment_history=lists_by_parent(sessions, enrollment.transitions_of),
     )
 
 

@@ -25,7 +25,7 @@ from api.graphql.error_messages import make_safe
 from service.access import Caller
 from service.database import is_unstorable_value
 from service.database_faults import is_database_unavailable
-from service.errors import DomainError, TooManyRequests
+from service.errors import DomainError, TooManyRequests, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +158,11 @@ async def graphql_context(
     session: Annotated[AsyncSession, Depends(graphql_session, scope="function")],
     caller: Annotated[Caller | None, Depends(optional_caller)],
 ) -> GraphQLContext:
+    # A multipart request (an upload) is one a web page may send across sites without asking
+    # the browser first; the bearer token it must carry makes the browser ask (CORS preflight),
+    # and an anonymous upload is refused before a byte of it is parsed.
+    if caller is None and request.headers.get("content-type", "").startswith("multipart/"):
+        raise Unauthorized("Uploads need a bearer token from POST /oauth/token.")
     return GraphQLContext(
         session=session,
         read_sessions=request.app.state.read_sessions,
@@ -179,4 +184,13 @@ class DinsosGraphQLRouter(GraphQLRouter[GraphQLContext, None]):
 
 
 def graphql_router(schema: Schema) -> DinsosGraphQLRouter:
-    return DinsosGraphQLRouter(schema, context_getter=graphql_context, graphql_ide="graphiql")
+    # Multipart (the GraphQL multipart request spec) for file uploads. Strawberry leaves it off
+    # by default because a browser sends a multipart form cross-site without a preflight
+    # (CSRF); here every data field needs the bearer token in the Authorization header, which a
+    # cross-site form cannot set, so such a request reaches nothing but the public schema.
+    return DinsosGraphQLRouter(
+        schema,
+        context_getter=graphql_context,
+        graphql_ide="graphiql",
+        multipart_uploads_enabled=True,
+    )

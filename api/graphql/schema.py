@@ -20,11 +20,14 @@ from strawberry.schema.config import StrawberryConfig
 
 from api.graphql import (
     change_resolvers,
+    facilitator_resolvers,
+    import_resolvers,
     kpm_resolvers,
     kube_resolvers,
     money_resolvers,
     program_resolvers,
     region_resolvers,
+    report_resolvers,
     training_resolvers,
 )
 from api.graphql.limits import OneOperationByName, cost_limit
@@ -36,6 +39,14 @@ from service.settings import Settings
 
 KUBE_READ = "Needs kube:read."
 KUBE_WRITE = "Needs kube:write. Same rules and error codes as the REST endpoint."
+KPM_WRITE = (
+    "Needs kpm:write. `expectedVersion` is the family's version (REST's If-Match, required): "
+    "a stale one fails with code `version_mismatch`. Same rules and error codes as REST."
+)
+REPORTS_READ = (
+    "Needs reports:read. `region` narrows it to a region inside your own (default: all of it); "
+    "the same figures as REST's JSON."
+)
 TRAINING_READ = "Needs training:read."
 TRAINING_WRITE = "Needs training:write. Same rules and error codes as the REST endpoint."
 # `expectedVersion`, where offered, is REST's If-Match: optional; a stale one fails with code
@@ -65,6 +76,60 @@ class Query:
         resolver=kpm_resolvers.families_list,
         permission_classes=[IsAuthenticated],
         description="Live families in your region with their members, as REST's list.",
+    )
+    # KPM: facilitators, imports, reports
+    facilitator = strawberry.field(
+        resolver=facilitator_resolvers.facilitator,
+        permission_classes=[IsAuthenticated],
+        description="Needs facilitators:read.",
+    )
+    facilitators = strawberry.field(
+        resolver=facilitator_resolvers.facilitators_list,
+        permission_classes=[IsAuthenticated],
+        description="Facilitators (pendamping) working in your region, as REST's list; `region` "
+        "narrows it to an area. Needs facilitators:read.",
+    )
+    import_job = strawberry.field(
+        resolver=import_resolvers.import_job,
+        permission_classes=[IsAuthenticated],
+        description="An import's status and counts so far. Only the client that started it "
+        "sees it. Needs kpm:read.",
+    )
+    import_refusals = strawberry.field(
+        resolver=import_resolvers.import_refusals,
+        permission_classes=[IsAuthenticated],
+        description="Why families of an import were refused, one entry per problem; NIK and "
+        "No KK masked without pii:read. Needs kpm:read.",
+    )
+    verification_funnel_report = strawberry.field(
+        resolver=report_resolvers.verification_funnel_report,
+        permission_classes=[IsAuthenticated],
+        description="Live families (and people) listed, not yet visited, and by the outcome "
+        "of their latest verification visit. " + REPORTS_READ,
+    )
+    graduations_report = strawberry.field(
+        resolver=report_resolvers.graduations_report,
+        permission_classes=[IsAuthenticated],
+        description="Active facilitators with the graduations credited to them in `year` "
+        "(default: this year), by kind, against their target. " + REPORTS_READ,
+    )
+    training_completion_report = strawberry.field(
+        resolver=report_resolvers.training_completion_report,
+        permission_classes=[IsAuthenticated],
+        description="Training cohorts: sessions, participants, completions and businesses "
+        "started. " + REPORTS_READ,
+    )
+    kube_report = strawberry.field(
+        resolver=report_resolvers.kube_report,
+        permission_classes=[IsAuthenticated],
+        description="KUBE groups by status, and their grants by status with their sums. "
+        + REPORTS_READ,
+    )
+    budget_realisation_report = strawberry.field(
+        resolver=report_resolvers.budget_realisation_report,
+        permission_classes=[IsAuthenticated],
+        description="Per allocation: amount, committed, confirmed paid, remaining and "
+        "absorption. " + REPORTS_READ,
     )
     kube_group = strawberry.field(
         resolver=kube_resolvers.kube_group,
@@ -133,6 +198,72 @@ class Mutation:
         resolver=kpm_resolvers.create_family,
         permission_classes=[IsAuthenticated],
         description="Needs kpm:write.",
+    )
+    # KPM: families, members, verification, enrollment, facilitators, imports
+    update_family = strawberry.mutation(
+        resolver=kpm_resolvers.update_family,
+        permission_classes=[IsAuthenticated],
+        description="Change the family's own fields; only those sent. " + KPM_WRITE,
+    )
+    archive_family = strawberry.mutation(
+        resolver=kpm_resolvers.archive_family,
+        permission_classes=[IsAuthenticated],
+        description="Archive a family with a reason: it leaves lists and exports, its No KK "
+        "and NIKs are free for another family; still readable by id. " + KPM_WRITE,
+    )
+    add_member = strawberry.mutation(
+        resolver=kpm_resolvers.add_member,
+        permission_classes=[IsAuthenticated],
+        description="Add a person to the family. " + KPM_WRITE,
+    )
+    update_member = strawberry.mutation(
+        resolver=kpm_resolvers.update_member,
+        permission_classes=[IsAuthenticated],
+        description="Change a member; the family keeps exactly one KEPALA_KELUARGA. " + KPM_WRITE,
+    )
+    remove_member = strawberry.mutation(
+        resolver=kpm_resolvers.remove_member,
+        permission_classes=[IsAuthenticated],
+        description="Remove a member; answers the family as it is now. " + KPM_WRITE,
+    )
+    record_verification = strawberry.mutation(
+        resolver=kpm_resolvers.record_verification,
+        permission_classes=[IsAuthenticated],
+        description="Record a field visit (verval): the family's verificationStatus becomes the "
+        "outcome of its latest visit by date. Needs kpm:write.",
+    )
+    enroll_family = strawberry.mutation(
+        resolver=kpm_resolvers.enroll_family,
+        permission_classes=[IsAuthenticated],
+        description="Enroll the family in a program, as proposed or active. Needs kpm:write.",
+    )
+    change_enrollment = strawberry.mutation(
+        resolver=kpm_resolvers.change_enrollment,
+        permission_classes=[IsAuthenticated],
+        description="Move an enrollment: proposed -> active | exited; active -> suspended | "
+        "graduated | exited; suspended -> active | graduated | exited (`invalid_transition` "
+        "otherwise). Graduating needs `graduationKind`. `expectedVersion` is the enrollment's "
+        "version (REST's If-Match, required). Needs kpm:write.",
+    )
+    create_facilitator = strawberry.mutation(
+        resolver=facilitator_resolvers.create_facilitator,
+        permission_classes=[IsAuthenticated],
+        description="Register a facilitator; the area must lie in your region. Needs "
+        "facilitators:write.",
+    )
+    update_facilitator = strawberry.mutation(
+        resolver=facilitator_resolvers.update_facilitator,
+        permission_classes=[IsAuthenticated],
+        description="Change a facilitator; only the fields sent. `expectedVersion` is its "
+        "version (REST's If-Match, required). Needs facilitators:write.",
+    )
+    start_import = strawberry.mutation(
+        resolver=import_resolvers.start_import,
+        permission_classes=[IsAuthenticated],
+        description="Import a roll of families (`format`: csv or ndjson), sent as `file` in a "
+        "multipart request (the GraphQL multipart request spec; the request must carry the "
+        "bearer token). As REST's POST /api/v1/kpm/imports: answers the queued job at once; "
+        "read `importJob` and `importRefusals`. Needs kpm:write.",
     )
     create_program = strawberry.mutation(
         resolver=program_resolvers.create_program,

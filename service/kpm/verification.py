@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
+from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -68,10 +70,20 @@ async def list_verifications(
     session: AsyncSession, caller: Caller, family_id: uuid.UUID
 ) -> list[Verification]:
     family = await get_family(session, caller, family_id)
-    return list(
-        await session.scalars(
+    return (await verifications_of(session, [family.id])).get(family.id, [])
+
+
+async def verifications_of(
+    session: AsyncSession, family_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[Verification]]:
+    """The visits of any number of families (already found visible) in one query, latest
+    first."""
+    visits: dict[uuid.UUID, list[Verification]] = defaultdict(list)
+    if family_ids:
+        for visit in await session.scalars(
             select(Verification)
-            .where(col(Verification.family_id) == family.id)
+            .where(col(Verification.family_id).in_(family_ids))
             .order_by(col(Verification.visited_on).desc(), col(Verification.recorded_at).desc())
-        )
-    )
+        ):
+            visits[visit.family_id].append(visit)
+    return visits
