@@ -116,6 +116,15 @@ def body_limits(settings: Settings) -> dict[str, int]:
     }
 
 
+# The form's other parts (the operations, the map) besides the file: the parser holds each to 1 MB.
+MULTIPART_ROOM = 2_000_000
+
+
+def upload_limits(settings: Settings) -> dict[str, int]:
+    """The multipart bodies a path takes (GraphQL's file uploads): room for its largest file."""
+    return {"/graphql": RECONCILIATION_MAX_BYTES + MULTIPART_ROOM}
+
+
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
     """``database_url`` wins over the settings; with neither, the embedded server is used."""
     settings = settings or get_settings()
@@ -172,7 +181,10 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     # and its problem carries the request id; the headers go on that refusal too.
     app.state.body_limits = body_limits(settings)
     app.add_middleware(
-        BodyLimitMiddleware, default=settings.body_max_bytes, limits=app.state.body_limits
+        BodyLimitMiddleware,
+        default=settings.body_max_bytes,
+        limits=app.state.body_limits,
+        upload_limits=upload_limits(settings),
     )
     app.add_middleware(SecurityHeadersMiddleware, page_policies=page_policies(app))
     install_observability(app)

@@ -32,18 +32,35 @@ class BodyTooLarge(HTTPException):
 
 
 class BodyLimitMiddleware:
-    """Pure ASGI. ``limits`` maps a path to its own limit; every other path gets ``default``."""
+    """Pure ASGI. ``limits`` maps a path to its own limit; every other path gets ``default``.
+    ``upload_limits`` maps a path to the limit of its ``multipart/form-data`` bodies (GraphQL's
+    file uploads, whose JSON bodies keep the path's own limit): only files may be large there,
+    each other part is held to the form parser's 1 MB."""
 
-    def __init__(self, app: ASGIApp, *, default: int, limits: Mapping[str, int]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        default: int,
+        limits: Mapping[str, int],
+        upload_limits: Mapping[str, int] | None = None,
+    ) -> None:
         self.app = app
         self.default = default
         self.limits = dict(limits)
+        self.upload_limits = dict(upload_limits or {})
+
+    def _limit(self, scope: Scope) -> int:
+        path = scope["path"]
+        if path in self.upload_limits and _is_multipart(scope):
+            return self.upload_limits[path]
+        return self.limits.get(path, self.default)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limits.get(scope["path"], self.default)
+        limit = self._limit(scope)
         declared = _content_length(scope)
         if declared is not None:
             if declared > limit:
@@ -64,6 +81,13 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, receive_within_limit, send)
+
+
+def _is_multipart(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return bool(value.lower().startswith(b"multipart/form-data"))
+    return False
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -14,13 +14,16 @@ from strawberry.fastapi import BaseContext
 
 from api.graphql.loaders import lists_by_parent, values_by_key
 from service.access import Caller
+from service.disbursements import queries as disbursements
+from service.disbursements.tables import DisbursementTransition
 from service.errors import Unauthorized
 from service.kube import grants, reports, rules
 from service.kube.tables import KubeGrantReport, KubeGrantTransition, KubeGroup, KubeMember
 from service.regions.lookup import regions_by_code
 from service.regions.tables import Region
-from service.training import cohorts, participants
-from service.training.tables import TrainingSession
+from service.settings import Settings
+from service.training import attendance, cohorts, participants
+from service.training.tables import TrainingAttendance, TrainingSession
 from service.training.views import ParticipantRecord
 
 
@@ -34,6 +37,8 @@ class Loaders:
     cohort_sessions: DataLoader[uuid.UUID, list[TrainingSession]]
     cohort_participants: DataLoader[uuid.UUID, list[ParticipantRecord]]
     cohort_participant_count: DataLoader[uuid.UUID, int]
+    session_attendance: DataLoader[uuid.UUID, list[TrainingAttendance]]
+    disbursement_transitions: DataLoader[uuid.UUID, list[DisbursementTransition]]
 
 
 def _loaders(sessions: async_sessionmaker[AsyncSession]) -> Loaders:
@@ -46,6 +51,8 @@ def _loaders(sessions: async_sessionmaker[AsyncSession]) -> Loaders:
         cohort_sessions=lists_by_parent(sessions, cohorts.sessions_of),
         cohort_participants=lists_by_parent(sessions, participants.participants_of),
         cohort_participant_count=values_by_key(sessions, cohorts.participant_counts, 0),
+        session_attendance=lists_by_parent(sessions, attendance.attendance_of),
+        disbursement_transitions=lists_by_parent(sessions, disbursements.transitions_of),
     )
 
 
@@ -76,3 +83,9 @@ class GraphQLContext(BaseContext):
         assert self.request is not None
         sessions: async_sessionmaker[AsyncSession] = self.request.app.state.sessions
         return sessions
+
+    @property
+    def settings(self) -> Settings:
+        assert self.request is not None
+        settings: Settings = self.request.app.state.settings
+        return settings

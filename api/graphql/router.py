@@ -179,4 +179,13 @@ class DinsosGraphQLRouter(GraphQLRouter[GraphQLContext, None]):
 
 
 def graphql_router(schema: Schema) -> DinsosGraphQLRouter:
-    return DinsosGraphQLRouter(schema, context_getter=graphql_context, graphql_ide="graphiql")
+    # Multipart (the GraphQL multipart request spec) for file uploads. Strawberry leaves it off
+    # by default because a browser sends a multipart form cross-site without a preflight
+    # (CSRF); here every data field needs the bearer token in the Authorization header, which a
+    # cross-site form cannot set, so such a request reaches nothing but the public schema.
+    return DinsosGraphQLRouter(
+        schema,
+        context_getter=graphql_context,
+        graphql_ide="graphiql",
+        multipart_uploads_enabled=True,
+    )
