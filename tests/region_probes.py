@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import default
 
 import httpx
 import pytest
@@ -46,8 +48,10 @@ class ProbeRecord:
             self.unmatched.add((scope["method"], scope["path"]))
 
     def add_sent(self, request: httpx.Request) -> None:
-        if request.url.path == "/graphql" and request.content:
-            self.graphql |= selected_fields(json.loads(request.content)["query"])
+        if request.url.path == "/graphql":
+            document = sent_document(request)
+            if document is not None:
+                self.graphql |= selected_fields(document)
 
 
 def recording(app: ASGIApp, record: ProbeRecord) -> ASGIApp:
@@ -57,6 +61,24 @@ def recording(app: ASGIApp, record: ProbeRecord) -> ASGIApp:
             record.add_served(scope)
 
     return recorded
+
+
+def sent_document(request: httpx.Request) -> str | None:
+    """The GraphQL document of a request: the JSON body's, or a multipart upload's (the GraphQL
+    multipart request spec) `operations` part's."""
+    content = request.read()
+    if not content:
+        return None
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        return str(json.loads(content)["query"])
+    form = BytesParser(policy=default).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + content
+    )
+    for part in form.iter_parts():
+        if part.get_param("name", header="content-disposition") == "operations":
+            return str(json.loads(part.get_content())["query"])
+    return None
 
 
 def selected_fields(document: str) -> set[tuple[str, str]]:
