@@ -9,7 +9,8 @@ import uuid
 from typing import Any
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from service.disbursements.reconciliation import MAX_BYTES
 from tests.api.graphql_calls import error_code, gql
@@ -94,7 +95,7 @@ RECONCILE = """mutation($k: String!, $file: Upload!) {
 
 
 async def _upload(
-    http: httpx.AsyncClient, client: IssuedClient, key: str, content: bytes
+    http: httpx.AsyncClient, client: IssuedClient | None, key: str, content: bytes
 ) -> httpx.Response:
     """The GraphQL multipart request spec: the operation, a map, then the file."""
     return await http.post(
@@ -104,7 +105,7 @@ async def _upload(
             "map": json.dumps({"0": ["variables.file"]}),
         },
         files={"0": ("settlement.csv", content, "text/csv")},
-        headers=client.headers,
+        headers=client.headers if client is not None else {},
     )
 
 
@@ -162,6 +163,13 @@ async def test_settlement_file_upload(
     assert not_a_file["errors"][0]["extensions"]["errors"][0]["field"] == "file"
 
 
+async def test_an_upload_without_a_token_reaches_nothing(http: httpx.AsyncClient) -> None:
+    """A browser posts a multipart form cross-site without asking first (CSRF); it cannot add
+    the bearer token, and without one an upload settles nothing."""
+    answer = await _upload(http, None, str(uuid.uuid4()), b"reference,status,amount,date\n")
+    assert error_code(answer.json()) == "unauthorized"
+
+
 async def test_settlement_file_over_the_limit(
     http: httpx.AsyncClient, clients: ClientFactory
 ) -> None:
@@ -203,3 +211,38 @@ async def test_history_reads_as_rest(
     ]
     outsider = await clients(region="33.29")
     assert error_code(await gql(http, outsider, HISTORY, d=payment["id"])) == "not_found"
+
+
+async def test_histories_of_a_page_are_one_query(
+    http: httpx.AsyncClient,
+    clients: ClientFactory,
+    session: AsyncSession,
+    connection: AsyncConnection,
+) -> None:
+    """The histories of a page of disbursements come through one DataLoader query: as many for
+    three payments as for one."""
+    office = await clients(region="33.28")
+    allocation = await new_allocation(http, office)
+    one, two, three = await insert_families(session, "33.28.02.2001", 3)
+    first = await new_disbursement(http, office, allocation["id"], one)
+    for family in (two, three):
+        await new_disbursement(http, office, allocation["id"], family)
+    query = """query($f: DisbursementFilterInput) { disbursements(filter: $f, limit: 50) {
+        items { transitions { toStatus } } } }"""
+
+    async def histories_read(filter: dict[str, str]) -> tuple[int, int]:
+        seen: list[str] = []
+
+        def count(*args: Any) -> None:
+            seen.append(str(args[2]))
+
+        event.listen(connection.sync_connection, "before_cursor_execute", count)
+        try:
+            result = await gql(http, office, query, f=filter)
+        finally:
+            event.remove(connection.sync_connection, "before_cursor_execute", count)
+        items = result["data"]["disbursements"]["items"]
+        return len(items), len([s for s in seen if "FROM disbursement_transition" in s])
+
+    assert await histories_read({"recipientId": first["recipient_id"]}) == (1, 1)
+    assert await histories_read({"allocationId": allocation["id"]}) == (3, 1)

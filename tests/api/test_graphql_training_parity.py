@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tests.api.graphql_calls import error_code, gql
 from tests.api.training_setup import OFFICE, create_cohort, enrol, move, people, sheet
@@ -169,3 +172,39 @@ async def test_assessment_and_outcome(http: httpx.AsyncClient, clients: ClientFa
         "notes": "Pernah ikut",
     }
     assert listed["outcome"] == {"started_business": True, "business_kind": "Jasa jahit"}
+
+
+async def test_attendance_of_a_page_of_cohorts_is_one_query(
+    http: httpx.AsyncClient, clients: ClientFactory, connection: AsyncConnection
+) -> None:
+    """The sheets of every session of every cohort in a page come through one DataLoader
+    query: as many for three cohorts as for one."""
+    office = await clients(region="33.28", scopes=OFFICE)
+    marker = uuid.uuid4().hex[:8]
+    for index in range(3):
+        cohort = await create_cohort(http, office, name=f"Pelatihan {marker} {index}")
+        (member,) = (await people(http, office, 1))[:1]
+        person = (await enrol(http, office, cohort["id"], member)).json()
+        await move(http, office, cohort["id"], "running")
+        day = cohort["sessions"][0]["id"]
+        assert (await sheet(http, office, cohort["id"], day, {person["id"]: True})).is_success
+    query = """query($f: TrainingCohortFilterInput) { trainingCohorts(filter: $f, limit: 50) {
+        items { sessions { attendance { present } } } } }"""
+
+    async def sheets_read(name: str) -> tuple[int, int]:
+        seen: list[str] = []
+
+        def count(*args: Any) -> None:
+            seen.append(str(args[2]))
+
+        event.listen(connection.sync_connection, "before_cursor_execute", count)
+        try:
+            result = await gql(http, office, query, f={"name": name})
+        finally:
+            event.remove(connection.sync_connection, "before_cursor_execute", count)
+        items = result["data"]["trainingCohorts"]["items"]
+        marks = sum(len(s["attendance"]) for c in items for s in c["sessions"])
+        return marks, len([s for s in seen if "FROM training_attendance" in s])
+
+    assert await sheets_read(f"{marker} 0") == (1, 1)
+    assert await sheets_read(marker) == (3, 1)
