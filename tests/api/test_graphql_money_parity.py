@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -168,6 +169,35 @@ async def test_an_upload_without_a_token_reaches_nothing(http: httpx.AsyncClient
     the bearer token, and without one an upload settles nothing."""
     answer = await _upload(http, None, str(uuid.uuid4()), b"reference,status,amount,date\n")
     assert error_code(answer.json()) == "unauthorized"
+
+
+OPERATION = json.dumps({"query": RECONCILE, "variables": {"k": "key", "file": None}})
+
+
+@pytest.mark.parametrize(
+    ("operations", "files_map"),
+    [
+        ("{nope", "{}"),  # not JSON
+        (json.dumps({"query": RECONCILE, "variables": {"file": None}}), "[1]"),  # not a map
+        (json.dumps({"query": RECONCILE, "variables": {"file": None}}), '{"0": ["variables.x.y"]}'),
+        (
+            json.dumps({"query": RECONCILE, "variables": {"file": None}}),
+            '{"9": ["variables.file"]}',
+        ),
+        (json.dumps([1, 2]), '{"0": ["0.variables.file"]}'),
+    ],
+)
+async def test_a_malformed_multipart_form_is_a_400(
+    http: httpx.AsyncClient, clients: ClientFactory, operations: str, files_map: str
+) -> None:
+    office = await clients(region="33.28")
+    answer = await http.post(
+        "/graphql",
+        data={"operations": operations, "map": files_map},
+        files={"0": ("settlement.csv", b"reference,status,amount,date\n", "text/csv")},
+        headers=office.headers,
+    )
+    assert answer.status_code == 400, answer.text
 
 
 async def test_settlement_file_over_the_limit(
