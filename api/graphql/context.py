@@ -14,6 +14,8 @@ from strawberry.fastapi import BaseContext
 
 from api.graphql.loaders import lists_by_parent, values_by_key
 from service.access import Caller
+from service.disbursements import queries as disbursements
+from service.disbursements.tables import DisbursementTransition
 from service.errors import Unauthorized
 from service.kpm import enrollment, verification
 from service.kpm.tables import EnrollmentTransition, Verification
@@ -21,8 +23,9 @@ from service.kube import grants, reports, rules
 from service.kube.tables import KubeGrantReport, KubeGrantTransition, KubeGroup, KubeMember
 from service.regions.lookup import regions_by_code
 from service.regions.tables import Region
-from service.training import cohorts, participants
-from service.training.tables import TrainingSession
+from service.settings import Settings
+from service.training import attendance, cohorts, participants
+from service.training.tables import TrainingAttendance, TrainingSession
 from service.training.views import ParticipantRecord
 
 
@@ -39,6 +42,8 @@ class Loaders:
     # KPM
     family_verifications: DataLoader[uuid.UUID, list[Verification]]
     enrollment_history: DataLoader[uuid.UUID, list[EnrollmentTransition]]
+    session_attendance: DataLoader[uuid.UUID, list[TrainingAttendance]]
+    disbursement_transitions: DataLoader[uuid.UUID, list[DisbursementTransition]]
 
 
 def _loaders(sessions: async_sessionmaker[AsyncSession]) -> Loaders:
@@ -54,6 +59,8 @@ def _loaders(sessions: async_sessionmaker[AsyncSession]) -> Loaders:
         # KPM
         family_verifications=lists_by_parent(sessions, verification.verifications_of),
         enrollment_history=lists_by_parent(sessions, enrollment.transitions_of),
+        session_attendance=lists_by_parent(sessions, attendance.attendance_of),
+        disbursement_transitions=lists_by_parent(sessions, disbursements.transitions_of),
     )
 
 
@@ -84,3 +91,9 @@ class GraphQLContext(BaseContext):
         assert self.request is not None
         sessions: async_sessionmaker[AsyncSession] = self.request.app.state.sessions
         return sessions
+
+    @property
+    def settings(self) -> Settings:
+        assert self.request is not None
+        settings: Settings = self.request.app.state.settings
+        return settings

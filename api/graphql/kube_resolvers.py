@@ -8,22 +8,35 @@ import uuid
 from strawberry.types import Info
 
 from api.graphql.context import GraphQLContext
-from api.graphql.inputs import check_list_arguments
+from api.graphql.inputs import check_list_arguments, sent_fields
 from api.graphql.kube_types import (
+    GrantReport,
     KubeGrant,
     KubeGrantCreateInput,
     KubeGrantFilterInput,
     KubeGrantPage,
+    KubeGrantReportInput,
+    KubeGrantUpdateInput,
     KubeGroup,
     KubeGroupCreateInput,
     KubeGroupFilterInput,
     KubeGroupPage,
+    KubeGroupUpdateInput,
     KubeMemberInput,
 )
 from schemas.filters import KubeGroupListArguments, ListArguments
-from schemas.kube import GrantCreate, GrantTransitionIn, KubeGroupCreate, KubeMemberIn
+from schemas.kube import (
+    GrantCreate,
+    GrantReportIn,
+    GrantTransitionIn,
+    GrantUpdate,
+    KubeGroupCreate,
+    KubeGroupUpdate,
+    KubeMemberIn,
+    KubeMemberRole,
+)
 from schemas.kube import KubeTransitionIn as GroupTransitionIn
-from service.kube import grants, groups, members
+from service.kube import grants, groups, members, reports
 
 GqlInfo = Info[GraphQLContext, None]
 
@@ -121,3 +134,62 @@ async def transition_kube_grant(
         info.context.session, info.context.caller, grant_id, body, if_match=expected_version
     )
     return KubeGrant.from_record(grant)
+
+
+async def update_kube_group(
+    info: GqlInfo, group_id: uuid.UUID, expected_version: int, input: KubeGroupUpdateInput
+) -> KubeGroup:
+    body = KubeGroupUpdate.model_validate(sent_fields(input))
+    record = await groups.update_group(
+        info.context.session, info.context.caller, group_id, body, if_match=expected_version
+    )
+    return KubeGroup.from_record(record.group)
+
+
+async def change_kube_member_role(
+    info: GqlInfo,
+    group_id: uuid.UUID,
+    family_id: uuid.UUID,
+    role: str,
+    expected_version: int | None = None,
+) -> KubeGroup:
+    body = KubeMemberRole.model_validate({"role": role})
+    record = await members.change_role(
+        info.context.session,
+        info.context.caller,
+        group_id,
+        family_id,
+        body,
+        if_match=expected_version,
+    )
+    return KubeGroup.from_record(record.group)
+
+
+async def remove_kube_member(
+    info: GqlInfo,
+    group_id: uuid.UUID,
+    family_id: uuid.UUID,
+    expected_version: int | None = None,
+) -> KubeGroup:
+    record = await members.remove_member(
+        info.context.session, info.context.caller, group_id, family_id, if_match=expected_version
+    )
+    return KubeGroup.from_record(record.group)
+
+
+async def update_kube_grant(
+    info: GqlInfo, grant_id: uuid.UUID, expected_version: int, input: KubeGrantUpdateInput
+) -> KubeGrant:
+    body = GrantUpdate.model_validate(sent_fields(input))
+    grant = await grants.update_grant(
+        info.context.session, info.context.caller, grant_id, body, if_match=expected_version
+    )
+    return KubeGrant.from_record(grant)
+
+
+async def add_kube_grant_report(
+    info: GqlInfo, grant_id: uuid.UUID, input: KubeGrantReportInput
+) -> GrantReport:
+    body = GrantReportIn.model_validate(dataclasses.asdict(input))
+    report = await reports.add_report(info.context.session, info.context.caller, grant_id, body)
+    return GrantReport.from_record(report)

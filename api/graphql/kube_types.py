@@ -95,6 +95,7 @@ class GrantTransition:
 @strawberry.type(description="A business progress report of a group that got its grant.")
 class GrantReport:
     id: uuid.UUID
+    grant_id: uuid.UUID
     report_date: dt.date
     revenue: Rupiah
     active_members: int
@@ -105,6 +106,7 @@ class GrantReport:
     def from_record(row: ReportRow) -> GrantReport:
         return GrantReport(
             id=row.id,
+            grant_id=row.grant_id,
             report_date=row.report_date,
             revenue=Rupiah(row.revenue),
             active_members=row.active_members,
@@ -206,3 +208,26 @@ class KubeGrantFilterInput:
     status: str | None = None
     group_id: uuid.UUID | None = None
     updated_since: dt.datetime | None = None
+
+
+@strawberry.input(description="Only the fields sent are changed; `villageCode` only while forming.")
+class KubeGroupUpdateInput:
+    name: str | None = strawberry.UNSET
+    village_code: str | None = strawberry.UNSET
+    business_category: str | None = strawberry.UNSET
+    facilitator_id: uuid.UUID | None = strawberry.UNSET
+
+
+@strawberry.input(description="Only the fields sent are changed; only before approval.")
+class KubeGrantUpdateInput:
+    amount: Rupiah | None = strawberry.UNSET
+    allocation_id: uuid.UUID | None = strawberry.UNSET
+    purpose: str | None = strawberry.UNSET
+
+
+@strawberry.input(description="A business progress report: revenue in whole rupiah.")
+class KubeGrantReportInput:
+    report_date: dt.date
+    revenue: Rupiah
+    active_members: int
+    notes: str | None = None

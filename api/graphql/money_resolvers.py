@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import uuid
 
+from starlette.datastructures import UploadFile
+from strawberry.file_uploads import Upload
 from strawberry.types import Info
 
 from api.graphql.context import GraphQLContext
@@ -17,19 +19,30 @@ from api.graphql.money_types import (
     AllocationPage,
     AllocationUpdateInput,
     Disbursement,
+    DisbursementBatchResult,
     DisbursementCreateInput,
     DisbursementFilterInput,
     DisbursementPage,
+    ReconciliationResultType,
     TransitionInput,
 )
 from schemas.allocations import AllocationCreate, AllocationUpdate
-from schemas.disbursements import DisbursementCreate, DisbursementOut, TransitionRequest
+from schemas.disbursements import (
+    BatchResult,
+    DisbursementBatch,
+    DisbursementCreate,
+    DisbursementOut,
+    ReconciliationResult,
+    TransitionRequest,
+)
 from schemas.filters import AllocationListArguments, DisbursementListArguments
 from service.allocations import service as allocations
 from service.allocations.views import present_allocation
 from service.disbursements import operations as money
 from service.disbursements import queries as disbursements
 from service.disbursements.queries import present_disbursement
+from service.disbursements.reconciliation import MAX_BYTES
+from service.errors import ContentTooLarge, ErrorList
 
 GqlInfo = Info[GraphQLContext, None]
 
@@ -120,3 +133,61 @@ async def transition_disbursement(
         info.context.sessions, info.context.caller, idempotency_key, id, body
     )
     return Disbursement.from_out(DisbursementOut.model_validate(outcome.response.body))
+
+
+def _batch_item(item: DisbursementCreateInput) -> dict[str, object]:
+    """An item as REST's JSON body carries it (ids as text, optional fields left out when not
+    sent), so the service checks it the same way and a retry through either door with the same
+    Idempotency-Key is recognised."""
+    return {
+        name: str(value) if isinstance(value, uuid.UUID) else value
+        for name, value in vars(item).items()
+        if value is not None
+    }
+
+
+async def create_disbursement_batch(
+    info: GqlInfo, idempotency_key: str, items: list[DisbursementCreateInput]
+) -> DisbursementBatchResult:
+    # The batch's own bounds (1 to 10,000 items) are REST's: refused whole, naming `items`.
+    outcome = await money.create_batch_once(
+        info.context.sessions,
+        info.context.caller,
+        idempotency_key,
+        list(DisbursementBatch.model_validate({"items": [_batch_item(i) for i in items]}).items),
+    )
+    return DisbursementBatchResult.from_out(BatchResult.model_validate(outcome.response.body))
+
+
+# Read in pieces, so a file past the limit is refused without holding more than the limit.
+_CHUNK = 1 << 20
+
+
+async def _read_upload(file: object) -> bytes:
+    if not isinstance(file, UploadFile):
+        errors = ErrorList()
+        errors.add("file", "file_required", "Send the file as a multipart upload.")
+        errors.raise_if_any()
+    assert isinstance(file, UploadFile)
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await file.read(_CHUNK):
+        size += len(chunk)
+        if size > MAX_BYTES:
+            raise ContentTooLarge(
+                f"Reconciliation files are limited to {MAX_BYTES // 1_000_000} MB."
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def reconcile_disbursements(
+    info: GqlInfo, idempotency_key: str, file: Upload
+) -> ReconciliationResultType:
+    content = await _read_upload(file)
+    outcome = await money.reconcile_once(
+        info.context.sessions, info.context.caller, idempotency_key, content
+    )
+    return ReconciliationResultType.from_out(
+        ReconciliationResult.model_validate(outcome.response.body)
+    )

@@ -7,10 +7,22 @@ import datetime as dt
 import uuid
 
 import strawberry
+from strawberry.types import Info
 
+from api.graphql.context import GraphQLContext
 from api.graphql.scalars import Rupiah
 from schemas.allocations import AllocationOut
-from schemas.disbursements import DisbursementOut
+from schemas.disbursements import (
+    BatchItemResult,
+    BatchResult,
+    DisbursementOut,
+    Mismatch,
+    ReconciliationResult,
+    TransitionOut,
+)
+from service.disbursements.tables import DisbursementTransition as TransitionRow
+
+GqlInfo = Info[GraphQLContext, None]
 
 
 @strawberry.type(description="A budget for one program, fiscal year and funding source.")
@@ -52,6 +64,34 @@ class AllocationPage:
     next_cursor: str | None
 
 
+@strawberry.type(description="One status change of a disbursement; the first is its creation.")
+class DisbursementTransition:
+    from_status: str | None = strawberry.field(description="Empty for the creation.")
+    to_status: str
+    note: str | None
+    external_reference: str | None
+    on_date: dt.date | None = strawberry.field(
+        description="The settlement date a reconciliation file gave."
+    )
+    at: dt.datetime
+    actor: str = strawberry.field(description="The client that made the change.")
+    by_client: uuid.UUID | None
+
+    @staticmethod
+    def from_record(row: TransitionRow) -> DisbursementTransition:
+        out = TransitionOut.model_validate(row)
+        return DisbursementTransition(
+            from_status=out.from_status.value if out.from_status else None,
+            to_status=out.to_status.value,
+            note=out.note,
+            external_reference=out.external_reference,
+            on_date=out.on_date,
+            at=out.at,
+            actor=out.actor,
+            by_client=out.by_client,
+        )
+
+
 @strawberry.type(description="A payment out of an allocation to a family or a KUBE group.")
 class Disbursement:
     id: uuid.UUID
@@ -69,6 +109,14 @@ class Disbursement:
     created_at: dt.datetime
     updated_at: dt.datetime
     version: int
+
+    @strawberry.field(
+        description="Every status the disbursement went through, oldest first, with who and "
+        "when, as REST's GET .../transitions."
+    )
+    async def transitions(self, info: GqlInfo) -> list[DisbursementTransition]:
+        rows = await info.context.loaders.disbursement_transitions.load(self.id)
+        return [DisbursementTransition.from_record(row) for row in rows]
 
     @staticmethod
     def from_out(out: DisbursementOut) -> Disbursement:
@@ -95,6 +143,89 @@ class Disbursement:
 class DisbursementPage:
     items: list[Disbursement]
     next_cursor: str | None
+
+
+@strawberry.type(description="Why a batch item was refused: the REST problem's code and field.")
+class BatchItemError:
+    code: str
+    field: str = strawberry.field(description="The item's offending field, e.g. `amount`.")
+    message: str
+
+
+@strawberry.type(description="One item of a batch: created (with its id) or refused.")
+class DisbursementBatchItem:
+    index: int = strawberry.field(description="Position of the item in `items`, from 0.")
+    status: str = strawberry.field(description="created or refused.")
+    id: uuid.UUID | None
+    error: BatchItemError | None
+
+    @staticmethod
+    def from_out(out: BatchItemResult) -> DisbursementBatchItem:
+        error = out.error
+        return DisbursementBatchItem(
+            index=out.index,
+            status=out.status,
+            id=out.id,
+            error=BatchItemError(code=error.code, field=error.field, message=error.message)
+            if error
+            else None,
+        )
+
+
+@strawberry.type(description="A result per item of a batch, and the totals.")
+class DisbursementBatchResult:
+    received: int
+    created: int
+    refused: int
+    amount_created: Rupiah
+    items: list[DisbursementBatchItem]
+
+    @staticmethod
+    def from_out(out: BatchResult) -> DisbursementBatchResult:
+        return DisbursementBatchResult(
+            received=out.received,
+            created=out.created,
+            refused=out.refused,
+            amount_created=Rupiah(out.amount_created),
+            items=[DisbursementBatchItem.from_out(item) for item in out.items],
+        )
+
+
+@strawberry.type(description="A line of a settlement file that changed nothing, and why.")
+class ReconciliationMismatch:
+    line: int = strawberry.field(description="Line in the file; the header is line 1.")
+    reference: str | None
+    code: str
+    message: str
+
+    @staticmethod
+    def from_out(out: Mismatch) -> ReconciliationMismatch:
+        return ReconciliationMismatch(
+            line=out.line, reference=out.reference, code=out.code, message=out.message
+        )
+
+
+@strawberry.type(name="ReconciliationResult", description="What a settlement file settled.")
+class ReconciliationResultType:
+    lines: int
+    settled: int
+    confirmed: int
+    failed: int
+    unchanged: int
+    mismatched: int
+    mismatches: list[ReconciliationMismatch]
+
+    @staticmethod
+    def from_out(out: ReconciliationResult) -> ReconciliationResultType:
+        return ReconciliationResultType(
+            lines=out.lines,
+            settled=out.settled,
+            confirmed=out.confirmed,
+            failed=out.failed,
+            unchanged=out.unchanged,
+            mismatched=out.mismatched,
+            mismatches=[ReconciliationMismatch.from_out(item) for item in out.mismatches],
+        )
 
 
 @strawberry.input

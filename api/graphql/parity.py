@@ -58,12 +58,27 @@ GRAPHQL_FIELDS: dict[str, str] = {
     "getKubeGrant": "Query.kubeGrant",
     "createKubeGrant": "Mutation.createKubeGrant",
     "transitionKubeGrant": "Mutation.transitionKubeGrant",
+    "updateKubeGroup": "Mutation.updateKubeGroup",
+    "changeKubeMemberRole": "Mutation.changeKubeMemberRole",
+    "removeKubeMember": "Mutation.removeKubeMember",
+    "updateKubeGrant": "Mutation.updateKubeGrant",
+    "listKubeGrantTransitions": "KubeGrant.transitions",
+    "addKubeGrantReport": "Mutation.addKubeGrantReport",
+    "listKubeGrantReports": "KubeGrant.reports",
     # Training
     "listTrainingCohorts": "Query.trainingCohorts",
     "getTrainingCohort": "Query.trainingCohort",
     "createTrainingCohort": "Mutation.createTrainingCohort",
     "enrolParticipant": "Mutation.enrolParticipant",
     "recordAttendance": "Mutation.recordAttendance",
+    "updateTrainingCohort": "Mutation.updateTrainingCohort",
+    "changeTrainingCohortStatus": "Mutation.changeTrainingCohortStatus",
+    "addTrainingSession": "Mutation.addTrainingSession",
+    "getAttendance": "TrainingSession.attendance",
+    "listParticipants": "TrainingCohort.participants",
+    "withdrawParticipant": "Mutation.withdrawParticipant",
+    "setAssessment": "Mutation.setAssessment",
+    "setOutcome": "Mutation.setOutcome",
     # Money
     "listAllocations": "Query.allocations",
     "getAllocation": "Query.allocation",
@@ -73,6 +88,20 @@ GRAPHQL_FIELDS: dict[str, str] = {
     "getDisbursement": "Query.disbursement",
     "createDisbursement": "Mutation.createDisbursement",
     "transitionDisbursement": "Mutation.transitionDisbursement",
+    "createDisbursementBatch": "Mutation.createDisbursementBatch",
+    "reconcileDisbursements": "Mutation.reconcileDisbursements",
+    "listDisbursementTransitions": "Disbursement.transitions",
+    # Webhooks
+    "createWebhook": "Mutation.createWebhook",
+    "listWebhooks": "Query.webhooks",
+    "getWebhook": "Query.webhook",
+    "updateWebhook": "Mutation.updateWebhook",
+    "deleteWebhook": "Mutation.deleteWebhook",
+    "rotateWebhookSecret": "Mutation.rotateWebhookSecret",
+    "listWebhookDeliveries": "Query.webhookDeliveries",
+    "getWebhookDelivery": "Query.webhookDelivery",
+    "redeliverWebhookDelivery": "Mutation.redeliverWebhookDelivery",
+    "redeliverParkedWebhookDeliveries": "Mutation.redeliverParkedWebhookDeliveries",
     # Changes
     "listChanges": "Query.changes",
 }
@@ -88,37 +117,4 @@ WITHOUT_GRAPHQL: dict[str, str] = {
 
 # REST operations whose GraphQL field is not built yet: "missing" in the table, not a failure.
 # Empty once issue 12 is done.
-NOT_YET: dict[str, str] = {
-    # KUBE
-    "updateKubeGroup": "issue 12",
-    "changeKubeMemberRole": "issue 12",
-    "removeKubeMember": "issue 12",
-    "updateKubeGrant": "issue 12",
-    "listKubeGrantTransitions": "issue 12",
-    "addKubeGrantReport": "issue 12",
-    "listKubeGrantReports": "issue 12",
-    # Training
-    "updateTrainingCohort": "issue 12",
-    "changeTrainingCohortStatus": "issue 12",
-    "addTrainingSession": "issue 12",
-    "getAttendance": "issue 12",
-    "listParticipants": "issue 12",
-    "withdrawParticipant": "issue 12",
-    "setAssessment": "issue 12",
-    "setOutcome": "issue 12",
-    # Money
-    "createDisbursementBatch": "issue 12",
-    "reconcileDisbursements": "issue 12",
-    "listDisbursementTransitions": "issue 12",
-    # Webhooks
-    "createWebhook": "issue 12",
-    "listWebhooks": "issue 12",
-    "getWebhook": "issue 12",
-    "updateWebhook": "issue 12",
-    "deleteWebhook": "issue 12",
-    "rotateWebhookSecret": "issue 12",
-    "listWebhookDeliveries": "issue 12",
-    "getWebhookDelivery": "issue 12",
-    "redeliverWebhookDelivery": "issue 12",
-    "redeliverParkedWebhookDeliveries": "issue 12",
-}
+NOT_YET: dict[str, str] = {}

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from asgi_correlation_id import correlation_id
+from cross_web import AsyncHTTPRequestAdapter
+from cross_web import HTTPException as StrawberryHTTPException
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from graphql import GraphQLError
@@ -173,6 +175,20 @@ async def graphql_context(
 class DinsosGraphQLRouter(GraphQLRouter[GraphQLContext, None]):
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         return HTMLResponse(GRAPHIQL_PAGE)
+
+    async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> dict[str, str]:
+        # Strawberry refuses a malformed form or a file the map names but the form lacks; a
+        # `map` or `operations` of the wrong shape (a list, a path through a number) fails
+        # deeper in its placing of the files, and is the client's mistake as much. (cross_web is
+        # Strawberry's own HTTP layer, a dependency of strawberry-graphql.)
+        try:
+            return await super().parse_multipart(request)
+        except StrawberryHTTPException:
+            raise
+        except (AttributeError, TypeError, IndexError, ValueError) as error:
+            raise StrawberryHTTPException(
+                400, "The form does not follow the GraphQL multipart request spec."
+            ) from error
 
     async def process_result(
         self, request: Request, result: ExecutionResult

@@ -29,6 +29,7 @@ from api.graphql import (
     region_resolvers,
     report_resolvers,
     training_resolvers,
+    webhook_resolvers,
 )
 from api.graphql.limits import OneOperationByName, cost_limit
 from api.graphql.permissions import IsAuthenticated
@@ -49,6 +50,11 @@ REPORTS_READ = (
 )
 TRAINING_READ = "Needs training:read."
 TRAINING_WRITE = "Needs training:write. Same rules and error codes as the REST endpoint."
+MONEY_WRITE = (
+    "Needs disbursements:write. Runs at most once per `idempotencyKey`, as REST's "
+    "Idempotency-Key (shared with REST), as createDisbursement."
+)
+WEBHOOKS = "Needs webhooks:manage. Only this client's subscriptions; another's is not_found."
 # `expectedVersion`, where offered, is REST's If-Match: optional; a stale one fails with code
 # `version_mismatch`.
 
@@ -183,6 +189,28 @@ class Query:
         description="Disbursements to recipients in your region, as REST's list. "
         "Needs disbursements:read.",
     )
+    # Webhooks
+    webhook = strawberry.field(
+        resolver=webhook_resolvers.webhook,
+        permission_classes=[IsAuthenticated],
+        description=WEBHOOKS,
+    )
+    webhooks = strawberry.field(
+        resolver=webhook_resolvers.webhooks,
+        permission_classes=[IsAuthenticated],
+        description="This client's subscriptions, by last change. " + WEBHOOKS,
+    )
+    webhook_deliveries = strawberry.field(
+        resolver=webhook_resolvers.webhook_deliveries,
+        permission_classes=[IsAuthenticated],
+        description='A subscription\'s delivery log, newest first; `status: "parked"` lists '
+        "those whose retries gave up. " + WEBHOOKS,
+    )
+    webhook_delivery = strawberry.field(
+        resolver=webhook_resolvers.webhook_delivery,
+        permission_classes=[IsAuthenticated],
+        description="One delivery with every attempt. " + WEBHOOKS,
+    )
     changes = strawberry.field(
         resolver=change_resolvers.changes,
         permission_classes=[IsAuthenticated],
@@ -301,6 +329,31 @@ class Mutation:
         permission_classes=[IsAuthenticated],
         description=KUBE_WRITE,
     )
+    update_kube_group = strawberry.mutation(
+        resolver=kube_resolvers.update_kube_group,
+        permission_classes=[IsAuthenticated],
+        description=KUBE_WRITE + " `expectedVersion` is required, as REST's If-Match.",
+    )
+    change_kube_member_role = strawberry.mutation(
+        resolver=kube_resolvers.change_kube_member_role,
+        permission_classes=[IsAuthenticated],
+        description=KUBE_WRITE,
+    )
+    remove_kube_member = strawberry.mutation(
+        resolver=kube_resolvers.remove_kube_member,
+        permission_classes=[IsAuthenticated],
+        description=KUBE_WRITE,
+    )
+    update_kube_grant = strawberry.mutation(
+        resolver=kube_resolvers.update_kube_grant,
+        permission_classes=[IsAuthenticated],
+        description=KUBE_WRITE + " `expectedVersion` is required, as REST's If-Match.",
+    )
+    add_kube_grant_report = strawberry.mutation(
+        resolver=kube_resolvers.add_kube_grant_report,
+        permission_classes=[IsAuthenticated],
+        description=KUBE_WRITE + " The first report moves a disbursed grant to reporting.",
+    )
     create_training_cohort = strawberry.mutation(
         resolver=training_resolvers.create_training_cohort,
         permission_classes=[IsAuthenticated],
@@ -313,6 +366,36 @@ class Mutation:
     )
     record_attendance = strawberry.mutation(
         resolver=training_resolvers.record_attendance,
+        permission_classes=[IsAuthenticated],
+        description=TRAINING_WRITE,
+    )
+    update_training_cohort = strawberry.mutation(
+        resolver=training_resolvers.update_training_cohort,
+        permission_classes=[IsAuthenticated],
+        description=TRAINING_WRITE + " `expectedVersion` is required, as REST's If-Match.",
+    )
+    change_training_cohort_status = strawberry.mutation(
+        resolver=training_resolvers.change_training_cohort_status,
+        permission_classes=[IsAuthenticated],
+        description=TRAINING_WRITE,
+    )
+    add_training_session = strawberry.mutation(
+        resolver=training_resolvers.add_training_session,
+        permission_classes=[IsAuthenticated],
+        description=TRAINING_WRITE,
+    )
+    withdraw_participant = strawberry.mutation(
+        resolver=training_resolvers.withdraw_participant,
+        permission_classes=[IsAuthenticated],
+        description=TRAINING_WRITE + " Answers the cohort without the participant.",
+    )
+    set_assessment = strawberry.mutation(
+        resolver=training_resolvers.set_assessment,
+        permission_classes=[IsAuthenticated],
+        description=TRAINING_WRITE,
+    )
+    set_outcome = strawberry.mutation(
+        resolver=training_resolvers.set_outcome,
         permission_classes=[IsAuthenticated],
         description=TRAINING_WRITE,
     )
@@ -342,6 +425,54 @@ class Mutation:
         description="Needs disbursements:write. Moves: scheduled -> sent -> confirmed | failed, "
         "confirmed -> reversed (`invalid_transition` otherwise). Runs at most once per "
         "`idempotencyKey`, as createDisbursement.",
+    )
+    create_disbursement_batch = strawberry.mutation(
+        resolver=money_resolvers.create_disbursement_batch,
+        permission_classes=[IsAuthenticated],
+        description="Up to 10,000 disbursements, each checked on its own with the rules of "
+        "createDisbursement: a result per item (created with its id, or refused with the code "
+        "and field REST gives) and the totals. " + MONEY_WRITE,
+    )
+    reconcile_disbursements = strawberry.mutation(
+        resolver=money_resolvers.reconcile_disbursements,
+        permission_classes=[IsAuthenticated],
+        description="The bank's or post office's settlement file (CSV, as REST's POST "
+        "/api/v1/disbursements/reconciliations, up to 20 MB) sent as `file` by the GraphQL "
+        "multipart request spec. " + MONEY_WRITE,
+    )
+    # Webhooks
+    create_webhook = strawberry.mutation(
+        resolver=webhook_resolvers.create_webhook,
+        permission_classes=[IsAuthenticated],
+        description="Subscribe an https:// endpoint to the changes this client may see. Needs "
+        "webhooks:manage and changes:read. The answer carries the signing `secret` this once.",
+    )
+    update_webhook = strawberry.mutation(
+        resolver=webhook_resolvers.update_webhook,
+        permission_classes=[IsAuthenticated],
+        description="Change url, event types, description, or pause and resume. "
+        "`expectedVersion` is required, as REST's If-Match. " + WEBHOOKS,
+    )
+    delete_webhook = strawberry.mutation(
+        resolver=webhook_resolvers.delete_webhook,
+        permission_classes=[IsAuthenticated],
+        description="Unsubscribe; answers the id. `expectedVersion` is optional. " + WEBHOOKS,
+    )
+    rotate_webhook_secret = strawberry.mutation(
+        resolver=webhook_resolvers.rotate_webhook_secret,
+        permission_classes=[IsAuthenticated],
+        description="A new signing secret, returned this once; the old one signs beside it "
+        "for the grace period. " + WEBHOOKS,
+    )
+    redeliver_webhook_delivery = strawberry.mutation(
+        resolver=webhook_resolvers.redeliver_webhook_delivery,
+        permission_classes=[IsAuthenticated],
+        description="Send a delivered or parked delivery again. " + WEBHOOKS,
+    )
+    redeliver_parked_webhook_deliveries = strawberry.mutation(
+        resolver=webhook_resolvers.redeliver_parked_webhook_deliveries,
+        permission_classes=[IsAuthenticated],
+        description="Send every parked delivery again. " + WEBHOOKS,
     )
 
 

@@ -10,6 +10,7 @@ import strawberry
 from strawberry.types import Info
 
 from api.graphql.context import GraphQLContext
+from service.training.tables import TrainingAttendance as AttendanceRow
 from service.training.tables import TrainingCohort as CohortRow
 from service.training.tables import TrainingSession as SessionRow
 from service.training.views import ParticipantRecord, present_participant
@@ -17,11 +18,29 @@ from service.training.views import ParticipantRecord, present_participant
 GqlInfo = Info[GraphQLContext, None]
 
 
+@strawberry.type(description="A participant's mark on a session's attendance sheet.")
+class AttendanceMark:
+    participant_id: uuid.UUID
+    present: bool
+
+    @staticmethod
+    def from_record(row: AttendanceRow) -> AttendanceMark:
+        return AttendanceMark(participant_id=row.participant_id, present=row.present)
+
+
 @strawberry.type(description="One session day of a cohort.")
 class TrainingSession:
     id: uuid.UUID
     held_on: dt.date
     title: str | None
+
+    @strawberry.field(
+        description="The session's attendance sheet: who was recorded present or absent, as "
+        "REST's GET .../sessions/{id}/attendance."
+    )
+    async def attendance(self, info: GqlInfo) -> list[AttendanceMark]:
+        rows = await info.context.loaders.session_attendance.load(self.id)
+        return [AttendanceMark.from_record(row) for row in rows]
 
     @staticmethod
     def from_record(row: SessionRow) -> TrainingSession:
@@ -168,3 +187,20 @@ class TrainingCohortFilterInput:
     topic: str | None = None
     updated_since: dt.datetime | None = None
     name: str | None = None
+
+
+@strawberry.input(description="Only the fields sent are changed.")
+class TrainingCohortUpdateInput:
+    name: str | None = strawberry.UNSET
+    topic: str | None = strawberry.UNSET
+    venue: str | None = strawberry.UNSET
+    capacity: int | None = strawberry.UNSET
+    facilitator_id: uuid.UUID | None = strawberry.UNSET
+    trainer_name: str | None = strawberry.UNSET
+    completion_threshold: int | None = strawberry.UNSET
+
+
+@strawberry.input(description="`businessKind` is required when `startedBusiness` is true.")
+class OutcomeInput:
+    started_business: bool
+    business_kind: str | None = None

@@ -11,7 +11,6 @@ from api.problems import problem_responses
 from api.rest.params import Cursor, Limit
 from schemas.common import Page
 from schemas.webhooks import (
-    AttemptOut,
     DeliveryDetail,
     DeliveryOut,
     DeliveryStatus,
@@ -22,8 +21,7 @@ from schemas.webhooks import (
     SubscriptionWithSecret,
 )
 from service.webhooks import deliveries, subscriptions
-from service.webhooks.deliveries import LoggedDelivery
-from service.webhooks.subscriptions import WithSecret
+from service.webhooks.views import present_delivery, present_delivery_detail, present_with_secret
 
 router = APIRouter(
     prefix="/api/v1/webhooks", tags=["webhooks"], responses=problem_responses(401, 403, 422)
@@ -31,41 +29,6 @@ router = APIRouter(
 
 SubscriptionId = Annotated[uuid.UUID, Path(description="The subscription's id.")]
 DeliveryId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The delivery's id.")]
-
-
-def _with_secret(created: WithSecret) -> SubscriptionWithSecret:
-    return SubscriptionWithSecret.model_validate(
-        {
-            **SubscriptionOut.model_validate(created.subscription).model_dump(),
-            "secret": created.secret,
-        }
-    )
-
-
-def _delivery_out(logged: LoggedDelivery) -> DeliveryOut:
-    delivery = logged.delivery
-    assert delivery.id is not None
-    return DeliveryOut(
-        id=delivery.id,
-        event_id=delivery.event_id,
-        event_type=logged.event_type,
-        record_id=logged.record_id,
-        action=logged.action,
-        status=DeliveryStatus(delivery.status),
-        attempts=delivery.attempts,
-        last_status_code=delivery.last_status_code,
-        last_error=delivery.last_error,
-        next_attempt_at=delivery.next_attempt_at if delivery.status == "pending" else None,
-        delivered_at=delivery.delivered_at,
-        created_at=delivery.created_at,
-    )
-
-
-def _delivery_detail(logged: LoggedDelivery) -> DeliveryDetail:
-    return DeliveryDetail(
-        **_delivery_out(logged).model_dump(),
-        attempt_log=[AttemptOut.model_validate(attempt) for attempt in logged.attempts],
-    )
 
 
 @router.post(
@@ -87,7 +50,7 @@ async def create_webhook(
     created = await subscriptions.create_subscription(session, caller, body)
     response.headers["ETag"] = etag(created.subscription.version)
     response.headers["Location"] = f"/api/v1/webhooks/{created.subscription.id}"
-    return _with_secret(created)
+    return present_with_secret(created)
 
 
 @router.get("", operation_id="listWebhooks", response_model=Page[SubscriptionOut])
@@ -184,7 +147,7 @@ async def rotate_webhook_secret(
     grace = timedelta(hours=request.app.state.settings.webhook_secret_grace_hours)
     rotated = await subscriptions.rotate_secret(session, caller, subscription_id, grace=grace)
     response.headers["ETag"] = etag(rotated.subscription.version)
-    return _with_secret(rotated)
+    return present_with_secret(rotated)
 
 
 @router.get(
@@ -215,7 +178,7 @@ async def list_webhook_deliveries(
         cursor=cursor,
     )
     return Page[DeliveryOut](
-        items=[_delivery_out(item) for item in page.items], next_cursor=page.next_cursor
+        items=[present_delivery(item) for item in page.items], next_cursor=page.next_cursor
     )
 
 
@@ -231,7 +194,7 @@ async def get_webhook_delivery(
     """One delivery with every attempt: when, your endpoint's status code or the error, and
     how long it took."""
     logged = await deliveries.get_delivery(session, caller, subscription_id, delivery_id)
-    return _delivery_detail(logged)
+    return present_delivery_detail(logged)
 
 
 @router.post(
@@ -247,7 +210,7 @@ async def redeliver_webhook_delivery(
     retry schedule. A pending one is left as it is, so asking twice is the same as once. When
     the last parked delivery is redelivered, a `failing` subscription is `active` again."""
     logged = await deliveries.redeliver(session, caller, subscription_id, delivery_id)
-    return _delivery_detail(logged)
+    return present_delivery_detail(logged)
 
 
 @router.post(

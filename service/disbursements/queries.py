@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Select, select
@@ -103,14 +105,28 @@ async def list_disbursements(
     )
 
 
+def _history(disbursement_ids: Sequence[uuid.UUID]) -> Select[DisbursementTransition]:
+    return (
+        select(DisbursementTransition)
+        .where(col(DisbursementTransition.disbursement_id).in_(disbursement_ids))
+        .order_by(col(DisbursementTransition.id))
+    )
+
+
+async def transitions_of(
+    session: AsyncSession, disbursement_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[DisbursementTransition]]:
+    """The histories of any number of disbursements in one query, oldest first: for
+    disbursements read through ``visible_disbursements`` (GraphQL's nested field)."""
+    history: dict[uuid.UUID, list[DisbursementTransition]] = defaultdict(list)
+    if disbursement_ids:
+        for transition in await session.scalars(_history(disbursement_ids)):
+            history[transition.disbursement_id].append(transition)
+    return history
+
+
 async def list_transitions(
     session: AsyncSession, caller: Caller, disbursement_id: uuid.UUID
 ) -> list[DisbursementTransition]:
     disbursement = await get_disbursement(session, caller, disbursement_id)
-    return list(
-        await session.scalars(
-            select(DisbursementTransition)
-            .where(col(DisbursementTransition.disbursement_id) == disbursement.id)
-            .order_by(col(DisbursementTransition.id))
-        )
-    )
+    return list(await session.scalars(_history([disbursement.id])))

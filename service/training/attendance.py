@@ -4,6 +4,7 @@ again with the same values changes nothing (no new version, no change event)."""
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 from sqlalchemy import func, select, update
@@ -56,6 +57,22 @@ async def attendance_sheet(
             .order_by(col(TrainingAttendance.participant_id))
         )
     )
+
+
+async def attendance_of(
+    session: AsyncSession, session_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[TrainingAttendance]]:
+    """The attendance sheets of any number of sessions in one query, each as
+    ``attendance_sheet`` orders it. For sessions read through a cohort the caller may see."""
+    sheets: dict[uuid.UUID, list[TrainingAttendance]] = defaultdict(list)
+    if session_ids:
+        for row in await session.scalars(
+            select(TrainingAttendance)
+            .where(col(TrainingAttendance.session_id).in_(session_ids))
+            .order_by(col(TrainingAttendance.session_id), col(TrainingAttendance.participant_id))
+        ):
+            sheets[row.session_id].append(row)
+    return sheets
 
 
 async def _journal(

@@ -132,6 +132,59 @@ async def test_region_matrix(
         f=spare,
     )
     assert error_code(gql_member) == (None if inside else "not_found")
+    gql_role = await gql(
+        probe,
+        client,
+        "mutation($g: UUID!, $f: UUID!) { "
+        'changeKubeMemberRole(groupId: $g, familyId: $f, role: "sekretaris") { id } }',
+        g=group["id"],
+        f=spare,
+    )
+    assert error_code(gql_role) == (None if inside else "not_found")
+    gql_remove = await gql(
+        probe,
+        client,
+        "mutation($g: UUID!, $f: UUID!) { removeKubeMember(groupId: $g, familyId: $f) { id } }",
+        g=group["id"],
+        f=spare,
+    )
+    assert error_code(gql_remove) == (None if inside else "not_found")
+    current = (await http.get(f"/api/v1/kube/{group['id']}", headers=owner.headers)).json()
+    gql_rename = await gql(
+        probe,
+        client,
+        "mutation($g: UUID!, $v: Int!) { updateKubeGroup(groupId: $g, expectedVersion: $v, "
+        'input: {name: "KUBE Nama Baru"}) { name } }',
+        g=group["id"],
+        v=current["version"],
+    )
+    assert error_code(gql_rename) == (None if inside else "not_found")
+    grant_now = (await http.get(grant_url, headers=owner.headers)).json()
+    gql_grant_patch = await gql(
+        probe,
+        client,
+        "mutation($g: UUID!, $v: Int!) { updateKubeGrant(grantId: $g, expectedVersion: $v, "
+        'input: {purpose: "Modal"}) { id } }',
+        g=grant["id"],
+        v=grant_now["version"],
+    )
+    # inside: the grant was cancelled above
+    assert error_code(gql_grant_patch) == ("grant_locked" if inside else "not_found")
+    gql_report = await gql(
+        probe,
+        client,
+        "mutation($g: UUID!) { addKubeGrantReport(grantId: $g, input: {reportDate: "
+        '"2026-09-30", revenue: 1, activeMembers: 5}) { id } }',
+        g=grant["id"],
+    )
+    assert error_code(gql_report) == ("not_reporting" if inside else "not_found")
+    gql_history = await gql(
+        probe,
+        client,
+        "query($g: UUID!) { kubeGrant(id: $g) { transitions { toStatus } reports { id } } }",
+        g=grant["id"],
+    )
+    assert error_code(gql_history) == (None if inside else "not_found")
     # a grant for a group the caller cannot see names the field, like any unknown id
     new_grant = await probe.post(
         "/api/v1/kube-grants", json=grant_body(group["id"]), headers=client.headers

@@ -10,6 +10,7 @@ even see answers 404, as everywhere).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,7 +127,10 @@ async def test_reads(
     )
     assert _code(gql) == (None if reach.sees_allocation else "not_found")
     gql = await _gql(
-        probe, client, "query($d: UUID!) { disbursement(id: $d) { id } }", d=payment_id
+        probe,
+        client,
+        "query($d: UUID!) { disbursement(id: $d) { id transitions { toStatus } } }",
+        d=payment_id,
     )
     assert _code(gql) == (None if reach.sees_payments else "not_found")
     gql = await _gql(
@@ -264,3 +268,48 @@ async def test_disbursement_writes(
         assert _code(gql) == "invalid_transition"
     else:
         assert _code(gql) == ("outside_region" if reach.sees_payments else "not_found")
+
+    gql = await _gql(
+        probe,
+        client,
+        "mutation($k: String!, $items: [DisbursementCreateInput!]!) {"
+        " createDisbursementBatch(idempotencyKey: $k, items: $items) {"
+        " items { status error { code } } } }",
+        k=f"gql-batch-{caller}",
+        items=[
+            {
+                "allocationId": allocation_id,
+                "recipientKind": "kpm",
+                "recipientId": setting.spare_family,
+                "amount": 1_000_000,
+                "purpose": "Modal usaha",
+                "channel": "pos",
+                "period": "2026-Q4",
+            }
+        ],
+    )
+    (item,) = gql["data"]["createDisbursementBatch"]["items"]
+    assert (item["status"], (item["error"] or {}).get("code")) == (
+        ("created", None) if reach.may_spend else ("refused", "outside_region")
+    )
+    upload = await probe.post(
+        "/graphql",
+        data={
+            "operations": json.dumps(
+                {
+                    "query": "mutation($k: String!, $f: Upload!) { reconcileDisbursements("
+                    "idempotencyKey: $k, file: $f) { unchanged mismatches { code } } }",
+                    "variables": {"k": f"gql-file-{caller}", "f": None},
+                }
+            ),
+            "map": json.dumps({"0": ["variables.f"]}),
+        },
+        files={"0": ("settlement.csv", content, "text/csv")},
+        headers=client.headers,
+    )
+    settled = upload.json()["data"]["reconcileDisbursements"]
+    codes = [m["code"] for m in settled["mismatches"]]
+    if reach.may_spend:  # the REST file above settled it already
+        assert (settled["unchanged"], codes) == (1, [])
+    else:
+        assert codes == ["outside_region" if reach.sees_payments else "unknown_reference"]

@@ -54,7 +54,8 @@ async def test_region_matrix(
     one = await gql(
         probe,
         client,
-        "query($id: UUID!) { trainingCohort(id: $id) { participants { name } } }",
+        "query($id: UUID!) { trainingCohort(id: $id) { participants { name } "
+        "sessions { attendance { present } } } }",
         id=cohort["id"],
     )
     assert error_code(one) == (None if inside else "not_found")
@@ -105,6 +106,56 @@ async def test_region_matrix(
     assert error_code(gql_sheet) == (None if inside else "not_found")
     withdrawn = await probe.delete(participant_url, headers=client.headers)
     assert withdrawn.status_code == (409 if inside else 404)  # inside: it runs already
+    ids = {"c": cohort["id"], "p": participant["id"]}
+    gql_withdraw = await gql(
+        probe,
+        client,
+        "mutation($c: UUID!, $p: UUID!) { withdrawParticipant(cohortId: $c, participantId: $p) "
+        "{ id } }",
+        **ids,
+    )
+    assert error_code(gql_withdraw) == ("cohort_started" if inside else "not_found")
+    gql_assess = await gql(
+        probe,
+        client,
+        "mutation($c: UUID!, $p: UUID!) { setAssessment(cohortId: $c, participantId: $p, "
+        'input: {needs: "Modal"}) { id } }',
+        **ids,
+    )
+    assert error_code(gql_assess) == (None if inside else "not_found")
+    gql_outcome = await gql(
+        probe,
+        client,
+        "mutation($c: UUID!, $p: UUID!) { setOutcome(cohortId: $c, participantId: $p, "
+        "input: {startedBusiness: false}) { id } }",
+        **ids,
+    )
+    assert error_code(gql_outcome) == ("cohort_not_completed" if inside else "not_found")
+    gql_session = await gql(
+        probe,
+        client,
+        'mutation($c: UUID!) { addTrainingSession(cohortId: $c, input: {heldOn: "2026-10-21"}) '
+        "{ id } }",
+        c=cohort["id"],
+    )
+    assert error_code(gql_session) == (None if inside else "not_found")
+    current = (await http.get(url, headers=owner.headers)).json()
+    gql_update = await gql(
+        probe,
+        client,
+        "mutation($c: UUID!, $v: Int!) { updateTrainingCohort(cohortId: $c, expectedVersion: $v,"
+        ' input: {venue: "Aula Desa"}) { id } }',
+        c=cohort["id"],
+        v=current["version"],
+    )
+    assert error_code(gql_update) == (None if inside else "not_found")
+    gql_status = await gql(
+        probe,
+        client,
+        'mutation($c: UUID!) { changeTrainingCohortStatus(cohortId: $c, to: "completed") { id } }',
+        c=cohort["id"],
+    )
+    assert error_code(gql_status) == (None if inside else "not_found")
 
     # creating in a region outside is forbidden
     created = await probe.post(
