@@ -8,11 +8,13 @@ import asyncio
 import csv
 import io
 import json
+from collections.abc import AsyncIterator
 
 import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from api.app import upload_limits
 from service.settings import Settings
 from tests.api.graphql_calls import error_code, gql
 from tests.conftest import PROJECT_ROOT, _app_on
@@ -162,3 +164,39 @@ async def test_an_upload_may_pass_the_json_limit_up_to_the_imports(
         rest = await limited.post("/api/v1/kpm/imports", content=big, headers=client.headers)
     assert rest.status_code == 413, rest.text
     assert error_code(too_big.json()) == rest.json()["code"] == "content_too_large"
+
+
+async def test_a_multipart_body_past_the_largest_file_is_refused_as_it_arrives(
+    clients: ClientFactory,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
+) -> None:
+    """/graphql takes multipart bodies up to its largest file (an import roll, or a settlement
+    file) plus room for the form; a longer one is cut off with 413 before it is parsed."""
+    client = await clients(region="33.28", scopes=WRITER)
+    small = _app_on(settings.model_copy(update={"import_max_bytes": 100_000}), sessions, engine)
+    limit = upload_limits(small.state.settings)["/graphql"]
+    sent = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        # A well-formed start, then one endless file part.
+        nonlocal sent
+        yield (
+            b'--x\r\nContent-Disposition: form-data; name="0"; filename="roll.csv"\r\n'
+            b"Content-Type: text/csv\r\n\r\n"
+        )
+        chunk = b"x" * 1_000_000
+        while sent <= limit:
+            sent += len(chunk)
+            yield chunk
+
+    transport = httpx.ASGITransport(app=small, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as limited:
+        refused = await limited.post(
+            "/graphql",
+            content=body(),
+            headers={**client.headers, "content-type": "multipart/form-data; boundary=x"},
+        )
+    assert refused.status_code == 413
+    assert refused.json()["code"] == "content_too_large"
