@@ -40,6 +40,7 @@ from service.auth.keys import token_keys
 from service.auth.token_cache import TokenCache
 from service.connections import asyncpg_dsn
 from service.database import create_engine, create_session_factory
+from service.dci.signatures import service_signer
 from service.disbursements.reconciliation import MAX_BYTES as RECONCILIATION_MAX_BYTES
 from service.rate_limits import RateLimits
 from service.settings import Settings, get_settings
@@ -164,6 +165,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     )
     app.state.settings = settings
     app.state.token_keys = token_keys(settings)
+    app.state.dci_signer = service_signer(settings)
     app.state.token_cache = TokenCache()
     app.state.rate_limits = RateLimits(settings)
     app.state.background_tasks = set()
