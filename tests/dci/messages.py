@@ -44,7 +44,7 @@ def search_item(
     **criteria: Any,
 ) -> dict[str, Any]:
     return {
-        "reference_id": reference_id or f"ref-{next(_references)}",
+        "reference_id": reference_id if reference_id is not None else f"ref-{next(_references)}",
         "timestamp": now_text(),
         "search_criteria": {
             "version": "1.0.0",
