@@ -76,19 +76,21 @@ def lookup_of(message: Mapping[str, Any]) -> Lookup | None:
         return None
     if not isinstance(query, Mapping) or not isinstance(query.get("type"), str):
         return None
+    attribute = search.ID_TYPES.get(query["type"].upper())
     try:
-        if search.translate(criteria)[0] != search.GROUP:
+        if attribute is None or search._entity(criteria) not in (None, search.GROUP):
             return None
+        value = search.ATTRIBUTES[attribute](query.get("value"))
         size, number = search.page_of(criteria.get("pagination"))
-    except DciRejection:
+    except (DciRejection, ValueError):
         return None
     if number != 1:
         return None
     locale = item.get("locale")
     return Lookup(
         reference_id=reference,
-        attribute=search.ID_TYPES[query["type"].upper()],
-        value=str(query["value"]),
+        attribute=attribute,
+        value=value,
         page_size=size,
         locale=locale if isinstance(locale, str) and search._LOCALE.match(locale) else None,
     )
