@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.dci.messages import by_expression, by_id, search, search_item, send
+from tests.dci.spec_check import assert_response_valid
 from tests.factories import ClientFactory, IssuedClient
 
 NIK = "3326064101900007"
@@ -65,12 +66,15 @@ async def test_a_replayed_message_is_refused(http: httpx.AsyncClient, reader: Is
     assert replay.header["status_reason_code"] == "rjct.message_id.duplicate"
 
 
-@pytest.mark.parametrize("body", [[], {"hello": "world"}, {"header": {"action": "search"}}])
+@pytest.mark.parametrize(
+    "body", [[], {"hello": "world"}, {"header": {"action": "search"}}, "not an envelope"]
+)
 async def test_what_is_no_envelope_is_refused_without_a_code(
     http: httpx.AsyncClient, reader: IssuedClient, body: Any
 ) -> None:
     response = await http.post("/dci/registry/sync/search", json=body, headers=reader.headers)
     assert response.status_code == 200
+    assert_response_valid("/registry/sync/search", 200, response.json())
     header = response.json()["header"]
     assert header["status"] == "rjct"
     assert "status_reason_code" not in header
