@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from api.body_limits import BodyLimitMiddleware
+from api.dci.router import router as dci_router
 from api.docs import install_docs, page_policies
 from api.graphql.router import graphql_router
 from api.graphql.schema import build_schema
@@ -40,6 +41,8 @@ from service.auth.keys import token_keys
 from service.auth.token_cache import TokenCache
 from service.connections import asyncpg_dsn
 from service.database import create_engine, create_session_factory
+from service.dci.sender_keys import SenderKeyCache
+from service.dci.signatures import service_signer
 from service.disbursements.reconciliation import MAX_BYTES as RECONCILIATION_MAX_BYTES
 from service.kpm.import_worker import ImportWorker, stop_worker
 from service.rate_limits import RateLimits
@@ -101,6 +104,13 @@ TAGS = [
         "reconciliation files. Every request that moves money needs an `Idempotency-Key`.",
     },
     {
+        "name": "DCI Social Registry",
+        "description": "The DCI Social Registry API 1.0.0 (SPDCI) over the same families, "
+        "tokens, scopes and regions: signed envelopes `{signature, header, message}`, search "
+        "by identifier or by query, transaction status. Errors in the DCI shapes, not "
+        "problem+json.",
+    },
+    {
         "name": "changes",
         "description": "The change feed: what changed in your region, in commit order, for "
         "systems that keep a copy.",
@@ -139,6 +149,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         app.state.sessions = create_session_factory(app.state.engine)
         app.state.client_states = ClientStates(asyncpg_dsn(url))
         app.state.client_states.start()
+        # The DCI sender keys, remembered on the same terms as the clients.
+        app.state.dci_sender_keys = SenderKeyCache(app.state.client_states)
         # The GraphQL loaders' short read sessions: the same pool (tests bind them apart).
         app.state.read_sessions = app.state.sessions
         # What exists now lives as long as the process: take it out of the cycle collector's
@@ -183,6 +195,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     )
     app.state.settings = settings
     app.state.token_keys = token_keys(settings)
+    app.state.dci_signer = service_signer(settings)
     app.state.token_cache = TokenCache()
     app.state.rate_limits = RateLimits(settings)
     app.state.background_tasks = set()
@@ -204,6 +217,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(
         graphql_router(build_schema(settings)), prefix="/graphql", include_in_schema=False
     )
+    # Then the DCI door, for the same reason: its few paths would otherwise be reached only
+    # after every REST path was tried (a millisecond of a lookup by NIK).
+    app.include_router(dci_router)
     for router in (
         oauth.router,
         regions.router,

@@ -92,3 +92,70 @@ def revoke(client_id: Annotated[str, typer.Argument(metavar="CLIENT_ID")]) -> No
         lambda session: clients.revoke_client(session, clients.operator(), client_id)
     )
     typer.echo(f"Revoked {client.id} ({client.name}).")
+
+
+dci_keys = typer.Typer(
+    help="The public keys a client signs its DCI messages with (Ed25519 or ES256, as JWK). "
+    "A client with a key must sign every DCI message.",
+    no_args_is_help=True,
+)
+app.add_typer(dci_keys, name="dci-key")
+
+
+@dci_keys.command("add")
+def add_dci_key(
+    client_id: Annotated[str, typer.Argument(metavar="CLIENT_ID")],
+    key_id: Annotated[
+        str, typer.Option(metavar="KEY_ID", help="The key's id, as the signatures' kidId names it.")
+    ],
+    jwk: Annotated[
+        typer.FileText,
+        typer.Option(metavar="FILE", help="The public key as a JWK (JSON file; - for stdin)."),
+    ],
+) -> None:
+    """Register a client's public key for DCI signatures."""
+    from cli.transactions import in_transaction
+    from service.auth import clients
+    from service.dci import sender_keys
+
+    try:
+        public = json.loads(jwk.read())
+    except ValueError as error:
+        raise typer.BadParameter(f"not JSON: {error}", param_hint="--jwk") from None
+    key = in_transaction(
+        lambda session: sender_keys.add_key(
+            session, clients.operator(), client_id, key_id=key_id, jwk=public
+        )
+    )
+    typer.echo(
+        json.dumps(
+            {"client_id": str(key.client_id), "key_id": key.key_id, "algorithm": key.algorithm}
+        )
+    )
+
+
+@dci_keys.command("list")
+def list_dci_keys(client_id: Annotated[str, typer.Argument(metavar="CLIENT_ID")]) -> None:
+    """A client's DCI keys, one a line: key id, algorithm, state."""
+    from cli.transactions import in_transaction
+    from service.dci import sender_keys
+
+    for key in in_transaction(lambda session: sender_keys.list_keys(session, client_id)):
+        state = "revoked" if key.revoked_at else "active"
+        typer.echo(f"{key.key_id}  {key.algorithm}  {state}")
+
+
+@dci_keys.command("revoke")
+def revoke_dci_key(
+    client_id: Annotated[str, typer.Argument(metavar="CLIENT_ID")],
+    key_id: Annotated[str, typer.Argument(metavar="KEY_ID")],
+) -> None:
+    """Revoke a client's DCI key: messages signed with it are refused from now on."""
+    from cli.transactions import in_transaction
+    from service.auth import clients
+    from service.dci import sender_keys
+
+    key = in_transaction(
+        lambda session: sender_keys.revoke_key(session, clients.operator(), client_id, key_id)
+    )
+    typer.echo(f"Revoked key {key.key_id} of {key.client_id}.")

@@ -117,6 +117,18 @@ class Settings(BaseSettings):
     rate_limit_api_per_client: str = "10000/second"
     rate_limit_identity_disclosures_per_client: str = "20/hour"
 
+    # The DCI Social Registry door (api/dci): this registry's id in DCI headers (``sender_id`` of
+    # its answers; a request's ``receiver_id``, when sent, must be it); the Ed25519 key (PEM) it
+    # signs its answers and callbacks with, generated once into ``data_dir`` when unset (several
+    # replicas must share a configured one), published at /dci/.well-known/jwks.json; whether
+    # every client must sign (a client with a registered key always must); how old a
+    # signature's ``created`` may be.
+    dci_registry_id: str = "dinsos-exchange"
+    dci_signing_key: SecretStr | None = None
+    dci_signing_key_id: str = "dci-1"
+    dci_signatures_required: bool = False
+    dci_signature_max_age_seconds: int = Field(default=300, gt=0)
+
     # When set, ``/metrics`` answers only ``Authorization: Bearer <this token>`` (else 401).
     metrics_token: SecretStr | None = None
 

@@ -4,6 +4,7 @@ from service.allocations.tables import Allocation
 from service.audit.tables import AuditEntry
 from service.auth.tables import ApiClient
 from service.changes.tables import ChangeEvent, ChangeFeedHorizon
+from service.dci.tables import DciTransaction, SenderKey
 from service.disbursements.tables import Disbursement, DisbursementTransition
 from service.idempotency.tables import IdempotencyKey
 from service.kpm.tables import (
@@ -40,6 +41,7 @@ __all__ = [
     "AuditEntry",
     "ChangeEvent",
     "ChangeFeedHorizon",
+    "DciTransaction",
     "Disbursement",
     "DisbursementTransition",
     "Enrollment",
@@ -52,6 +54,7 @@ __all__ = [
     "Member",
     "Program",
     "Region",
+    "SenderKey",
     "Verification",
     "metadata",
     "KubeGroup",
