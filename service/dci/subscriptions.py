@@ -98,9 +98,7 @@ def _criteria(item: Mapping[str, Any]) -> dict[str, Any]:
         raise _Refused(NOTIFY_DETAILS_INVALID, "subscribe_criteria must be an object.")
     kind = event_type(criteria.get("reg_event_type"))
     if kind is None:
-        raise _Refused(
-            NOTIFY_TYPES_INVALID, f"reg_event_type is one of {', '.join(EVENT_TYPES)}."
-        )
+        raise _Refused(NOTIFY_TYPES_INVALID, f"reg_event_type is one of {', '.join(EVENT_TYPES)}.")
     record_type = criteria.get("notify_record_type")
     if record_type not in RECORD_TYPES:
         raise _Refused(

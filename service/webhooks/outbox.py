@@ -118,11 +118,13 @@ _ATTEMPT = text(
     """
 )
 # A DCI callback delivered settles the transaction it answers: ``pdng`` becomes the status the
-# callback carries (``succ`` or ``rjct``), so ``txn/status`` tells the caller it arrived.
+# callback carries (``succ`` or ``rjct``) and the message called back is kept as its answer, so
+# ``txn/status`` tells the caller it arrived, and what it said.
 _SETTLE_DCI_TRANSACTIONS = text(
     """
     UPDATE dci_transaction t
-       SET status = d.body->'header'->>'status', updated_at = :now
+       SET status = d.body->'header'->>'status',
+           response = coalesce(d.body->'message', t.response), updated_at = :now
       FROM webhook_delivery d
      WHERE d.id = ANY(:ids) AND t.id = d.dci_transaction_id AND t.status = 'pdng'
     """
