@@ -30,10 +30,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.access import Caller
+from service.dci import reasons
 from service.dci.deliveries import checked_callback_uri, queue_callback
 from service.dci.envelopes import RequestEnvelope, callback_header, read_envelope, timestamp
 from service.dci.journal import finish, new_correlation_id, record_message, transaction_status
-from service.dci import reasons
 from service.dci.reasons import DciRejection
 from service.dci.search import answer_search
 from service.dci.sender_keys import check_signature
