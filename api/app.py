@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from api.body_limits import BodyLimitMiddleware
+from api.dci.router import router as dci_router
 from api.docs import install_docs, page_policies
 from api.graphql.router import graphql_router
 from api.graphql.schema import build_schema
@@ -99,6 +100,13 @@ TAGS = [
         "name": "disbursements",
         "description": "Payments out of allocations: single, in batches, status moves and "
         "reconciliation files. Every request that moves money needs an `Idempotency-Key`.",
+    },
+    {
+        "name": "DCI Social Registry",
+        "description": "The DCI Social Registry API 1.0.0 (SPDCI) over the same families, "
+        "tokens, scopes and regions: signed envelopes `{signature, header, message}`, search "
+        "by identifier or by query, transaction status. Errors in the DCI shapes, not "
+        "problem+json.",
     },
     {
         "name": "changes",
@@ -199,6 +207,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         disbursements.router,
         changes.router,
         webhooks.router,
+        dci_router,
     ):
         app.include_router(router)
 

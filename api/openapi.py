@@ -33,6 +33,9 @@ _TOO_MANY_REQUESTS = {
 }
 
 
+DCI_PREFIX = "/dci/"
+
+
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
@@ -69,6 +72,8 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                         },
                     )
             for status, response in operation.get("responses", {}).items():
+                if path.startswith(DCI_PREFIX) and status != "413":
+                    continue  # the DCI door answers its errors in the DCI spec's shape
                 if status.isdigit() and int(status) >= 400 and status != "503":
                     # FastAPI documents its own validation shape for 422; ours is a Problem.
                     response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF}}

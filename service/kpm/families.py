@@ -16,9 +16,7 @@ from sqlalchemy import (
     Select,
     String,
     Uuid,
-    and_,
     bindparam,
-    exists,
     func,
     select,
 )
@@ -44,13 +42,14 @@ from service.journal import (
     record_reads,
     record_write,
 )
+from service.kpm import conditions
 from service.kpm.disclosures import Disclosure, IdentityConflict
 from service.kpm.facilitators import visible_facilitators
 from service.kpm.reference import program_codes, village_codes
 from service.kpm.tables import Enrollment, Facilitator, Family, Member
 from service.kpm.validation import FamilyDraft, MemberDraft, Refusal, check_family, check_members
 from service.kpm.views import PII_SCOPE, Attributes, FamilyRecord, FamilyRecordRow
-from service.lists import in_region, name_contains, page_by_last_change
+from service.lists import page_by_last_change
 from service.pagination import DEFAULT_LIMIT, Page, check_limit
 from service.records import utcnow
 from service.regions.codes import normalize_region_code, parse_region_code
@@ -221,42 +220,37 @@ class FamilyFilters:
 
 
 def family_query(caller: Caller, filters: FamilyFilters) -> Any:
-    """The live families the caller may see that match ``filters``; shared by lists and export."""
+    """The live families the caller may see that match ``filters``; shared by lists and export.
+    Each filter is one of the attribute conditions of ``service.kpm.conditions``."""
     caller.require("kpm:read")
-    query = visible_families(caller).where(col(Family.archived_at).is_(None))
+    wanted: list[conditions.Condition] = []
     if filters.region:
-        query = query.where(in_region(col(Family.village_code), filters.region))
+        wanted.append(conditions.in_region(normalize_region_code(filters.region, field="region")))
     if filters.village_code:
-        query = query.where(
-            col(Family.village_code)
-            == normalize_region_code(filters.village_code, field="village_code")
-        )
+        village = normalize_region_code(filters.village_code, field="village_code")
+        wanted.append(conditions.condition("village_code", "eq", village))
     if filters.verification_status:
-        query = query.where(col(Family.verification_status) == filters.verification_status)
+        wanted.append(
+            conditions.condition("verification_status", "eq", filters.verification_status)
+        )
     if filters.desil is not None:
-        query = query.where(col(Family.desil) == filters.desil)
+        wanted.append(conditions.condition("desil", "eq", filters.desil))
     if filters.updated_since is not None:
-        query = query.where(col(Family.updated_at) >= filters.updated_since)
+        wanted.append(conditions.updated_since(filters.updated_since))
     if filters.no_kk:
-        query = query.where(col(Family.no_kk) == filters.no_kk)
+        wanted.append(conditions.condition("no_kk", "eq", filters.no_kk))
     if filters.program or filters.enrollment_status:
-        conditions = [col(Enrollment.family_id) == Family.id]
-        if filters.program:
-            conditions.append(col(Enrollment.program_code) == filters.program.upper())
-        if filters.enrollment_status:
-            conditions.append(col(Enrollment.status) == filters.enrollment_status)
-        query = query.where(exists().where(and_(*conditions)))
+        wanted.append(conditions.enrolled(filters.program, filters.enrollment_status))
     if filters.nik:
-        query = query.where(
-            exists().where(col(Member.family_id) == Family.id, col(Member.nik) == filters.nik)
-        )
+        wanted.append(conditions.condition("nik", "eq", filters.nik))
     if filters.name:
-        query = query.where(
-            exists().where(
-                col(Member.family_id) == Family.id, name_contains(col(Member.name), filters.name)
-            )
-        )
-    return query
+        wanted.append(conditions.member_name_contains(filters.name))
+    return live_families(caller).where(*(conditions.on_families(item) for item in wanted))
+
+
+def live_families(caller: Caller) -> Select[Family]:
+    """The live (not archived) families the caller may see: what every list starts from."""
+    return visible_families(caller).where(col(Family.archived_at).is_(None))
 
 
 async def list_families(

@@ -1,0 +1,120 @@
+"""DCI messages as a client builds them, and the door to send them through: every request and
+every answer is checked against the spec (``spec_check``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from tests.dci.spec_check import assert_request_valid, assert_response_valid
+from tests.factories import IssuedClient
+
+SENDER = "sidesa.example.org"
+_references = itertools.count(1)
+
+
+def now_text() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def header(action: str, total_count: int, **overrides: Any) -> dict[str, Any]:
+    return {
+        "version": "1.0.0",
+        "message_id": str(uuid.uuid4()),
+        "message_ts": now_text(),
+        "action": action,
+        "sender_id": SENDER,
+        "receiver_id": "dinsos-exchange",
+        "total_count": total_count,
+        "is_msg_encrypted": False,
+    } | overrides
+
+
+def search_item(
+    query_type: str,
+    query: Any,
+    *,
+    entity: str = "Group",
+    reference_id: str | None = None,
+    **criteria: Any,
+) -> dict[str, Any]:
+    return {
+        "reference_id": reference_id or f"ref-{next(_references)}",
+        "timestamp": now_text(),
+        "search_criteria": {
+            "version": "1.0.0",
+            "reg_type": "ns:dinsos:RegistryType:Social",
+            "reg_record_type": entity,
+            "response_entity": entity,
+            "query_type": query_type,
+            "query": query,
+            **criteria,
+        },
+    }
+
+
+def by_id(kind: str, value: str, **options: Any) -> dict[str, Any]:
+    return search_item("idtype-value", {"type": kind, "value": value}, **options)
+
+
+def by_expression(
+    query: dict[str, Any], *, entity: str = "Group", **options: Any
+) -> dict[str, Any]:
+    expression = {
+        "type": "expression",
+        "value": {"expression": {"collection": entity, "query": query}},
+    }
+    return search_item("expression", expression, entity=entity, **options)
+
+
+def search(*items: dict[str, Any], **header_fields: Any) -> dict[str, Any]:
+    return {
+        "header": header("search", len(items), **header_fields),
+        "message": {
+            "transaction_id": f"txn-{uuid.uuid4().hex[:12]}",
+            "search_request": list(items),
+        },
+    }
+
+
+@dataclass
+class Answer:
+    status: int
+    body: dict[str, Any]
+
+    @property
+    def header(self) -> dict[str, Any]:
+        return self.body["header"]  # type: ignore[no-any-return]
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        return self.body["message"]["search_response"]  # type: ignore[no-any-return]
+
+    def records(self, index: int = 0) -> list[dict[str, Any]]:
+        item = self.items[index]
+        assert item["status"] == "succ", item
+        return item["data"]["reg_records"]  # type: ignore[no-any-return]
+
+
+async def send(
+    http: httpx.AsyncClient,
+    path: str,
+    body: dict[str, Any],
+    client: IssuedClient | None,
+    *,
+    check_request: bool = True,
+) -> Answer:
+    """POST ``body`` to ``/dci{path}`` as ``client``; both checked against the spec (a request
+    meant to be malformed skips its own check)."""
+    if check_request:
+        assert_request_valid(path, body)
+    response = await http.post(f"/dci{path}", json=body, headers=client.headers if client else {})
+    assert response.headers["content-type"].startswith("application/json")
+    answer = Answer(response.status_code, response.json())
+    assert_response_valid(path, response.status_code, answer.body)
+    return answer
