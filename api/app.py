@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from api.body_limits import BodyLimitMiddleware
+from api.dci.async_routes import router as dci_async_router
 from api.dci.router import router as dci_router
 from api.docs import install_docs, page_policies
 from api.graphql.router import graphql_router
@@ -208,6 +209,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         changes.router,
         webhooks.router,
         dci_router,
+        dci_async_router,
     ):
         app.include_router(router)
 

@@ -76,7 +76,7 @@ async def _added_members(session: AsyncSession, event: ChangeEvent) -> list[str]
     """Members in ``event``'s family that were not in its previous event."""
     now = {str(member["id"]) for member in (event.payload or {}).get("members", [])}
     before = await session.scalar(
-        select(ChangeEvent.payload)
+        select(col(ChangeEvent.payload))
         .where(
             col(ChangeEvent.entity) == event.entity,
             col(ChangeEvent.record_id) == event.record_id,

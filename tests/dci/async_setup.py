@@ -17,6 +17,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -70,7 +71,7 @@ def dci_settings(
         update={
             "database_url": dci_database,
             "data_dir": tmp_path_factory.mktemp("dci"),
-            "dci_signing_key": _signing_key(),
+            "dci_signing_key": SecretStr(_signing_key()),
             "webhook_allow_http": True,
             "webhook_allow_private_targets": True,
             "webhook_connect_timeout_seconds": 1.0,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -64,6 +65,10 @@ def subscribe_message(event_type: str, village: str = VILLAGE) -> dict[str, Any]
     }
 
 
+def _count_is(receiver: Receiver, path: str, count: int) -> Callable[[], bool]:
+    return lambda: len(receiver.accepted(path)) == count
+
+
 def notified(receiver: Receiver, path: str) -> list[dict[str, Any]]:
     return [
         received.message
@@ -93,7 +98,7 @@ async def test_subscribe_notify_and_unsubscribe(
 
         async with dispatching():
             for event_type in ("REGISTER", "NewHouseHoldMember"):
-                await receiver.wait_until(lambda path=event_type: len(receiver.accepted(path)) == 1)
+                await receiver.wait_until(_count_is(receiver, event_type, 1))
                 [on_subscribe] = receiver.at(event_type)
                 body = on_subscribe.message
                 await verify_callback(http, body, "/registry/on-subscribe")
