@@ -209,3 +209,41 @@ async def verify_callback(http: httpx.AsyncClient, body: dict[str, Any], path: s
         keys,
         now=dt.datetime.now(dt.UTC),
     )
+
+
+def subscribe_message(event_type: str, village: str = VILLAGE) -> dict[str, Any]:
+    return {
+        "transaction_id": f"t-{uuid.uuid4().hex[:12]}",
+        "subscribe_request": [
+            {
+                "reference_id": f"ref-{event_type}",
+                "timestamp": now_text(),
+                "subscribe_criteria": {
+                    "reg_event_type": event_type,
+                    "notify_record_type": "Group",
+                    "filter_type": "expression",
+                    "filter": {
+                        "type": "expression",
+                        "value": {
+                            "expression": {
+                                "collection": "Group",
+                                "query": {"village_code": {"$eq": village}},
+                            }
+                        },
+                    },
+                },
+            }
+        ],
+    }
+
+
+def count_is(receiver: Receiver, path: str, count: int) -> Callable[[], bool]:
+    return lambda: len(receiver.accepted(path)) == count
+
+
+def notified(receiver: Receiver, path: str) -> list[dict[str, Any]]:
+    return [
+        received.message
+        for received in receiver.accepted(path)
+        if received.message["header"]["action"] == "notify"
+    ]

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 
@@ -17,14 +15,17 @@ from tests.dci.async_setup import (
     VILLAGE,
     ApiRunner,
     DispatcherRunner,
+    count_is,
     dci_api,
     dci_database,
     dci_engine,
     dci_settings,
     dispatching,
     envelope,
+    notified,
     now_text,
     receiver,
+    subscribe_message,
     verify_callback,
 )
 from tests.dci.spec_check import assert_request_valid, assert_response_valid
@@ -37,44 +38,6 @@ __all__ = ["dci_api", "dci_database", "dci_engine", "dci_settings", "dispatching
 
 OTHER_VILLAGE = "33.28.02.2002"
 SUBSCRIBER_SCOPES = ["kpm:read", "changes:read"]
-
-
-def subscribe_message(event_type: str, village: str = VILLAGE) -> dict[str, Any]:
-    return {
-        "transaction_id": f"t-{uuid.uuid4().hex[:12]}",
-        "subscribe_request": [
-            {
-                "reference_id": f"ref-{event_type}",
-                "timestamp": now_text(),
-                "subscribe_criteria": {
-                    "reg_event_type": event_type,
-                    "notify_record_type": "Group",
-                    "filter_type": "expression",
-                    "filter": {
-                        "type": "expression",
-                        "value": {
-                            "expression": {
-                                "collection": "Group",
-                                "query": {"village_code": {"$eq": village}},
-                            }
-                        },
-                    },
-                },
-            }
-        ],
-    }
-
-
-def _count_is(receiver: Receiver, path: str, count: int) -> Callable[[], bool]:
-    return lambda: len(receiver.accepted(path)) == count
-
-
-def notified(receiver: Receiver, path: str) -> list[dict[str, Any]]:
-    return [
-        received.message
-        for received in receiver.accepted(path)
-        if received.message["header"]["action"] == "notify"
-    ]
 
 
 async def test_subscribe_notify_and_unsubscribe(
@@ -98,7 +61,7 @@ async def test_subscribe_notify_and_unsubscribe(
 
         async with dispatching():
             for event_type in ("REGISTER", "NewHouseHoldMember"):
-                await receiver.wait_until(_count_is(receiver, event_type, 1))
+                await receiver.wait_until(count_is(receiver, event_type, 1))
                 [on_subscribe] = receiver.at(event_type)
                 body = on_subscribe.message
                 await verify_callback(http, body, "/registry/on-subscribe")
