@@ -196,11 +196,16 @@ def _put(item: Condition, entity: str) -> ColumnElement[bool]:
 
 
 def _expression(node: Any, entity: str, depth: int = 0) -> ColumnElement[bool]:
+    """An expression object as SQL. The attributes of one object (and the operators of one
+    attribute) hold together: for a Group, the member conditions of one object hold for the
+    same member (``{"sex": "female", "birth_date": {"$gte": ...}}``), those of separate objects
+    of an ``$and`` each for some member."""
     if depth > 8:
         raise _criteria("The expression nests too deep (8 levels at most).")
     if not isinstance(node, Mapping) or not node:
         raise _criteria("An expression is an object of operators or attributes.")
     parts: list[ColumnElement[bool]] = []
+    member: list[ColumnElement[bool]] = []  # this object's member conditions, held together
     for key, value in node.items():
         if key in ("$and", "$or"):
             if not isinstance(value, list) or not value:
@@ -211,20 +216,29 @@ def _expression(node: Any, entity: str, depth: int = 0) -> ColumnElement[bool]:
             parts.append(not_(_expression(value, entity, depth + 1)))
         elif isinstance(key, str) and key.startswith("$"):
             raise _criteria(f"The operator {_named(key.lstrip('$'))} is not supported here.")
-        elif isinstance(value, Mapping):
-            if not value:
-                raise _criteria('An attribute\'s comparison is an object such as {"$eq": 1}.')
-            for operator, operand in value.items():
-                if operator not in EXPRESSION_OPERATORS:
-                    raise _criteria(
-                        f"The operator {_named(str(operator).lstrip('$'))} is not supported "
-                        "here (only $eq $ne $lt $lte $gt $gte $in)."
-                    )
-                item = attribute_condition(key, EXPRESSION_OPERATORS[operator], operand)
-                parts.append(_put(item, entity))
         else:
-            parts.append(_put(attribute_condition(key, "eq", value), entity))
+            for item in _comparisons(key, value):
+                (member if item.level == "member" else parts).append(item.clause)
+    if member:
+        parts.append(_put(Condition("member", and_(*member)), entity))
     return and_(*parts) if len(parts) > 1 else parts[0]
+
+
+def _comparisons(attribute: str, value: Any) -> list[Condition]:
+    """``{"$op": operand, ...}`` (or a bare value: ``$eq``) of one attribute."""
+    if not isinstance(value, Mapping):
+        return [attribute_condition(attribute, "eq", value)]
+    if not value:
+        raise _criteria('An attribute\'s comparison is an object such as {"$eq": 1}.')
+    found = []
+    for operator, operand in value.items():
+        if operator not in EXPRESSION_OPERATORS:
+            raise _criteria(
+                f"The operator {_named(str(operator).lstrip('$'))} is not supported "
+                "here (only $eq $ne $lt $lte $gt $gte $in)."
+            )
+        found.append(attribute_condition(attribute, EXPRESSION_OPERATORS[operator], operand))
+    return found
 
 
 def _expression_root(query: Any) -> tuple[Any, str | None]:

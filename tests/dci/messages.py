@@ -3,13 +3,19 @@ every answer is checked against the spec (``spec_check``)."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import itertools
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from tests.dci.spec_check import assert_request_valid, assert_response_valid
 from tests.factories import IssuedClient
@@ -44,7 +50,7 @@ def search_item(
     **criteria: Any,
 ) -> dict[str, Any]:
     return {
-        "reference_id": reference_id or f"ref-{next(_references)}",
+        "reference_id": reference_id if reference_id is not None else f"ref-{next(_references)}",
         "timestamp": now_text(),
         "search_criteria": {
             "version": "1.0.0",
@@ -80,6 +86,47 @@ def search(*items: dict[str, Any], **header_fields: Any) -> dict[str, Any]:
             "search_request": list(items),
         },
     }
+
+
+def sign_as_client(
+    key: ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey,
+    header: dict[str, Any],
+    message: dict[str, Any],
+    *,
+    key_id: str = "k1",
+    created: dt.datetime | None = None,
+) -> str:
+    """What a DCI client does, written from the scheme's description (README, "Signatures"),
+    not with the service's own functions."""
+    start = int((created or dt.datetime.now(dt.UTC)).timestamp())
+
+    def canonical(value: Any) -> bytes:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+    digest = base64.b64encode(hashlib.blake2b(canonical(header) + canonical(message)).digest())
+    data = f"(created): {start}\n(expires): {start + 300}\ndigest: BLAKE-512={digest.decode()}"
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        algorithm, signature = "ed25519", key.sign(data.encode())
+    else:
+        algorithm = "es256"
+        r, s = decode_dss_signature(key.sign(data.encode(), ec.ECDSA(hashes.SHA256())))
+        signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    return (
+        f'Signature: namespace="spdci", kidId="{header["sender_id"]}|{key_id}|{algorithm}", '
+        f'algorithm="{algorithm}", created="{start}", expires="{start + 300}", '
+        f'headers="(created) (expires) digest", signature="{base64.b64encode(signature).decode()}"'
+    )
+
+
+PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
+
+
+def signed(
+    body: dict[str, Any],
+    key: PrivateKey,
+    **options: Any,
+) -> dict[str, Any]:
+    return {**body, "signature": sign_as_client(key, body["header"], body["message"], **options)}
 
 
 @dataclass

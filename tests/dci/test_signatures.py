@@ -8,46 +8,16 @@ import uuid
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from service.dci.reasons import DciRejection
-from service.dci.signatures import (
-    ServiceSigner,
-    digest,
-    es256_signature,
-    public_jwk,
-    signature_text,
-    signing_string,
-    verify_signature,
-)
+from service.dci.signatures import ServiceSigner, public_jwk, verify_signature
 from service.dci.tables import SenderKey
+from tests.dci.messages import sign_as_client
 
 NOW = dt.datetime.now(dt.UTC)
 HEADER = {"message_id": "m-1", "sender_id": "spmis.example.org", "action": "search"}
 MESSAGE = {"transaction_id": "t-1", "search_request": [], "name": "Siti Aminah ñ"}
-
-
-def sign_as_client(
-    key: ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey,
-    header: dict[str, Any],
-    message: dict[str, Any],
-    *,
-    key_id: str = "k1",
-    created: dt.datetime = NOW,
-) -> str:
-    """What a DCI client does, written from the scheme's description."""
-    start = int(created.timestamp())
-    data = signing_string(start, start + 300, digest(header, message))
-    if isinstance(key, ed25519.Ed25519PrivateKey):
-        algorithm, signature = "ed25519", key.sign(data)
-    else:
-        algorithm = "es256"
-        signature = es256_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
-    return signature_text(
-        sender_id=header["sender_id"], key_id=key_id, algorithm=algorithm,
-        created=start, expires=start + 300, signature=signature,
-    )  # fmt: skip
 
 
 def registered(key: ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey) -> SenderKey:
