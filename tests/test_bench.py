@@ -96,6 +96,7 @@ def test_pairs_and_sizes_are_chosen_on_the_command_line() -> None:
         "feed",
         "kpm-write",
         "webhooks",
+        "dci-search",
     ]
 
 

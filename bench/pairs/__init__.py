@@ -22,6 +22,7 @@ class Pair:
 def all_pairs() -> dict[str, Pair]:
     from bench.pairs import (
         change_feed,
+        dci_search,
         disbursement_batch,
         disbursement_payments,
         family_list,
@@ -46,5 +47,6 @@ def all_pairs() -> dict[str, Pair]:
         change_feed.PAIR,
         kpm_write.PAIR,
         webhook_fanout.PAIR,
+        dci_search.PAIR,
     )
     return {pair.key: pair for pair in pairs}

@@ -26,6 +26,7 @@ __all__ = [
     "record_answered",
     "record_message",
     "transaction_status",
+    "without_records",
 ]
 
 _UNIQUE_MESSAGE = "uq_dci_transaction_client_id"
@@ -135,6 +136,20 @@ async def finish(
         .execution_options(synchronize_session=False)
     )
     txn.status, txn.response = status, response
+
+
+def without_records(response: Mapping[str, Any]) -> dict[str, Any]:
+    """A search answer as the journal keeps it: each request's status, reason and page counts,
+    not its records. The journal holds no copy of personal data, and a transaction status
+    hands out no record that a search did not (audited) hand out: ask again for those."""
+    return {
+        **response,
+        "search_response": [
+            {name: value for name, value in item.items() if name != "data"}
+            for item in response.get("search_response", ())
+            if isinstance(item, Mapping)
+        ],
+    }
 
 
 # --- txn/status ------------------------------------------------------------------------------

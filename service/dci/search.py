@@ -501,7 +501,11 @@ async def find_members(
         select(col(Member.id))
         .select_from(Family)
         .join(Member, col(Member.family_id) == Family.id)
-        .where(families.whereclause if families.whereclause is not None else true(), where)
+        .where(
+            families.whereclause if families.whereclause is not None else true(),
+            col(Member.live),
+            where,
+        )
     )
     page = (
         matching.add_columns(func.count().over().label("total"))

@@ -53,7 +53,7 @@ async def search(
         status = "succ" if "succ" in answered else "rjct"
         await journal.record_answered(
             session, caller, envelope, correlation_id=correlation_id, status=status,
-            response=message,
+            response=journal.without_records(message),
         )  # fmt: skip
     reason = None if status == "succ" else "Every search request was rejected: see each reason."
     return Answer(status, message, total, completed, reason)

@@ -148,12 +148,14 @@ def updated_since(moment: dt.datetime) -> Condition:
 
 
 def on_families(item: Condition) -> ColumnElement[bool]:
-    """``item`` for a list of families: a member condition holds for some member."""
+    """``item`` for a list of (live) families: a member condition holds for some member. The
+    members of a live family are ``live``, which lets the partial NIK index serve the lookup."""
     if item.level == "family":
         return item.clause
-    return exists().where(col(Member.family_id) == Family.id, item.clause)
+    return exists().where(col(Member.family_id) == Family.id, col(Member.live), item.clause)
 
 
 def on_members(item: Condition) -> ColumnElement[bool]:
-    """``item`` for a list of members joined with their family: as it is."""
+    """``item`` for a list of members joined with their (live) family: as it is (the list
+    itself keeps to ``live`` members)."""
     return item.clause
