@@ -11,7 +11,8 @@ The outbox of 0010 carries the DCI door's messages too (``service.dci.deliveries
   callback address, one live channel per client and address); DCI channels have no Standard
   Webhooks ``secret`` (the service's DCI key signs them);
 - ``webhook_delivery.body``: a prebuilt message (a callback) instead of a change event, and
-  ``dci_transaction_id``, the DCI transaction it answers (settled when it is delivered);
+  ``dci_transaction_id``, the DCI transaction it answers (settled when it is delivered, with
+  ``dci_response``, what the journal keeps of the answer);
 - the outbox trigger queues change events for webhook subscriptions and DCI subscriptions'
   channels, never for callback channels;
 - ``dci_subscription``: the subscriptions of ``registry/subscribe``.
@@ -57,6 +58,10 @@ def upgrade() -> None:
     op.add_column(
         "webhook_delivery",
         sa.Column("body", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+    )
+    op.add_column(
+        "webhook_delivery",
+        sa.Column("dci_response", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
     )
     op.add_column("webhook_delivery", sa.Column("dci_transaction_id", sa.Uuid(), nullable=True))
     op.create_foreign_key(
@@ -159,6 +164,7 @@ def downgrade() -> None:
         type_="foreignkey",
     )
     op.drop_column("webhook_delivery", "dci_transaction_id")
+    op.drop_column("webhook_delivery", "dci_response")
     op.drop_column("webhook_delivery", "body")
     op.alter_column("webhook_delivery", "event_id", existing_type=sa.BigInteger(), nullable=False)
     op.drop_index(

@@ -33,7 +33,13 @@ from service.access import Caller
 from service.dci import reasons
 from service.dci.deliveries import checked_callback_uri, queue_callback
 from service.dci.envelopes import RequestEnvelope, callback_header, read_envelope, timestamp
-from service.dci.journal import finish, new_correlation_id, record_message, transaction_status
+from service.dci.journal import (
+    finish,
+    new_correlation_id,
+    record_message,
+    transaction_status,
+    without_records,
+)
 from service.dci.reasons import DciRejection
 from service.dci.search import answer_search
 from service.dci.sender_keys import check_signature
@@ -52,6 +58,8 @@ class Answer:
     message: dict[str, Any]
     total_count: int
     completed_count: int
+    # What the journal keeps of it once delivered (default: the message itself).
+    kept: dict[str, Any] | None = None
 
 
 # Builds the answer of an accepted message, in the message's transaction.
@@ -142,7 +150,13 @@ async def accept(
             counts=(answer.total_count, answer.completed_count),
         )
         await queue_callback(
-            session, caller, uri, header, answer.message, dci_transaction_id=txn.id
+            session,
+            caller,
+            uri,
+            header,
+            answer.message,
+            dci_transaction_id=txn.id,
+            dci_response=answer.kept if answer.kept is not None else answer.message,
         )
         return ack(txn.correlation_id)
 
@@ -198,7 +212,7 @@ async def _search(
     message, total, completed = await answer_search(
         session, caller, envelope.message, correlation_id=correlation_id
     )
-    return Answer("succ", message, total, completed)
+    return Answer("succ", message, total, completed, without_records(message))
 
 
 async def _txn_status(

@@ -66,9 +66,10 @@ _CALLBACK_CHANNEL = text(
 
 _QUEUE = text(
     """
-    INSERT INTO webhook_delivery (subscription_id, body, dci_transaction_id, txid, status)
+    INSERT INTO webhook_delivery
+           (subscription_id, body, dci_transaction_id, dci_response, txid, status)
     VALUES (:channel_id, CAST(:body AS jsonb), :dci_transaction_id,
-            (pg_current_xact_id()::text)::bigint, 'pending')
+            CAST(:dci_response AS jsonb), (pg_current_xact_id()::text)::bigint, 'pending')
     RETURNING id
     """
 )
@@ -106,10 +107,12 @@ async def queue_message(
     message: Mapping[str, Any] | None,
     *,
     dci_transaction_id: uuid.UUID | None = None,
+    dci_response: Mapping[str, Any] | None = None,
 ) -> int:
     """Queue ``{header, message}`` on the channel, in ``session``'s transaction; the
     dispatchers are woken at commit. The message's personal data is the caller's business to
-    have audited (a search audits its unmasked reads as it answers)."""
+    have audited (a search audits its unmasked reads as it answers). Once it is delivered, the
+    DCI transaction ``dci_transaction_id`` takes the callback's status and ``dci_response``."""
     body: dict[str, Any] = {"header": dict(header)}
     if message is not None:
         body["message"] = dict(message)
@@ -120,6 +123,7 @@ async def queue_message(
                 "channel_id": channel_id,
                 "body": json.dumps(body, ensure_ascii=False),
                 "dci_transaction_id": dci_transaction_id,
+                "dci_response": None if dci_response is None else json.dumps(dci_response),
             },
         )
     ).scalar_one()
@@ -135,11 +139,17 @@ async def queue_callback(
     message: Mapping[str, Any] | None,
     *,
     dci_transaction_id: uuid.UUID | None = None,
+    dci_response: Mapping[str, Any] | None = None,
 ) -> int:
     """Queue a callback to ``url`` (already checked: ``checked_callback_uri``)."""
     channel = await callback_channel(session, caller, url)
     return await queue_message(
-        session, channel, header, message, dci_transaction_id=dci_transaction_id
+        session,
+        channel,
+        header,
+        message,
+        dci_transaction_id=dci_transaction_id,
+        dci_response=dci_response,
     )
 
 

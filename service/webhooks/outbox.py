@@ -118,13 +118,14 @@ _ATTEMPT = text(
     """
 )
 # A DCI callback delivered settles the transaction it answers: ``pdng`` becomes the status the
-# callback carries (``succ`` or ``rjct``) and the message called back is kept as its answer, so
-# ``txn/status`` tells the caller it arrived, and what it said.
+# callback carries (``succ`` or ``rjct``) and the journal keeps what it keeps of the answer
+# (``dci_response``: a search's statuses and page counts, not its records), so ``txn/status``
+# tells the caller it arrived, and what it said.
 _SETTLE_DCI_TRANSACTIONS = text(
     """
     UPDATE dci_transaction t
        SET status = d.body->'header'->>'status',
-           response = coalesce(d.body->'message', t.response), updated_at = :now
+           response = coalesce(d.dci_response, t.response), updated_at = :now
       FROM webhook_delivery d
      WHERE d.id = ANY(:ids) AND t.id = d.dci_transaction_id AND t.status = 'pdng'
     """

@@ -125,7 +125,9 @@ class WebhookDelivery(SQLModel, table=True):
     )
     # A prebuilt message, unsigned (DCI: ``{"header", "message"}``, signed at each attempt).
     body: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))
-    # The DCI transaction this message answers: settled when it is delivered.
+    # The DCI transaction this message answers, settled when it is delivered: its status
+    # becomes the callback's, its response ``dci_response`` (what the journal keeps of it).
+    dci_response: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))
     dci_transaction_id: uuid.UUID | None = Field(
         default=None,
         sa_column=Column(ForeignKey("dci_transaction.id", ondelete="SET NULL"), nullable=True),
