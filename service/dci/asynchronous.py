@@ -60,6 +60,7 @@ class Answer:
     completed_count: int
     # What the journal keeps of it once delivered (default: the message itself).
     kept: dict[str, Any] | None = None
+    reason_message: str | None = None
 
 
 # Builds the answer of an accepted message, in the message's transaction.
@@ -118,7 +119,6 @@ async def accept(
             if not refusal.code:
                 return ack(new_correlation_id(), refusal)
             return await _called_back_rejected(session, caller, body, action, refusal, settings)
-        uri = checked_callback_uri(envelope.header.get("sender_uri"), policy)
         await check_signature(
             session,
             caller,
@@ -127,6 +127,7 @@ async def accept(
             max_age_seconds=settings.dci_signature_max_age_seconds,
             now=now,
         )
+        uri = checked_callback_uri(envelope.header.get("sender_uri"), policy)
         try:
             txn = await record_message(session, caller, envelope, status="pdng")
         except DciRejection as refusal:
@@ -148,6 +149,7 @@ async def accept(
             answer.status,
             settings,
             counts=(answer.total_count, answer.completed_count),
+            reason_message=answer.reason_message,
         )
         await queue_callback(
             session,
@@ -169,6 +171,7 @@ def _header(
     *,
     counts: tuple[int, int] | None = None,
     refusal: DciRejection | None = None,
+    reason_message: str | None = None,
 ) -> dict[str, Any]:
     total = (request_header or {}).get("total_count")
     if counts is None:
@@ -181,7 +184,7 @@ def _header(
         total_count=counts[0],
         completed_count=counts[1],
         reason_code=refusal.code if refusal is not None else None,
-        reason_message=refusal.message if refusal is not None else None,
+        reason_message=refusal.message if refusal is not None else reason_message,
     )
 
 
@@ -212,7 +215,17 @@ async def _search(
     message, total, completed = await answer_search(
         session, caller, envelope.message, correlation_id=correlation_id
     )
-    return Answer("succ", message, total, completed, without_records(message))
+    # As the synchronous door says it: succ when some request was answered.
+    if any(item["status"] == "succ" for item in message["search_response"]):
+        return Answer("succ", message, total, completed, without_records(message))
+    return Answer(
+        "rjct",
+        message,
+        total,
+        completed,
+        without_records(message),
+        "Every search request was rejected: see each reason.",
+    )
 
 
 async def _txn_status(
@@ -221,7 +234,8 @@ async def _txn_status(
     message = await transaction_status(
         session, caller, envelope.message, correlation_id=correlation_id
     )
-    return Answer("succ", message, 1, 1)
+    found = message["txnstatus_response"]["txn_status"]["search_response"]
+    return Answer("succ" if found else "rjct", message, 1, 1)
 
 
 def _subscribing(notify_uri_of: Callable[[RequestEnvelope], str]) -> Answerer:
