@@ -42,6 +42,7 @@ from service.auth.keys import token_keys
 from service.auth.token_cache import TokenCache
 from service.connections import asyncpg_dsn
 from service.database import create_engine, create_session_factory
+from service.dci.sender_keys import SenderKeyCache
 from service.dci.signatures import service_signer
 from service.disbursements.reconciliation import MAX_BYTES as RECONCILIATION_MAX_BYTES
 from service.rate_limits import RateLimits
@@ -139,6 +140,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         app.state.sessions = create_session_factory(app.state.engine)
         app.state.client_states = ClientStates(asyncpg_dsn(url))
         app.state.client_states.start()
+        # The DCI sender keys, remembered on the same terms as the clients.
+        app.state.dci_sender_keys = SenderKeyCache(app.state.client_states)
         # The GraphQL loaders' short read sessions: the same pool (tests bind them apart).
         app.state.read_sessions = app.state.sessions
         # What exists now lives as long as the process: take it out of the cycle collector's
@@ -193,6 +196,10 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(
         graphql_router(build_schema(settings)), prefix="/graphql", include_in_schema=False
     )
+    # Then the DCI door, for the same reason: its few paths would otherwise be reached only
+    # after every REST path was tried (a millisecond of a lookup by NIK).
+    app.include_router(dci_router)
+    app.include_router(dci_async_router)
     for router in (
         oauth.router,
         regions.router,
@@ -208,8 +215,6 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         disbursements.router,
         changes.router,
         webhooks.router,
-        dci_router,
-        dci_async_router,
     ):
         app.include_router(router)
 

@@ -97,9 +97,29 @@ def upgrade() -> None:
     op.create_index(
         "ix_dci_transaction_correlation_id", "dci_transaction", ["correlation_id"], unique=True
     )
+    # A key added, revoked or removed is a change of its client: the processes that remember
+    # the client's keys (with the client, ``service.auth.client_states``) forget them.
+    op.execute(
+        """
+        CREATE FUNCTION notify_dci_sender_key() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('api_client', COALESCE(NEW.client_id, OLD.client_id)::text);
+            RETURN NULL;
+        END
+        $$
+        """
+    )
+    op.execute(
+        """
+        CREATE TRIGGER dci_sender_key_notify AFTER INSERT OR UPDATE OR DELETE ON dci_sender_key
+        FOR EACH ROW EXECUTE FUNCTION notify_dci_sender_key()
+        """
+    )
 
 
 def downgrade() -> None:
+    op.execute("DROP TRIGGER dci_sender_key_notify ON dci_sender_key")
+    op.execute("DROP FUNCTION notify_dci_sender_key()")
     op.drop_index("ix_dci_transaction_correlation_id", table_name="dci_transaction")
     op.drop_index("ix_dci_transaction_client_id_transaction_id", table_name="dci_transaction")
     op.drop_table("dci_transaction")

@@ -16,6 +16,7 @@ from api.dci.transport import (
     read_body,
     rejected,
 )
+from api.deps import one_statement
 from service.dci import sync
 from service.dci.envelopes import callback_header, read_envelope
 from service.dci.reasons import DciRejection
@@ -90,7 +91,10 @@ async def _answer(
     body = await read_body(request)
     try:
         envelope = read_envelope(body, action=action, now=now, registry_id=settings.dci_registry_id)
-        answer = await run(state.sessions, caller, envelope, settings=settings, now=now)
+        answer = await run(
+            state.sessions, caller, envelope, settings=settings, now=now,
+            statements=one_statement(request), keys=getattr(state, "dci_sender_keys", None),
+        )  # fmt: skip
     except DciRejection as refusal:
         return rejected(request, body, refusal, action=answer_action)
     header = callback_header(

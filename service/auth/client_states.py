@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +62,9 @@ class ClientStates:
         self._listening = False
         self._task: asyncio.Task[None] | None = None
         self._lost = asyncio.Event()
+        # Others remembering per-client state on the same terms (the DCI sender keys): told
+        # whenever a client (None: every client) is forgotten.
+        self._forgetters: list[Callable[[uuid.UUID | None], None]] = []
 
     @property
     def listening(self) -> bool:
@@ -83,6 +87,10 @@ class ClientStates:
             # Dicts keep insertion order: the first key is the longest remembered.
             self._states.pop(next(iter(self._states)))
         self._states[client_id] = state
+
+    def on_forget(self, forget: Callable[[uuid.UUID | None], None]) -> None:
+        """Call ``forget`` with a client's id when it is forgotten, with None for all."""
+        self._forgetters.append(forget)
 
     def start(self) -> None:
         """Listen in the background from now on (the application's start-up)."""
@@ -124,9 +132,15 @@ class ClientStates:
     def _notified(self, _connection: Any, _pid: int, _channel: str, payload: object) -> None:
         self._epoch += 1
         try:
-            self._states.pop(uuid.UUID(str(payload)), None)
+            client_id: uuid.UUID | None = uuid.UUID(str(payload))
         except ValueError:  # '*': the table was truncated
+            client_id = None
+        if client_id is None:
             self._states.clear()
+        else:
+            self._states.pop(client_id, None)
+        for forget in self._forgetters:
+            forget(client_id)
 
     def _connection_lost(self, *_: Any) -> None:
         self._forget_all(listening=False)
@@ -135,5 +149,7 @@ class ClientStates:
     def _forget_all(self, *, listening: bool) -> None:
         self._epoch += 1
         self._states.clear()
+        for forget in self._forgetters:
+            forget(None)
         self._listening = listening
         LISTENING.set(1 if listening else 0)

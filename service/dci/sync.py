@@ -14,10 +14,17 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access import Caller
+from service.database import OneStatement
 from service.dci import journal
 from service.dci.envelopes import RequestEnvelope
+from service.dci.lookup import look_up, lookup_of
 from service.dci.search import answer_search
-from service.dci.sender_keys import check_signature
+from service.dci.sender_keys import (
+    SenderKeyCache,
+    active_keys,
+    check_signature,
+    check_signature_with,
+)
 from service.settings import Settings
 
 Sessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
@@ -41,10 +48,25 @@ async def search(
     *,
     settings: Settings,
     now: dt.datetime,
+    statements: OneStatement | None = None,
+    keys: SenderKeyCache | None = None,
 ) -> Answer:
+    """The answer to a search message: a lookup by identifier in one statement
+    (``service.dci.lookup``), anything else in a transaction."""
     caller.require("kpm:read")
+    lookup = lookup_of(envelope.message) if statements is not None else None
+    if statements is not None and lookup is not None:
+        check_signature_with(
+            await active_keys(statements, caller, keys), envelope,
+            required=settings.dci_signatures_required,
+            max_age_seconds=settings.dci_signature_max_age_seconds, now=now,
+        )  # fmt: skip
+        message = await look_up(
+            statements, caller, envelope, lookup, correlation_id=journal.new_correlation_id()
+        )
+        return Answer("succ", message, 1, 1)
     async with sessions() as session, session.begin():
-        await _check_signature(session, caller, envelope, settings, now)
+        await _check_signature(session, caller, envelope, settings, now, keys)
         correlation_id = journal.new_correlation_id()
         message, total, completed = await answer_search(
             session, caller, envelope.message, correlation_id=correlation_id
@@ -66,10 +88,12 @@ async def txn_status(
     *,
     settings: Settings,
     now: dt.datetime,
+    statements: OneStatement | None = None,
+    keys: SenderKeyCache | None = None,
 ) -> Answer:
     caller.require("kpm:read")
     async with sessions() as session, session.begin():
-        await _check_signature(session, caller, envelope, settings, now)
+        await _check_signature(session, caller, envelope, settings, now, keys)
         correlation_id = journal.new_correlation_id()
         message = await journal.transaction_status(
             session, caller, envelope.message, correlation_id=correlation_id
@@ -90,6 +114,7 @@ async def _check_signature(
     envelope: RequestEnvelope,
     settings: Settings,
     now: dt.datetime,
+    keys: SenderKeyCache | None,
 ) -> None:
     await check_signature(
         session,
@@ -98,4 +123,5 @@ async def _check_signature(
         required=settings.dci_signatures_required,
         max_age_seconds=settings.dci_signature_max_age_seconds,
         now=now,
+        cache=keys,
     )

@@ -174,3 +174,26 @@ async def test_the_answer_is_signed_with_the_published_key(
         answer.body["signature"], answer.header, answer.body["message"], [published],
         now=dt.datetime.now(dt.UTC),
     )  # fmt: skip
+
+
+async def test_an_unmasked_lookup_is_audited_once_and_a_replay_not_at_all(
+    http: httpx.AsyncClient, clients: ClientFactory, session: AsyncSession
+) -> None:
+    writer = await clients(region=VILLAGE, scopes=["kpm:read", "kpm:write"])
+    family = await registered(http, writer, VILLAGE)
+    reader = await clients(region=VILLAGE, scopes=["kpm:read", "pii:read"])
+    body = search(by_id("KK", family["sent"]["no_kk"]))
+
+    answer = await send(http, "/registry/sync/search", body, reader)
+    (group,) = answer.records()
+    assert group["group_identifier"][0]["identifier_value"] == family["sent"]["no_kk"]
+    replay = await send(http, "/registry/sync/search", body, reader)
+    assert replay.header["status_reason_code"] == "rjct.message_id.duplicate"
+
+    audited = await session.execute(
+        select(col(AuditEntry.record_id)).where(
+            col(AuditEntry.action) == "read_pii",
+            col(AuditEntry.client_id) == uuid.UUID(reader.client_id),
+        )
+    )
+    assert audited.scalars().all() == [family["id"]]

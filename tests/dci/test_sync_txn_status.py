@@ -83,3 +83,26 @@ async def test_a_malformed_status_request_is_refused(
     assert answer.status == 200
     assert answer.header["status"] == "rjct"
     assert "0812" not in answer.header["status_reason_message"]
+
+
+async def test_a_lookup_by_nik_is_kept_with_its_count(
+    http: httpx.AsyncClient, clients: ClientFactory
+) -> None:
+    writer = await clients(region=VILLAGE, scopes=["kpm:read", "kpm:write"])
+    body = family_body(VILLAGE)
+    assert (await http.post("/api/v1/kpm", json=body, headers=writer.headers)).status_code == 201
+    reader = await clients(region=VILLAGE, scopes=["kpm:read"])
+    asked = search(by_id("NIK", body["members"][1]["nik"]))
+    answered = await send(http, "/registry/sync/search", asked, reader)
+    assert answered.items[0]["pagination"]["total_count"] == 1
+
+    status = await send(
+        http, "/registry/sync/txn/status",
+        status_request("transaction_id", asked["message"]["transaction_id"]), reader,
+    )  # fmt: skip
+    txn_status = status.body["message"]["txnstatus_response"]["txn_status"]
+    assert txn_status["correlation_id"] == answered.body["message"]["correlation_id"]
+    (item,) = txn_status["search_response"]
+    assert item["status"] == "succ"
+    assert item["pagination"] == {"page_size": 50, "page_number": 1, "total_count": 1}
+    assert "data" not in item
