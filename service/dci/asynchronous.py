@@ -235,7 +235,9 @@ async def _txn_status(
         session, caller, envelope.message, correlation_id=correlation_id
     )
     found = message["txnstatus_response"]["txn_status"]["search_response"]
-    return Answer("succ" if found else "rjct", message, 1, 1)
+    if found:
+        return Answer("succ", message, 1, 1)
+    return Answer("rjct", message, 1, 1, reason_message="No transaction of this client matches.")
 
 
 def _subscribing(notify_uri_of: Callable[[RequestEnvelope], str]) -> Answerer:
