@@ -10,6 +10,8 @@ import datetime as dt
 import uuid
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.dci.async_setup import (
     VILLAGE,
@@ -41,7 +43,10 @@ SUBSCRIBER_SCOPES = ["kpm:read", "changes:read"]
 
 
 async def test_subscribe_notify_and_unsubscribe(
-    dci_api: ApiRunner, dispatching: DispatcherRunner, receiver: Receiver
+    dci_api: ApiRunner,
+    dispatching: DispatcherRunner,
+    receiver: Receiver,
+    dci_engine: AsyncEngine,
 ) -> None:
     async with dci_api() as (http, clients):
         subscriber = await clients(region="33.28.02", scopes=SUBSCRIBER_SCOPES)
@@ -141,6 +146,18 @@ async def test_subscribe_notify_and_unsubscribe(
             assert added.status_code == 201, added.text
             await receiver.wait_until(lambda: len(notified(receiver, "NewHouseHoldMember")) == 2)
         assert len(notified(receiver, "REGISTER")) == 2
+        # Nothing was even queued for the ended subscription.
+        async with dci_engine.connect() as connection:
+            queued = await connection.scalar(
+                text(
+                    "SELECT count(*) FROM webhook_delivery d"
+                    " JOIN dci_subscription s ON s.channel_id = d.subscription_id"
+                    " JOIN change_event e ON e.id = d.event_id"
+                    " WHERE s.id = :code AND e.record_id = :family"
+                ),
+                {"code": uuid.UUID(codes["REGISTER"]), "family": another.json()["id"]},
+            )
+        assert queued == 0
 
 
 async def test_a_filter_on_a_member_attribute_is_refused(
