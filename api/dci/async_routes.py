@@ -78,7 +78,7 @@ async def _accepted(request: Request, caller: Any, action: str) -> Response:
 
 @router.post(
     "/registry/search",
-    operation_id="dci_registry_search",
+    operation_id="dciSearch",
     response_class=Response,
     responses=RESPONSES,
     openapi_extra={"requestBody": ENVELOPE_BODY},
@@ -97,7 +97,7 @@ async def registry_search(request: Request, caller: DciCaller) -> Response:
 
 @router.post(
     "/registry/txn/status",
-    operation_id="dci_registry_txn_status",
+    operation_id="dciTxnStatus",
     response_class=Response,
     responses=RESPONSES,
     openapi_extra={"requestBody": ENVELOPE_BODY},
@@ -111,7 +111,7 @@ async def registry_txn_status(request: Request, caller: DciCaller) -> Response:
 
 @router.post(
     "/registry/subscribe",
-    operation_id="dci_registry_subscribe",
+    operation_id="dciSubscribe",
     response_class=Response,
     responses=RESPONSES,
     openapi_extra={"requestBody": ENVELOPE_BODY},
@@ -130,7 +130,7 @@ async def registry_subscribe(request: Request, caller: DciCaller) -> Response:
 
 @router.post(
     "/registry/unsubscribe",
-    operation_id="dci_registry_unsubscribe",
+    operation_id="dciUnsubscribe",
     response_class=Response,
     responses=RESPONSES,
     openapi_extra={"requestBody": ENVELOPE_BODY},
