@@ -118,8 +118,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DROP TRIGGER dci_sender_key_notify ON dci_sender_key")
-    op.execute("DROP FUNCTION notify_dci_sender_key()")
+    op.execute("DROP TRIGGER IF EXISTS dci_sender_key_notify ON dci_sender_key")
+    op.execute("DROP FUNCTION IF EXISTS notify_dci_sender_key()")
     op.drop_index("ix_dci_transaction_correlation_id", table_name="dci_transaction")
     op.drop_index("ix_dci_transaction_client_id_transaction_id", table_name="dci_transaction")
     op.drop_table("dci_transaction")

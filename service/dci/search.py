@@ -52,6 +52,8 @@ REG_TYPE = "ns:dinsos:RegistryType:Social"
 GROUP, MEMBER = "Group", "Member"
 RECORD_TYPES = {"Group": GROUP, "Member": MEMBER, "Person": MEMBER, "SRPerson": MEMBER}
 QUERY_TYPES = ("idtype-value", "expression", "predicate")
+# The most operators, attributes and values one query may hold (each becomes SQL).
+MAX_QUERY_SIZE = 500
 # Records further into a query than this are not paged: the query should be narrower.
 MAX_OFFSET = 10_000
 ID_TYPES = {"NIK": "nik", "KK": "no_kk", "NO_KK": "no_kk", "NOKK": "no_kk"}
@@ -321,6 +323,15 @@ def _entity(criteria: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _size(node: Any) -> int:
+    """Objects' members, lists' items and values in a query, all counted."""
+    if isinstance(node, Mapping):
+        return sum(1 + _size(value) for value in node.values())
+    if isinstance(node, list):
+        return sum(1 + _size(item) for item in node)
+    return 1
+
+
 def translate(criteria: Mapping[str, Any]) -> tuple[str, ColumnElement[bool]]:
     """(``Group`` or ``Member``, the SQL condition) of a request's ``search_criteria``."""
     query_type, query = criteria.get("query_type"), criteria.get("query")
@@ -330,6 +341,8 @@ def translate(criteria: Mapping[str, Any]) -> tuple[str, ColumnElement[bool]]:
     if query_type == "idtype-value":
         entity = entity or GROUP
         return entity, _id_value(query, entity)
+    if _size(query) > MAX_QUERY_SIZE:
+        raise _criteria(f"A query holds at most {MAX_QUERY_SIZE} operators and values.")
     if query_type == "expression":
         node, collection = _expression_root(query)
         if entity and collection and entity != collection:

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.dci.messages import by_expression, by_id, search, search_item, send
+from tests.dci.spec_check import assert_response_valid
 from tests.factories import ClientFactory, IssuedClient
 
 NIK = "3326064101900007"
@@ -65,12 +66,15 @@ async def test_a_replayed_message_is_refused(http: httpx.AsyncClient, reader: Is
     assert replay.header["status_reason_code"] == "rjct.message_id.duplicate"
 
 
-@pytest.mark.parametrize("body", [[], {"hello": "world"}, {"header": {"action": "search"}}])
+@pytest.mark.parametrize(
+    "body", [[], {"hello": "world"}, {"header": {"action": "search"}}, "not an envelope"]
+)
 async def test_what_is_no_envelope_is_refused_without_a_code(
     http: httpx.AsyncClient, reader: IssuedClient, body: Any
 ) -> None:
     response = await http.post("/dci/registry/sync/search", json=body, headers=reader.headers)
     assert response.status_code == 200
+    assert_response_valid("/registry/sync/search", 200, response.json())
     header = response.json()["header"]
     assert header["status"] == "rjct"
     assert "status_reason_code" not in header
@@ -89,6 +93,8 @@ async def test_what_is_no_envelope_is_refused_without_a_code(
         (by_expression({"desil": {"$eq": 11}}), "rjct.search_criteria.invalid"),
         (by_expression({"village_code": {"$lt": "33"}}), "rjct.search_criteria.invalid"),
         (by_expression({"$or": []}), "rjct.search_criteria.invalid"),
+        (by_expression({"$or": [{"desil": d % 10 + 1} for d in range(300)]}),
+         "rjct.search_criteria.invalid"),
         (search_item("predicate", [{"expression1": {"attribute_name": "desil",
                       "operator": "like", "attribute_value": "1"}}]),
          "rjct.search_criteria.invalid"),
@@ -159,3 +165,16 @@ async def test_transport_errors_answer_the_specs_http_errors(
             http, "/registry/sync/search", with_header(search(by_id("NIK", NIK)), **change), reader
         )
         assert (refused.status, refused.body["errors"][0]["code"]) == (403, code)
+
+
+async def test_a_body_that_is_not_json_is_no_envelope(
+    http: httpx.AsyncClient, reader: IssuedClient
+) -> None:
+    response = await http.post(
+        "/dci/registry/sync/search",
+        content=b"{not json",
+        headers={**reader.headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 200
+    assert_response_valid("/registry/sync/search", 200, response.json())
+    assert response.json()["header"]["status"] == "rjct"
