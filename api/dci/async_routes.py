@@ -64,14 +64,15 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 async def _accepted(request: Request, caller: Any, action: str) -> Response:
-    settings = request.app.state.settings
+    state = request.app.state
     answer = await accept(
-        request.app.state.sessions,
+        state.sessions,
         caller,
         await read_body(request),
-        actions(settings)[action],
-        settings=settings,
+        actions(state.settings)[action],
+        settings=state.settings,
         now=utcnow(),
+        keys=getattr(state, "dci_sender_keys", None),
     )
     return Response(orjson.dumps(answer), media_type="application/json")
 

@@ -42,7 +42,7 @@ from service.dci.journal import (
 )
 from service.dci.reasons import DciRejection
 from service.dci.search import answer_search
-from service.dci.sender_keys import check_signature
+from service.dci.sender_keys import SenderKeyCache, check_signature
 from service.dci.subscriptions import SCOPES, subscribe, unsubscribe
 from service.settings import Settings
 from service.webhooks.targets import TargetPolicy
@@ -100,8 +100,10 @@ async def accept(
     *,
     settings: Settings,
     now: dt.datetime,
+    keys: SenderKeyCache | None = None,
 ) -> dict[str, Any]:
-    """Acknowledge ``body`` and queue its callback, in one transaction; the ``Response``."""
+    """Acknowledge ``body`` and queue its callback, in one transaction; the ``Response``.
+    ``keys``: the senders' keys this process remembers (as the synchronous door uses them)."""
     missing = [scope for scope in action.scopes if not caller.has(scope)]
     if missing:
         raise DciRejection(
@@ -126,6 +128,7 @@ async def accept(
             required=settings.dci_signatures_required,
             max_age_seconds=settings.dci_signature_max_age_seconds,
             now=now,
+            cache=keys,
         )
         uri = checked_callback_uri(envelope.header.get("sender_uri"), policy)
         try:
