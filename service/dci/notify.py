@@ -4,15 +4,14 @@ The outbox trigger queues, on the channel of each subscription, the family (``kp
 events its client may see (the change feed's region rule). When the dispatcher sends them, each
 becomes a ``NotifyEventRequest`` or is skipped:
 
-- what happened: a family created is ``REGISTER``; an update that added members to the family
-  (members in the event that were not in the family's previous event) is
-  ``NewHouseHoldMember``; any other update is re-sent as ``REGISTER`` with the family as it is
-  now (the spec has no update event type; the header's ``meta.change`` says ``update`` and
-  ``meta.changed_fields`` which fields changed). A ``REGISTER`` subscription gets registrations
-  and every update (member additions included); a ``NewHouseHoldMember`` one gets member
-  additions only. An archived family, one that left the client's region, or one that does not
-  match the filter (evaluated on the family as it is when the message is built, through the
-  search's conditions and the region rule) is skipped: nothing is sent.
+- what happened: a ``REGISTER`` subscription is told of a family created and of every later
+  update of it (member changes included), re-sent whole as ``REGISTER`` with the family as it
+  is now (the spec has no update event type; the header's ``meta.change`` says ``update`` and
+  ``meta.changed_fields`` which fields changed); a ``NewHouseHoldMember`` subscription is told
+  of the updates that added members to a family (members in the event that were not in the
+  family's previous event). An archived family, one that left the client's region, or one that
+  does not match the filter (evaluated on the family as it is when the message is built,
+  through the search's conditions and the region rule) is skipped: nothing is sent.
 - what is sent: the family as the search shows it (``Group``), or for ``Member`` subscriptions
   the members concerned (the new ones, or all of them for ``REGISTER``), masked unless the
   client has ``pii:read`` (whose unmasked reads are audited before the message leaves).
@@ -91,17 +90,20 @@ async def _added_members(session: AsyncSession, event: ChangeEvent) -> list[str]
     return sorted(now - earlier)
 
 
-async def _happened(session: AsyncSession, event: ChangeEvent) -> tuple[str, list[str]] | None:
-    """(event type, members added) of a change; None for one that is never notified."""
-    if event.action == "create":
-        return REGISTER, []
-    if event.action != "update":
+async def _happened(
+    session: AsyncSession, event: ChangeEvent, wanted: str
+) -> tuple[str, list[str]] | None:
+    """(event type, members added) of a change for a subscription to ``wanted`` events; None
+    when it is not notified to it."""
+    if event.action not in ("create", "update"):
         return None
-    if "members" in (event.changed_fields or []):
+    if wanted == REGISTER:
+        return REGISTER, []
+    if event.action == "update" and "members" in (event.changed_fields or []):
         added = await _added_members(session, event)
         if added:
             return NEW_MEMBER, added
-    return REGISTER, []
+    return None
 
 
 async def notifications(
@@ -126,13 +128,9 @@ async def notifications(
                 continue
             if delivery.event is None:
                 continue
-            what = await _happened(session, delivery.event)
-            if what is None:
-                continue
-            kind, _ = what
-            if subscription.reg_event_type == NEW_MEMBER and kind != NEW_MEMBER:
-                continue
-            happened[position] = what
+            what = await _happened(session, delivery.event, subscription.reg_event_type)
+            if what is not None:
+                happened[position] = what
         family_ids = sorted({uuid.UUID(_event(due[p]).record_id) for p in happened})
         if not family_ids:
             return messages

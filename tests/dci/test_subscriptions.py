@@ -107,7 +107,11 @@ async def test_subscribe_notify_and_unsubscribe(
             assert event["data"]["reg_records"]["group_size"] == 4
             # The REGISTER subscription is told of the update too.
             await receiver.wait_until(lambda: len(notified(receiver, "REGISTER")) == 2)
-            assert notified(receiver, "REGISTER")[1]["header"]["meta"]["change"] == "update"
+            update = notified(receiver, "REGISTER")[1]
+            assert update["header"]["meta"]["change"] == "update"
+            assert update["header"]["meta"]["changed_fields"] == ["members"]
+            [event] = update["message"]["notify_event"]
+            assert event["data"]["reg_event_type"] == "REGISTER"
 
             request = envelope(
                 "unsubscribe",
