@@ -46,21 +46,22 @@ if TYPE_CHECKING:
     from service.webhooks.messages import Message
     from service.webhooks.outbox import Pending, Target
 
-# One live callback channel per (client, address), made on first use, race-safe.
-_CALLBACK_CHANNEL = text(
+# One live callback channel per (client, address), made on first use (the unique index decides
+# between two first uses at once).
+_FIND_CHANNEL = text(
     """
-    WITH made AS (
-        INSERT INTO webhook_subscription (client_id, url, kind, status, event_types)
-        VALUES (:client_id, :url, 'dci-callback', 'active', '{}')
-        ON CONFLICT (client_id, url) WHERE kind = 'dci-callback' AND deleted_at IS NULL
-        DO NOTHING
-        RETURNING id)
-    SELECT id FROM made
-    UNION ALL
     SELECT id FROM webhook_subscription
      WHERE client_id = :client_id AND url = :url AND kind = 'dci-callback'
        AND deleted_at IS NULL
-    LIMIT 1
+    """
+)
+_MAKE_CHANNEL = text(
+    """
+    INSERT INTO webhook_subscription (client_id, url, kind, status, event_types)
+    VALUES (:client_id, :url, 'dci-callback', 'active', '{}')
+    ON CONFLICT (client_id, url) WHERE kind = 'dci-callback' AND deleted_at IS NULL
+    DO NOTHING
+    RETURNING id
     """
 )
 
@@ -94,9 +95,14 @@ async def callback_channel(session: AsyncSession, caller: Caller, url: str) -> u
     """The caller's channel for ``url``, made if it has none."""
     if caller.client_id is None:
         raise DciRejection(reasons.REQUEST_FORBIDDEN, "Only an API client gets callbacks.")
-    channel: uuid.UUID = (
-        await session.execute(_CALLBACK_CHANNEL, {"client_id": caller.client_id, "url": url})
-    ).scalar_one()
+    names = {"client_id": caller.client_id, "url": url}
+    channel: uuid.UUID | None = (await session.execute(_FIND_CHANNEL, names)).scalar_one_or_none()
+    if channel is None:
+        channel = (await session.execute(_MAKE_CHANNEL, names)).scalar_one_or_none()
+    if channel is None:
+        # Made by another transaction meanwhile, which waited for it to commit: a new
+        # statement sees it.
+        channel = (await session.execute(_FIND_CHANNEL, names)).scalar_one()
     return channel
 
 

@@ -5,6 +5,7 @@ callback address the policy refuses is an error at once."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -12,7 +13,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from service.auth.clients import operator
 from service.dci import sender_keys
@@ -110,3 +111,28 @@ async def test_a_search_needs_kpm_read(http: httpx.AsyncClient, clients: ClientF
     refused = await post(http, async_search(), client)
     assert refused.status_code == 403, refused.text
     assert refused.json()["errors"][0]["code"] == "err.request.forbidden"
+
+
+async def test_first_callbacks_to_one_address_at_once_share_one_channel(
+    live_http: httpx.AsyncClient, live_clients: ClientFactory, engine: AsyncEngine
+) -> None:
+    client = await live_clients(region="33.26.06", scopes=["kpm:read"])
+    address = f"https://spmis.example.org/{uuid.uuid4().hex}/on-search"
+    answers = await asyncio.gather(*(post(live_http, async_search(address), client) for _ in "ab"))
+    assert [answer.json()["message"]["ack_status"] for answer in answers] == ["ACK", "ACK"]
+    async with engine.begin() as connection:
+        channels = (
+            await connection.execute(
+                text(
+                    "UPDATE webhook_subscription SET deleted_at = now()"
+                    " WHERE client_id = :client RETURNING id"
+                ),
+                {"client": uuid.UUID(client.client_id)},
+            )
+        ).all()
+        deliveries = await connection.scalar(
+            text("SELECT count(*) FROM webhook_delivery WHERE subscription_id = :id"),
+            {"id": channels[0][0]},
+        )
+    assert len(channels) == 1
+    assert deliveries == 2
