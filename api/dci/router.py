@@ -3,6 +3,7 @@ transaction status answered in the response, and this registry's public signing 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -17,6 +18,7 @@ from api.dci.transport import (
     rejected,
 )
 from api.deps import one_statement
+from service.access import Caller
 from service.dci import sync
 from service.dci.envelopes import callback_header, read_envelope
 from service.dci.reasons import DciRejection
@@ -79,12 +81,13 @@ def _answer_schema(action: str, message: str) -> dict[int | str, dict[str, Any]]
 
 async def _answer(
     request: Request,
-    caller: Any,
+    caller: Caller,
     *,
     action: str,
     answer_action: str,
-    run: Any,
+    run: Callable[..., Awaitable[sync.Answer]],
 ) -> Response:
+    """Read the envelope, run the answer, sign it; a refusal answered the spec's way."""
     state = request.app.state
     settings = state.settings
     now = utcnow()

@@ -78,7 +78,7 @@ def lookup_of(message: Mapping[str, Any]) -> Lookup | None:
         return None
     attribute = search.ID_TYPES.get(query["type"].upper())
     try:
-        if attribute is None or search._entity(criteria) not in (None, search.GROUP):
+        if attribute is None or search.response_entity(criteria) not in (None, search.GROUP):
             return None
         value = search.ATTRIBUTES[attribute](query.get("value"))
         size, number = search.page_of(criteria.get("pagination"))
@@ -92,7 +92,7 @@ def lookup_of(message: Mapping[str, Any]) -> Lookup | None:
         attribute=attribute,
         value=value,
         page_size=size,
-        locale=locale if isinstance(locale, str) and search._LOCALE.match(locale) else None,
+        locale=locale if isinstance(locale, str) and search.LOCALE.match(locale) else None,
     )
 
 
@@ -166,7 +166,7 @@ def _statement(caller: Caller, attribute: str) -> DriverStatement:
             journal.c.id.label("recorded"),
             *records.c,
             page.c.total,
-            search._json_rows(
+            search.json_rows(
                 Member,
                 records.c.id,
                 "position",
@@ -177,7 +177,7 @@ def _statement(caller: Caller, attribute: str) -> DriverStatement:
                 "birth_date",
                 "relationship",
             ).label("members"),
-            search._json_rows(
+            search.json_rows(
                 Enrollment,
                 records.c.id,
                 "program_code",

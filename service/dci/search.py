@@ -61,7 +61,7 @@ EXPRESSION_OPERATORS = {f"${op}": op for op in conditions.OPERATORS}
 PREDICATE_OPERATORS = {
     "eq": "eq", "ne": "ne", "lt": "lt", "le": "lte", "gt": "gt", "ge": "gte", "in": "in",
 }  # fmt: skip
-_LOCALE = re.compile(r"^[a-z]{3}$")
+LOCALE = re.compile(r"^[a-z]{3}$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,39}$")
 
 
@@ -311,7 +311,7 @@ def _id_value(query: Any, entity: str) -> ColumnElement[bool]:
     return _put(attribute_condition(attribute, "eq", query.get("value")), entity)
 
 
-def _entity(criteria: Mapping[str, Any]) -> str | None:
+def response_entity(criteria: Mapping[str, Any]) -> str | None:
     entity = criteria.get("response_entity")
     if entity is not None:
         if entity not in (GROUP, MEMBER):
@@ -337,7 +337,7 @@ def translate(criteria: Mapping[str, Any]) -> tuple[str, ColumnElement[bool]]:
     query_type, query = criteria.get("query_type"), criteria.get("query")
     if query_type not in QUERY_TYPES:
         raise _criteria("query_type is idtype-value, expression or predicate.")
-    entity = _entity(criteria)
+    entity = response_entity(criteria)
     if query_type == "idtype-value":
         entity = entity or GROUP
         return entity, _id_value(query, entity)
@@ -424,7 +424,7 @@ def page_of(pagination: Any) -> tuple[int, int]:
 # --- running ---------------------------------------------------------------------------------
 
 
-def _json_rows(table: Any, correlate: Any, order: Any, *fields: str) -> Any:
+def json_rows(table: Any, correlate: Any, order: Any, *fields: str) -> Any:
     rows = table.__table__.alias()
     record = func.json_build_object(*[part for name in fields for part in (name, rows.c[name])])
     aggregated = func.coalesce(
@@ -464,7 +464,7 @@ async def find_groups(
         select(
             Family,
             page.c.total,
-            _json_rows(
+            json_rows(
                 Member,
                 Family.id,
                 "position",
@@ -475,7 +475,7 @@ async def find_groups(
                 "birth_date",
                 "relationship",
             ),
-            _json_rows(
+            json_rows(
                 Enrollment,
                 Family.id,
                 "program_code",
@@ -547,7 +547,7 @@ async def _answer_one(
     reference_text = str(reference)[:99] if isinstance(reference, str | int) else ""
     answer: dict[str, Any] = {"reference_id": reference_text, "timestamp": timestamp()}
     locale = item.get("locale") if isinstance(item, Mapping) else None
-    if isinstance(locale, str) and _LOCALE.match(locale):
+    if isinstance(locale, str) and LOCALE.match(locale):
         answer["locale"] = locale
     try:
         if not reference_text:

@@ -44,6 +44,11 @@ NOT_REGION_BOUND = {
     "getWebhookDelivery": "owned by its client",
     "redeliverWebhookDelivery": "owned by its client",
     "redeliverParkedWebhookDeliveries": "owned by its client",
+    # The DCI door answers 200 with the records it may show (none from elsewhere), not 404:
+    # its region rule is proven in tests/dci (test_sync_search.py, test_sync_queries.py).
+    "dciSyncSearch": "proven in tests/dci/test_sync_search.py",
+    "dciSyncTxnStatus": "owned by its client: tests/dci/test_sync_txn_status.py",
+    "dciJwks": "no data: the registry's public key",
 }
 
 
