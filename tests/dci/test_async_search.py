@@ -238,3 +238,31 @@ async def _attempt_errors(engine: AsyncEngine, url: str) -> list[str]:
             if len(errors) >= 2:
                 return errors
             await asyncio.sleep(0.05)
+
+
+async def test_a_family_outside_the_region_is_never_called_back(
+    dci_api: ApiRunner, dispatching: DispatcherRunner, receiver: Receiver
+) -> None:
+    async with dci_api() as (http, clients):
+        district = await clients(region="33.28.02", scopes=["kpm:read", "kpm:write"])
+        village = await clients(region=VILLAGE, scopes=["kpm:read", "pii:read"])
+        elsewhere = family_body("33.28.02.2003")
+        created = await http.post("/api/v1/kpm", json=elsewhere, headers=district.headers)
+        assert created.status_code == 201, created.text
+        nik = elsewhere["members"][0]["nik"]
+        request = envelope(
+            "search",
+            search_message("idtype-value", {"type": "NIK", "value": nik}),
+            sender_uri=receiver.url("region"),
+        )
+        acked = await http.post("/dci/registry/search", json=request, headers=village.headers)
+        assert acked.json()["message"]["ack_status"] == "ACK", acked.text
+        async with dispatching():
+            await receiver.wait_until(lambda: len(receiver.accepted("region")) == 1)
+        body = receiver.at("region")[0].message
+        await verify_callback(http, body, "/registry/on-search")
+        [answer] = body["message"]["search_response"]
+        assert answer["status"] == "succ"
+        assert answer["data"]["reg_records"] == []
+        assert answer["pagination"]["total_count"] == 0
+        assert elsewhere["no_kk"] not in receiver.at("region")[0].body

@@ -194,3 +194,29 @@ async def test_subscribing_needs_the_change_feed_scope(
         assert refused.status_code == 403, refused.text
         assert_response_valid("/registry/subscribe", 403, refused.json())
         assert refused.json()["errors"][0]["code"] == "err.request.forbidden"
+
+
+async def test_a_family_outside_the_subscribers_region_is_never_notified(
+    dci_api: ApiRunner, dispatching: DispatcherRunner, receiver: Receiver
+) -> None:
+    async with dci_api() as (http, clients):
+        # Bound to one village, with a filter as wide as the regency.
+        subscriber = await clients(region=VILLAGE, scopes=SUBSCRIBER_SCOPES)
+        writer = await clients(region="33.28.02", scopes=["kpm:read", "kpm:write"])
+        message = subscribe_message("REGISTER")
+        criteria = message["subscribe_request"][0]["subscribe_criteria"]
+        criteria["filter"]["value"]["expression"]["query"] = {"region": {"$eq": "33.28"}}
+        request = envelope("subscribe", message, sender_uri=receiver.url("wide"))
+        acked = await http.post("/dci/registry/subscribe", json=request, headers=subscriber.headers)
+        assert acked.json()["message"]["ack_status"] == "ACK", acked.text
+        async with dispatching():
+            for village in (OTHER_VILLAGE, VILLAGE):
+                created = await http.post(
+                    "/api/v1/kpm", json=family_body(village), headers=writer.headers
+                )
+                assert created.status_code == 201, created.text
+            await receiver.wait_until(lambda: len(notified(receiver, "wide")) == 1)
+        [only] = notified(receiver, "wide")
+        [event] = only["message"]["notify_event"]
+        assert event["data"]["reg_records"]["village_code"] == VILLAGE
+        assert event["data"]["reg_records"]["@id"] == created.json()["id"]
