@@ -5,6 +5,7 @@ personal number the sender sent."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -178,3 +179,15 @@ async def test_a_body_that_is_not_json_is_no_envelope(
     assert response.status_code == 200
     assert_response_valid("/registry/sync/search", 200, response.json())
     assert response.json()["header"]["status"] == "rjct"
+
+
+async def test_two_copies_of_a_message_at_once_answer_once(
+    live_http: httpx.AsyncClient, live_clients: ClientFactory
+) -> None:
+    reader = await live_clients(region="33.26.06", scopes=["kpm:read"])
+    for body in (search(by_id("NIK", NIK)), search(by_id("NIK", NIK), by_id("KK", NIK))):
+        answers = await asyncio.gather(
+            *(send(live_http, "/registry/sync/search", body, reader) for _ in range(4))
+        )
+        codes = sorted(answer.header.get("status_reason_code", "") for answer in answers)
+        assert codes == ["", *["rjct.message_id.duplicate"] * 3]
