@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from api.body_limits import BodyLimitMiddleware
+from api.dci.async_routes import router as dci_async_router
 from api.dci.router import router as dci_router
 from api.docs import install_docs, page_policies
 from api.graphql.router import graphql_router
@@ -220,6 +221,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     # Then the DCI door, for the same reason: its few paths would otherwise be reached only
     # after every REST path was tried (a millisecond of a lookup by NIK).
     app.include_router(dci_router)
+    app.include_router(dci_async_router)
     for router in (
         oauth.router,
         regions.router,

@@ -4,6 +4,7 @@ from service.allocations.tables import Allocation
 from service.audit.tables import AuditEntry
 from service.auth.tables import ApiClient
 from service.changes.tables import ChangeEvent, ChangeFeedHorizon
+from service.dci.subscription_tables import DciSubscription
 from service.dci.tables import DciTransaction, SenderKey
 from service.disbursements.tables import Disbursement, DisbursementTransition
 from service.idempotency.tables import IdempotencyKey
@@ -41,6 +42,7 @@ __all__ = [
     "AuditEntry",
     "ChangeEvent",
     "ChangeFeedHorizon",
+    "DciSubscription",
     "DciTransaction",
     "Disbursement",
     "DisbursementTransition",

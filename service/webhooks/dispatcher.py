@@ -22,6 +22,12 @@ transaction, the audit of unmasked personal data is committed before the batch i
 outcomes are written in one short transaction after it, before the lock is released (those
 steps live in ``outbox.py``).
 
+The same loop sends the DCI channels' messages (``service.dci.deliveries``): each kind of channel
+has its own way to build a delivery's message (a change event as a webhook message, a change
+event as a DCI ``registry/notify`` message, or the prebuilt message the delivery carries) and to
+sign it (Standard Webhooks headers, or the DCI signature inside the envelope); everything else
+(locks, order, retries, parking, audit before sending) is one code path.
+
 The dispatcher wakes on the ``change_event`` notification (every committed change), on
 ``webhook_delivery`` (``wake_dispatchers``: a redelivery or a resume, which write no change),
 at the next due retry, and every ``webhook_poll_seconds`` as a safety net.
@@ -35,17 +41,21 @@ import logging
 import ssl
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from service.changes.notifications import CHANNEL as CHANGE_CHANNEL
+from service.changes.tables import ChangeEvent
 from service.connections import asyncpg_dsn
 from service.database import create_engine, create_session_factory
 from service.database_faults import is_database_unavailable
+from service.dci.deliveries import compose_notifications, signed_dci_body
+from service.dci.signatures import ServiceSigner, service_signer
 from service.settings import Settings
 from service.webhooks.locks import SubscriptionLocks
-from service.webhooks.messages import Message, build_message, message_id
+from service.webhooks.messages import Message, build_message, message_id, prebuilt_message
 from service.webhooks.outbox import (
     Outcome,
     Pending,
@@ -58,7 +68,8 @@ from service.webhooks.outbox import (
 )
 from service.webhooks.retries import RetryPolicy
 from service.webhooks.signing import signed_headers
-from service.webhooks.targets import TargetClient, TargetPolicy
+from service.webhooks.tables import DCI_NOTIFY, WEBHOOK
+from service.webhooks.targets import Answer, TargetClient, TargetPolicy
 from service.webhooks.wakeups import DELIVERY_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -104,6 +115,7 @@ class Dispatcher:
         self._running: dict[uuid.UUID, asyncio.Task[bool]] = {}
         self._recheck: float | None = None
         self._resting: dict[uuid.UUID, float] = {}
+        self._dci_signer: ServiceSigner | None = None
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -245,8 +257,10 @@ class Dispatcher:
             due.append(delivery)
         if not due:
             return False
-        messages = [build_message(delivery.event, target.reader) for delivery in due]
-        await audit_reads(self._sessions, target.reader, messages)
+        messages = await self._compose(target, due)
+        await audit_reads(
+            self._sessions, target.reader, [message for message in messages if message is not None]
+        )
         outcomes: list[Outcome] = []
         blocked = False
         try:
@@ -254,6 +268,10 @@ class Dispatcher:
                 if self._stopping.is_set() or not self._locks.holds(subscription_id):
                     blocked = True
                     break
+                if message is None:
+                    # Nothing to send for it (a DCI change outside the subscription's filter).
+                    outcomes.append(Outcome(delivery, NOT_SENT, now(), "skipped"))
+                    continue
                 outcome = await self._send(target, delivery, message)
                 outcomes.append(outcome)
                 if outcome.result == "retry":
@@ -264,12 +282,30 @@ class Dispatcher:
             await asyncio.shield(record_outcomes(self._sessions, subscription_id, target, outcomes))
         return not blocked and len(due) == len(pending)
 
+    async def _compose(self, target: Target, due: Sequence[Pending]) -> list[Message | None]:
+        """Each delivery's message, as its channel's kind builds it; None: nothing to send."""
+        if target.kind == WEBHOOK:
+            return [build_message(_event(delivery), target.reader) for delivery in due]
+        if target.kind == DCI_NOTIFY:
+            return await compose_notifications(self._sessions, target, due, self._settings)
+        return [prebuilt_message(_body(delivery)) for delivery in due]
+
+    def _signed(
+        self, target: Target, delivery: Pending, message: Message, at: datetime
+    ) -> tuple[dict[str, str], bytes]:
+        """The headers and bytes of one attempt, signed now as the channel's kind signs."""
+        if target.kind == WEBHOOK:
+            assert target.keys is not None
+            headers = signed_headers(target.keys, message_id(delivery.id), message.body, now=at)
+            return headers, message.body.encode()
+        if self._dci_signer is None:
+            self._dci_signer = service_signer(self._settings)
+        return {}, signed_dci_body(self._dci_signer, message.body, now=at)
+
     async def _send(self, target: Target, delivery: Pending, message: Message) -> Outcome:
         attempted_at = now()
-        headers = signed_headers(
-            target.keys, message_id(delivery.id), message.body, now=attempted_at
-        )
-        answer = await self._client.post(target.url, headers, message.body.encode())
+        headers, body = self._signed(target, delivery, message, attempted_at)
+        answer = await self._client.post(target.url, headers, body)
         if answer.ok:
             return Outcome(delivery, answer, attempted_at, "delivered")
         # Not the URL: some carry a token in their query.
@@ -279,6 +315,20 @@ class Dispatcher:
             return Outcome(delivery, answer, attempted_at, "parked")
         wait = self._retries.wait_after(delivery.attempts + 1)
         return Outcome(delivery, answer, attempted_at, "retry", now() + wait)
+
+
+# The answer of a delivery that was not sent.
+NOT_SENT = Answer(None, b"", None, 0)
+
+
+def _event(delivery: Pending) -> ChangeEvent:
+    assert delivery.event is not None, "a webhook delivery carries a change event"
+    return delivery.event
+
+
+def _body(delivery: Pending) -> dict[str, Any]:
+    assert delivery.body is not None, "a DCI callback delivery carries its message"
+    return delivery.body
 
 
 async def run_dispatcher(database_url: str, settings: Settings, stop: asyncio.Event) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from service.access import Caller
 from service.changes.presenting import StoredEvent, present_change, unmasked_personal_reads
@@ -25,6 +26,12 @@ def message_id(delivery_id: int) -> str:
     """``webhook-id``: one per delivery, the same on every retry and redelivery, so a receiver
     can recognise a message it already handled."""
     return f"msg_{delivery_id}"
+
+
+def prebuilt_message(body: dict[str, Any]) -> Message:
+    """A message built when it was queued (a DCI callback): its personal data was audited then,
+    by the request that built it."""
+    return Message(json.dumps(body, ensure_ascii=False, separators=(",", ":")), [])
 
 
 def build_message(event: ChangeEvent, reader: Caller) -> Message:

@@ -52,7 +52,7 @@ _HEADS = text(
 
 _SUBSCRIPTION = text(
     """
-    SELECT s.url, s.status, s.secret, s.previous_secret, s.previous_secret_expires_at,
+    SELECT s.url, s.status, s.kind, s.secret, s.previous_secret, s.previous_secret_expires_at,
            c.id AS client_id, c.name AS client_name, c.scopes, c.region_code
       FROM webhook_subscription s
       JOIN api_client c ON c.id = s.client_id
@@ -66,7 +66,8 @@ _SUBSCRIPTION = text(
 # run began with the ``attempts``-th latest attempt.
 _BATCH = text(
     """
-    SELECT d.id, d.event_id, d.attempts, d.next_attempt_at <= :now AS due,
+    SELECT d.id, d.event_id, d.body, d.dci_transaction_id, d.attempts,
+           d.next_attempt_at <= :now AS due,
            CASE WHEN d.attempts > 0 THEN (
                SELECT a.attempted_at FROM webhook_attempt a
                 WHERE a.delivery_id = d.id
@@ -75,7 +76,7 @@ _BATCH = text(
       FROM webhook_delivery d
      WHERE d.subscription_id = :subscription_id AND d.status = 'pending'
        AND d.txid < (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint
-     ORDER BY d.txid, d.event_id
+     ORDER BY d.txid, d.event_id, d.id
      LIMIT :limit
     """
 )
@@ -104,10 +105,29 @@ _PARKED = text(
      WHERE id = :id AND status = 'pending'
     """
 )
+_SKIPPED = text(
+    """
+    UPDATE webhook_delivery SET status = 'skipped', delivered_at = :at
+     WHERE id = :id AND status = 'pending'
+    """
+)
 _ATTEMPT = text(
     """
     INSERT INTO webhook_attempt (delivery_id, attempted_at, status_code, error, duration_ms)
     VALUES (:id, :at, :status_code, :error, :duration_ms)
+    """
+)
+# A DCI callback delivered settles the transaction it answers: ``pdng`` becomes the status the
+# callback carries (``succ`` or ``rjct``) and the journal keeps what it keeps of the answer
+# (``dci_response``: a search's statuses and page counts, not its records), so ``txn/status``
+# tells the caller it arrived, and what it said.
+_SETTLE_DCI_TRANSACTIONS = text(
+    """
+    UPDATE dci_transaction t
+       SET status = d.body->'header'->>'status',
+           response = coalesce(d.dci_response, t.response), updated_at = :now
+      FROM webhook_delivery d
+     WHERE d.id = ANY(:ids) AND t.id = d.dci_transaction_id AND t.status = 'pdng'
     """
 )
 _MARK_FAILING = text(
@@ -131,21 +151,29 @@ _MARK_RECOVERED = text(
 
 @dataclass(frozen=True)
 class Target:
-    """A subscription as the dispatcher needs it, read fresh for each batch."""
+    """A subscription (or DCI channel) as the dispatcher needs it, read fresh for each batch."""
 
     url: str
     failing: bool
-    keys: SigningKeys
+    # Which kind of channel (``service.webhooks.tables.KINDS``): how its messages are built
+    # and signed.
+    kind: str
+    # The Standard Webhooks secrets; None for DCI channels.
+    keys: SigningKeys | None
     reader: Caller
+    id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
 class Pending:
     id: int
-    event: ChangeEvent
+    # The change it announces, or None for a prebuilt message (``body``).
+    event: ChangeEvent | None
     attempts: int
     due: bool
     first_try_at: datetime | None
+    body: dict[str, Any] | None = None
+    dci_transaction_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -153,7 +181,7 @@ class Outcome:
     delivery: Pending
     answer: Answer
     attempted_at: datetime
-    # ``delivered``, ``retry`` or ``parked``
+    # ``delivered``, ``retry``, ``parked`` or ``skipped`` (not sent: no attempt)
     result: str
     next_attempt_at: datetime | None = None
 
@@ -194,16 +222,27 @@ async def read_batch(
         ).all()
         if not rows:
             return None
-        events = {
-            event.id: event
-            for event in await session.scalars(
-                select(ChangeEvent).where(col(ChangeEvent.id).in_([r.event_id for r in rows]))
-            )
-        }
+        event_ids = [r.event_id for r in rows if r.event_id is not None]
+        events = (
+            {
+                event.id: event
+                for event in await session.scalars(
+                    select(ChangeEvent).where(col(ChangeEvent.id).in_(event_ids))
+                )
+            }
+            if event_ids
+            else {}
+        )
     target = Target(
         url=row.url,
         failing=row.status == "failing",
-        keys=SigningKeys(row.secret, row.previous_secret, row.previous_secret_expires_at),
+        kind=row.kind,
+        keys=(
+            None
+            if row.secret is None
+            else SigningKeys(row.secret, row.previous_secret, row.previous_secret_expires_at)
+        ),
+        id=subscription_id,
         reader=Caller(
             client_id=row.client_id,
             name=row.client_name,
@@ -214,9 +253,17 @@ async def read_batch(
     )
     # An event pruned between the two reads took its delivery with it (ON DELETE CASCADE).
     pending = [
-        Pending(r.id, events[r.event_id], r.attempts, r.due, r.first_try_at)
+        Pending(
+            r.id,
+            None if r.event_id is None else events[r.event_id],
+            r.attempts,
+            r.due,
+            r.first_try_at,
+            r.body,
+            r.dci_transaction_id,
+        )
         for r in rows
-        if r.event_id in events
+        if r.event_id is None or r.event_id in events
     ]
     return (target, pending) if pending else None
 
@@ -237,12 +284,17 @@ async def record_outcomes(
     target: Target,
     outcomes: Sequence[Outcome],
 ) -> None:
-    """The outcome of each try, in one short transaction: the deliveries' state, the log, and
-    the subscription's health."""
+    """The outcome of each try, in one short transaction: the deliveries' state, the log, the
+    subscription's health, and the DCI transactions that the delivered messages settle."""
     if not outcomes:
         return
     at = now()
-    statements = {"delivered": _DELIVERED, "retry": _RETRY, "parked": _PARKED}
+    statements = {
+        "delivered": _DELIVERED,
+        "retry": _RETRY,
+        "parked": _PARKED,
+        "skipped": _SKIPPED,
+    }
     async with sessions() as session, session.begin():
         for result, statement in statements.items():
             rows = [
@@ -258,19 +310,26 @@ async def record_outcomes(
             ]
             if rows:
                 await session.execute(statement, rows)
-        await session.execute(
-            _ATTEMPT,
-            [
-                {
-                    "id": outcome.delivery.id,
-                    "at": outcome.attempted_at,
-                    "status_code": outcome.answer.status_code,
-                    "error": outcome.error(),
-                    "duration_ms": outcome.answer.duration_ms,
-                }
-                for outcome in outcomes
-            ],
-        )
+        attempts = [
+            {
+                "id": outcome.delivery.id,
+                "at": outcome.attempted_at,
+                "status_code": outcome.answer.status_code,
+                "error": outcome.error(),
+                "duration_ms": outcome.answer.duration_ms,
+            }
+            for outcome in outcomes
+            if outcome.result != "skipped"
+        ]
+        if attempts:
+            await session.execute(_ATTEMPT, attempts)
+        settled = [
+            outcome.delivery.id
+            for outcome in outcomes
+            if outcome.result == "delivered" and outcome.delivery.dci_transaction_id is not None
+        ]
+        if settled:
+            await session.execute(_SETTLE_DCI_TRANSACTIONS, {"ids": settled, "now": at})
         results = {outcome.result for outcome in outcomes}
         if "parked" in results:
             await session.execute(_MARK_FAILING, {"id": subscription_id, "now": at})

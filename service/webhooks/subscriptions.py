@@ -33,7 +33,7 @@ from service.lists import page_by_last_change
 from service.pagination import DEFAULT_LIMIT, Page
 from service.records import utcnow
 from service.versions import ensure_version
-from service.webhooks.tables import WebhookDelivery, WebhookSubscription
+from service.webhooks.tables import WEBHOOK, WebhookDelivery, WebhookSubscription
 from service.webhooks.targets import check_target_url
 from service.webhooks.wakeups import wake_dispatchers
 
@@ -55,9 +55,11 @@ def new_secret() -> str:
 
 
 def owned_subscriptions(caller: Caller) -> Select[WebhookSubscription]:
-    """The caller's own live subscriptions: the read by id and the list both start here."""
+    """The caller's own live subscriptions: the read by id and the list both start here. (The
+    DCI channels in the same table are the DCI door's, never shown here.)"""
     return select(WebhookSubscription).where(
         col(WebhookSubscription.client_id) == caller.client_id,
+        col(WebhookSubscription.kind) == WEBHOOK,
         col(WebhookSubscription.deleted_at).is_(None),
     )
 

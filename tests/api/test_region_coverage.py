@@ -49,6 +49,10 @@ NOT_REGION_BOUND = {
     "dciSyncSearch": "proven in tests/dci/test_sync_search.py",
     "dciSyncTxnStatus": "owned by its client: tests/dci/test_sync_txn_status.py",
     "dciJwks": "no data: the registry's public key",
+    "dciSearch": "proven in tests/dci/test_async_search.py (the callback's records)",
+    "dciTxnStatus": "owned by its client: tests/dci/test_async_search.py",
+    "dciSubscribe": "which changes it gets is the feed's rule: tests/dci/test_subscriptions.py",
+    "dciUnsubscribe": "owned by its client: tests/dci/test_subscriptions.py",
 }
 
 

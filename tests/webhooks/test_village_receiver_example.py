@@ -91,6 +91,7 @@ async def test_the_example_receiver_keeps_its_village_from_webhooks(
         f"http://127.0.0.1:{port}/dinsos",
         scopes=("changes:read", "webhooks:manage", "kpm:read"),
     )
+    assert subscription.secret is not None  # a webhook subscription's (DCI channels have none)
     environment = {
         **os.environ,
         "DINSOS_WEBHOOK_SECRET": subscription.secret,
