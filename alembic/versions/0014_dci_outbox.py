@@ -1,7 +1,7 @@
 """DCI messages through the webhook outbox, and DCI subscriptions
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-11-30
 
 The outbox of 0010 carries the DCI door's messages too (``service.dci.deliveries``):
@@ -26,7 +26,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0014"
-down_revision: str | None = "0012"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -112,12 +112,16 @@ WITHOUT_GRAPHQL: dict[str, str] = {
     "health": "A probe for load balancers, not data.",
     "readiness": "A probe for load balancers, not data.",
     "exportFamilies": "A raw file download.",
-    "streamChanges": "A raw NDJSON stream; GraphQL callers page `changes` or subscribe.",
+    "streamChanges": "A raw NDJSON stream; GraphQL callers page `changes`.",
     # The DCI door speaks its own standard (signed envelopes); its searches are GraphQL's
     # `families` and `family` reads.
     "dciSyncSearch": "The DCI Social Registry door: its own protocol, over the same service.",
     "dciSyncTxnStatus": "The DCI Social Registry door: its own protocol, over the same service.",
     "dciJwks": "The DCI door's public signing key, a JWKS document.",
+    "dciSearch": "The DCI Social Registry door: its own protocol, over the same service.",
+    "dciTxnStatus": "The DCI Social Registry door: its own protocol, over the same service.",
+    "dciSubscribe": "The DCI door's subscriptions; GraphQL callers page `changes`.",
+    "dciUnsubscribe": "The DCI door's subscriptions; GraphQL callers page `changes`.",
 }
 
 # REST operations whose GraphQL field is not built yet: "missing" in the table, not a failure.
