@@ -56,5 +56,12 @@ WITHOUT_GRAPHQL: dict[str, str] = {
     "health": "A probe for load balancers, not data.",
     "readiness": "A probe for load balancers, not data.",
     "exportFamilies": "A raw file download.",
+    "exportKubeGroups": "A raw file download.",
+    "exportKubeGrants": "A raw file download.",
+    "exportTrainingCohorts": "A raw file download.",
+    "exportParticipants": "A raw file download.",
+    "exportAllocations": "A raw file download.",
+    "exportDisbursements": "A raw file download.",
+    "exportFacilitators": "A raw file download.",
     "streamChanges": "A raw NDJSON stream; GraphQL callers page `changes` or subscribe.",
 }

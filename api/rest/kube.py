@@ -3,9 +3,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 
 from api.deps import CallerDep, IfMatch, OptionalIfMatch, SessionDep, etag, parse_if_match
+from api.exports import PAGE_SIZE, ExportFormat, export_list, export_responses, joined, table
 from api.problems import problem_responses
 from api.rest.params import Cursor, Limit, UpdatedSince
 from schemas.common import Page
@@ -50,6 +52,14 @@ def group_filters(
 
 FiltersDep = Annotated[groups.GroupFilters, Depends(group_filters)]
 
+COLUMNS = table(
+    KubeGroupOut,
+    member_count=lambda group: len(group.members),
+    members=lambda group: joined(
+        [f"{member.family_id}:{member.role.value}" for member in group.members]
+    ),
+)
+
 
 def _group_response(record: GroupRecord, response: Response) -> KubeGroupOut:
     response.headers["ETag"] = etag(record.group.version)
@@ -69,6 +79,34 @@ async def list_groups(
     page = await groups.list_groups(session, caller, filters, limit=limit, cursor=cursor)
     return Page[KubeGroupOut](
         items=[present_group(record) for record in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get(
+    "/export",
+    operation_id="exportKubeGroups",
+    response_class=StreamingResponse,
+    responses=export_responses("The groups, one line per group."),
+)
+async def export_groups(
+    request: Request,
+    session: SessionDep,
+    caller: CallerDep,
+    filters: FiltersDep,
+    file_format: ExportFormat = "csv",
+) -> StreamingResponse:
+    """The list's groups (same filters, same order) as a file, streamed: one line per group,
+    `member_count` and `members` (`family_id:role`, separated by `;`). Needs `kube:read`."""
+    return await export_list(
+        request,
+        session,
+        file_format,
+        "kube",
+        COLUMNS,
+        lambda session, cursor: groups.list_groups(
+            session, caller, filters, limit=PAGE_SIZE, cursor=cursor
+        ),
+        present_group,
     )
 
 
