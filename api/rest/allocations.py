@@ -114,7 +114,7 @@ async def create_allocation(
 
 
 @router.get(
-    "/{allocation_id}",
+    "/{allocation_id:uuid}",
     operation_id="getAllocation",
     response_model=AllocationOut,
     responses=problem_responses(404),
@@ -131,7 +131,7 @@ async def get_allocation(
 
 
 @router.patch(
-    "/{allocation_id}",
+    "/{allocation_id:uuid}",
     operation_id="updateAllocation",
     response_model=AllocationOut,
     responses=problem_responses(404, 409, 412, 428),

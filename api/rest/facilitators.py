@@ -109,7 +109,7 @@ async def create_facilitator(
 
 
 @router.get(
-    "/{facilitator_id}",
+    "/{facilitator_id:uuid}",
     operation_id="getFacilitator",
     response_model=FacilitatorOut,
     responses=problem_responses(404),
@@ -124,7 +124,7 @@ async def get_facilitator(
 
 
 @router.patch(
-    "/{facilitator_id}",
+    "/{facilitator_id:uuid}",
     operation_id="updateFacilitator",
     response_model=FacilitatorOut,
     responses=problem_responses(404, 412, 428),

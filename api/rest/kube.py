@@ -129,7 +129,7 @@ async def create_group(
 
 
 @router.get(
-    "/{group_id}",
+    "/{group_id:uuid}",
     operation_id="getKubeGroup",
     response_model=KubeGroupOut,
     responses=problem_responses(404),
@@ -142,7 +142,7 @@ async def get_group(
 
 
 @router.patch(
-    "/{group_id}",
+    "/{group_id:uuid}",
     operation_id="updateKubeGroup",
     response_model=KubeGroupOut,
     responses=problem_responses(404, 409, 412, 428),

@@ -120,7 +120,7 @@ async def create_grant(
 
 
 @router.get(
-    "/{grant_id}",
+    "/{grant_id:uuid}",
     operation_id="getKubeGrant",
     response_model=GrantOut,
     responses=problem_responses(404),
@@ -133,7 +133,7 @@ async def get_grant(
 
 
 @router.patch(
-    "/{grant_id}",
+    "/{grant_id:uuid}",
     operation_id="updateKubeGrant",
     response_model=GrantOut,
     responses=problem_responses(404, 409, 412, 428),

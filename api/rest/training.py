@@ -152,7 +152,7 @@ async def create_cohort(
 
 
 @router.get(
-    "/{cohort_id}",
+    "/{cohort_id:uuid}",
     operation_id="getTrainingCohort",
     response_model=CohortOut,
     responses=problem_responses(404),
@@ -165,7 +165,7 @@ async def get_cohort(
 
 
 @router.patch(
-    "/{cohort_id}",
+    "/{cohort_id:uuid}",
     operation_id="updateTrainingCohort",
     response_model=CohortOut,
     responses=problem_responses(404, 409, 412, 428),
@@ -336,7 +336,7 @@ async def enrol_participant(
 
 
 @router.delete(
-    "/{cohort_id}/participants/{participant_id}",
+    "/{cohort_id}/participants/{participant_id:uuid}",
     operation_id="withdrawParticipant",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(404, 409),
