@@ -79,8 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--families",
         type=_positive,
-        default=280_000,
-        help="families in the roll of the import and export pairs (280,000: about 1M people)",
+        default=None,
+        help="families in the roll of the import and export pairs (280,000: about 1M people; "
+        "the xlsx pair's own default is 10,000)",
     )
     parser.add_argument(
         "--feed-events",
@@ -155,7 +156,8 @@ def parse_options(argv: Sequence[str] | None = None) -> tuple[Options, argparse.
         list_connections=args.list_connections,
         workers=args.workers,
         seed_families=args.seed_families,
-        families=args.families,
+        families=args.families or 280_000,
+        export_families=args.families,
         database_url=args.database_url,
         keep_database=args.keep_database,
         record=not args.no_record,
