@@ -12,11 +12,12 @@ writes.
 - NDJSON: one JSON object per row, keyed by the English column names (the list's JSON field
   names), whatever the language of the headers.
 - XLSX: XlsxWriter in ``constant_memory`` mode (each row goes to a temporary file as soon as it
-  is written), typed cells (numbers, dates, booleans; NIK and No KK stay text, so no digit is
-  lost), a bold frozen header row. Text is never read as a formula, a number or a link; a text
-  that looks like a formula is stored with Excel's quote prefix, so that editing the cell keeps
-  it text. The workbook is assembled in a temporary file at the end and then streamed; a list
-  past the sheet's 1,048,576 rows continues on a second sheet, with its own header row.
+  is written, as the XML XlsxWriter's cell API would write: see ``_Sheets``), typed cells
+  (numbers, dates, booleans; NIK and No KK stay text, so no digit is lost), a bold frozen
+  header row. Text is never read as a formula, a number or a link; a text that looks like a
+  formula is stored with Excel's quote prefix, so that editing the cell keeps it text. The
+  workbook is assembled in a temporary file at the end and then streamed; a list past the
+  sheet's 1,048,576 rows continues on a second sheet, with its own header row.
 """
 
 from __future__ import annotations
@@ -44,7 +45,6 @@ from service.pagination import MAX_LIMIT
 from service.spreadsheets import FORMULA_STARTS, safe_cell
 
 FileFormat = Literal["csv", "ndjson", "xlsx"]
-FILE_FORMATS: tuple[FileFormat, ...] = ("csv", "ndjson", "xlsx")
 MEDIA_TYPES: dict[str, str] = {
     "csv": "text/csv; charset=utf-8",
     "ndjson": "application/x-ndjson",
