@@ -30,6 +30,7 @@ from bench.database import (
     server_version,
 )
 from bench.pairs import Pair, all_pairs
+from bench.pairs.kpm_export_xlsx import DEFAULT_FAMILIES as XLSX_FAMILIES
 from bench.processes import Server, start_uvicorn, stop, wait_until_ready
 from bench.results import PairResult, print_result, record_run, run_section, this_machine
 from bench.roll import GENERATOR, import_roll, write_roll
@@ -180,6 +181,8 @@ def settings_text(options: Options) -> str:
     )
     if {"import", "export"} & set(options.only):
         text += f"; bulk roll of {options.families} families"
+    if "xlsx" in options.only:
+        text += f"; xlsx roll of {options.export_families or XLSX_FAMILIES} families"
     if "feed" in options.only:
         text += f"; {options.feed_events} feed events"
     if {"webhooks", "kpm-write"} & set(options.only):
