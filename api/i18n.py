@@ -5,6 +5,7 @@ wins. Field messages fall back to the English text of the validator."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from service.errors import INVALID_FIELDS
@@ -308,3 +309,100 @@ def field_message(code: str, english: str, indonesian: bool) -> str:
     if indonesian:
         return FIELD_MESSAGES_ID.get(code, english)
     return english
+
+
+def column_headers(keys: Sequence[str], indonesian: bool) -> list[str]:
+    """The header row of an exported file: the English column names (the JSON's), or their
+    Indonesian names (``COLUMN_HEADERS_ID``)."""
+    if not indonesian:
+        return list(keys)
+    return [COLUMN_HEADERS_ID.get(key, key) for key in keys]
+
+
+# Headers of the exported files in Indonesian, by English column name. The family columns are
+# the import's Indonesian headers (service/kpm/import_files.py reads them), so a file exported
+# with Indonesian headers imports back too; domain words (nik, no_kk, desil, verval, mandiri,
+# alamiah) are Indonesian already.
+COLUMN_HEADERS_ID: dict[str, str] = {
+    "id": "id",
+    "created_at": "dibuat_pada",
+    "updated_at": "diubah_pada",
+    "version": "versi",
+    # families and members (the import's headers)
+    "no_kk": "no_kk",
+    "nik": "nik",
+    "name": "nama",
+    "relationship": "hubungan",
+    "sex": "jenis_kelamin",
+    "birth_date": "tanggal_lahir",
+    "village_code": "kode_desa",
+    "address": "alamat",
+    "desil": "desil",
+    "programs": "program",
+    # KUBE groups and grants
+    "program_code": "kode_program",
+    "business_category": "kategori_usaha",
+    "facilitator_id": "id_pendamping",
+    "status": "status",
+    "member_count": "jumlah_anggota",
+    "members": "anggota",
+    "group_id": "id_kelompok",
+    "allocation_id": "id_alokasi",
+    "amount": "jumlah_rupiah",
+    "purpose": "keperluan",
+    # training cohorts and participants
+    "topic": "topik",
+    "region_code": "kode_wilayah",
+    "venue": "tempat",
+    "capacity": "kapasitas",
+    "participant_count": "jumlah_peserta",
+    "trainer_name": "nama_pelatih",
+    "completion_threshold": "ambang_kelulusan_persen",
+    "session_count": "jumlah_sesi",
+    "session_dates": "tanggal_sesi",
+    "cohort_id": "id_kelas",
+    "member_id": "id_anggota_keluarga",
+    "family_id": "id_keluarga",
+    "assessment_needs": "asesmen_kebutuhan",
+    "assessment_business_potential": "asesmen_potensi_usaha",
+    "assessment_notes": "asesmen_catatan",
+    "attended": "hadir",
+    "total": "total_sesi",
+    "attendance_pct": "persen_kehadiran",
+    "completed": "lulus",
+    "outcome_started_business": "hasil_memulai_usaha",
+    "outcome_business_kind": "hasil_jenis_usaha",
+    # allocations and disbursements
+    "fiscal_year": "tahun_anggaran",
+    "funding_source": "sumber_dana",
+    "committed": "terikat",
+    "confirmed": "terealisasi",
+    "remaining": "sisa",
+    "recipient_kind": "jenis_penerima",
+    "recipient_id": "id_penerima",
+    "channel": "saluran",
+    "period": "periode",
+    "external_reference": "nomor_referensi",
+    # facilitators
+    "kind": "jenis",
+    "active": "aktif",
+    "yearly_target": "target_tahunan",
+    # reports
+    "step": "tahap",
+    "families": "keluarga",
+    "people": "jiwa",
+    "graduated": "graduasi",
+    "mandiri": "mandiri",
+    "alamiah": "alamiah",
+    "verval": "verval",
+    "target_reached_pct": "persen_capaian_target",
+    "first_session": "sesi_pertama",
+    "sessions": "sesi",
+    "participants": "peserta",
+    "completion_pct": "persen_lulus",
+    "started_business": "memulai_usaha",
+    "record": "data",
+    "count": "jumlah",
+    "absorption_pct": "persen_penyerapan",
+    "payments_confirmed": "pembayaran_terkonfirmasi",
+}

@@ -39,6 +39,8 @@ class Options:
     feed_events: int = 1_000_000
     webhook_events: int = 10_000
     webhook_subscriptions: int = 10
+    # The xlsx pair's roll: ``--families`` when given, else its own smaller default.
+    export_families: int | None = None
 
 
 def service_environment(database: BenchDatabase, options: Options) -> dict[str, str]:

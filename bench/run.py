@@ -30,6 +30,7 @@ from bench.database import (
     server_version,
 )
 from bench.pairs import Pair, all_pairs
+from bench.pairs.kpm_export_xlsx import DEFAULT_FAMILIES as XLSX_FAMILIES
 from bench.processes import Server, start_uvicorn, stop, wait_until_ready
 from bench.results import PairResult, print_result, record_run, run_section, this_machine
 from bench.roll import GENERATOR, import_roll, write_roll
@@ -79,8 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--families",
         type=_positive,
-        default=280_000,
-        help="families in the roll of the import and export pairs (280,000: about 1M people)",
+        default=None,
+        help="families in the roll of the import and export pairs (280,000: about 1M people; "
+        "the xlsx pair's own default is 10,000)",
     )
     parser.add_argument(
         "--feed-events",
@@ -155,7 +157,8 @@ def parse_options(argv: Sequence[str] | None = None) -> tuple[Options, argparse.
         list_connections=args.list_connections,
         workers=args.workers,
         seed_families=args.seed_families,
-        families=args.families,
+        families=args.families or 280_000,
+        export_families=args.families,
         database_url=args.database_url,
         keep_database=args.keep_database,
         record=not args.no_record,
@@ -178,6 +181,8 @@ def settings_text(options: Options) -> str:
     )
     if {"import", "export"} & set(options.only):
         text += f"; bulk roll of {options.families} families"
+    if "xlsx" in options.only:
+        text += f"; xlsx roll of {options.export_families or XLSX_FAMILIES} families"
     if "feed" in options.only:
         text += f"; {options.feed_events} feed events"
     if {"webhooks", "kpm-write"} & set(options.only):

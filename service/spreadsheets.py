@@ -7,13 +7,14 @@ of those (or by another apostrophe) gets one more, so that the round trip is exa
 
 from __future__ import annotations
 
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_ESCAPED_STARTS = (*_FORMULA_STARTS, "'")
+# Also what the XLSX writer (service/exports.py) stores with the quote prefix.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_ESCAPED_STARTS = (*FORMULA_STARTS, "'")
 
 
 def safe_cell(value: str) -> str:
     """``value`` as a CSV cell that no spreadsheet runs."""
-    if value.startswith(_FORMULA_STARTS) or (
+    if value.startswith(FORMULA_STARTS) or (
         value.startswith("'") and value[1:].startswith(_ESCAPED_STARTS)
     ):
         return "'" + value

@@ -72,9 +72,10 @@ def test_extra_figures_of_the_lua_line_are_kept() -> None:
 
 def test_default_pairs_are_the_quick_ones() -> None:
     options, _ = parse_options([])
-    assert options.only == ["regions", "kpm", "graphql-family", "list", "batch", "payments"]
+    assert options.only == ["regions", "kpm", "graphql-family", "list", "batch", "payments", "xlsx"]
     assert options.wrk.connections == 32
     assert options.families == 280_000
+    assert options.export_families is None  # the xlsx pair's own, smaller roll
 
 
 def test_pairs_and_sizes_are_chosen_on_the_command_line() -> None:
@@ -83,6 +84,7 @@ def test_pairs_and_sizes_are_chosen_on_the_command_line() -> None:
     )
     assert options.only == ["regions", "export"]  # in the harness's order
     assert (options.families, options.wrk.duration_s, options.rounds) == (2000, 5, 3)
+    assert options.export_families == 2000
     everything, _ = parse_options(["--all"])
     assert everything.only == [
         "regions",
@@ -93,6 +95,7 @@ def test_pairs_and_sizes_are_chosen_on_the_command_line() -> None:
         "payments",
         "import",
         "export",
+        "xlsx",
         "feed",
         "kpm-write",
         "webhooks",

@@ -112,6 +112,13 @@ WITHOUT_GRAPHQL: dict[str, str] = {
     "health": "A probe for load balancers, not data.",
     "readiness": "A probe for load balancers, not data.",
     "exportFamilies": "A raw file download.",
+    "exportKubeGroups": "A raw file download.",
+    "exportKubeGrants": "A raw file download.",
+    "exportTrainingCohorts": "A raw file download.",
+    "exportParticipants": "A raw file download.",
+    "exportAllocations": "A raw file download.",
+    "exportDisbursements": "A raw file download.",
+    "exportFacilitators": "A raw file download.",
     "streamChanges": "A raw NDJSON stream; GraphQL callers page `changes`.",
     # The DCI door speaks its own standard (signed envelopes); its searches are GraphQL's
     # `families` and `family` reads.

@@ -3,9 +3,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 
 from api.deps import CallerDep, IfMatch, SessionDep, etag, parse_if_match
+from api.exports import PAGE_SIZE, ExportFormat, export_list, export_responses, table
 from api.problems import problem_responses
 from api.rest.params import Cursor, Limit, UpdatedSince
 from schemas.allocations import AllocationCreate, AllocationOut, AllocationUpdate, FundingSource
@@ -41,11 +43,15 @@ def allocation_filters(
     )
 
 
+FiltersDep = Annotated[allocations.AllocationFilters, Depends(allocation_filters)]
+COLUMNS = table(AllocationOut)
+
+
 @router.get("", operation_id="listAllocations", response_model=Page[AllocationOut])
 async def list_allocations(
     session: SessionDep,
     caller: CallerDep,
-    filters: Annotated[allocations.AllocationFilters, Depends(allocation_filters)],
+    filters: FiltersDep,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[AllocationOut]:
@@ -54,6 +60,34 @@ async def list_allocations(
     page = await allocations.list_allocations(session, caller, filters, limit=limit, cursor=cursor)
     return Page[AllocationOut](
         items=[present_allocation(item) for item in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get(
+    "/export",
+    operation_id="exportAllocations",
+    response_class=StreamingResponse,
+    responses=export_responses("The allocations, one line each."),
+)
+async def export_allocations(
+    request: Request,
+    session: SessionDep,
+    caller: CallerDep,
+    filters: FiltersDep,
+    file_format: ExportFormat = "csv",
+) -> StreamingResponse:
+    """The list's allocations (same filters, same order) as a file, streamed, with what is
+    committed, confirmed and remaining. Needs `allocations:read`."""
+    return await export_list(
+        request,
+        session,
+        file_format,
+        "allocations",
+        COLUMNS,
+        lambda session, cursor: allocations.list_allocations(
+            session, caller, filters, limit=PAGE_SIZE, cursor=cursor
+        ),
+        present_allocation,
     )
 
 
@@ -80,7 +114,7 @@ async def create_allocation(
 
 
 @router.get(
-    "/{allocation_id}",
+    "/{allocation_id:uuid}",
     operation_id="getAllocation",
     response_model=AllocationOut,
     responses=problem_responses(404),
@@ -97,7 +131,7 @@ async def get_allocation(
 
 
 @router.patch(
-    "/{allocation_id}",
+    "/{allocation_id:uuid}",
     operation_id="updateAllocation",
     response_model=AllocationOut,
     responses=problem_responses(404, 409, 412, 428),

@@ -4,9 +4,10 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from api.deps import CallerDep, SessionDep, StandaloneCallerDep, etag
+from api.exports import PAGE_SIZE, ExportFormat, export_list, export_responses, table
 from api.idempotency import REPLAYED_RESPONSE_HEADER, IdempotencyKeyHeader, idempotent_response
 from api.problems import problem_responses
 from api.rest.params import Cursor, Limit, UpdatedSince
@@ -62,11 +63,15 @@ def disbursement_filters(
     )
 
 
+FiltersDep = Annotated[queries.DisbursementFilters, Depends(disbursement_filters)]
+COLUMNS = table(DisbursementOut)
+
+
 @router.get("", operation_id="listDisbursements", response_model=Page[DisbursementOut])
 async def list_disbursements(
     session: SessionDep,
     caller: CallerDep,
-    filters: Annotated[queries.DisbursementFilters, Depends(disbursement_filters)],
+    filters: FiltersDep,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[DisbursementOut]:
@@ -76,6 +81,34 @@ async def list_disbursements(
     page = await queries.list_disbursements(session, caller, filters, limit=limit, cursor=cursor)
     return Page[DisbursementOut](
         items=[present_disbursement(item) for item in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get(
+    "/export",
+    operation_id="exportDisbursements",
+    response_class=StreamingResponse,
+    responses=export_responses("The disbursements, one line each."),
+)
+async def export_disbursements(
+    request: Request,
+    session: SessionDep,
+    caller: CallerDep,
+    filters: FiltersDep,
+    file_format: ExportFormat = "csv",
+) -> StreamingResponse:
+    """The list's disbursements (same filters, same order) as a file, streamed: what a
+    finance office reconciles in its spreadsheet. Needs `disbursements:read`."""
+    return await export_list(
+        request,
+        session,
+        file_format,
+        "disbursements",
+        COLUMNS,
+        lambda session, cursor: queries.list_disbursements(
+            session, caller, filters, limit=PAGE_SIZE, cursor=cursor
+        ),
+        present_disbursement,
     )
 
 

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 
 from api.deps import CallerDep, IfMatch, SessionDep, etag, parse_if_match
+from api.exports import PAGE_SIZE, ExportFormat, export_list, export_responses, table
 from api.problems import problem_responses
 from api.rest.params import Cursor, Limit
 from schemas.common import Page
@@ -21,22 +24,71 @@ router = APIRouter(
 FacilitatorId = Annotated[uuid.UUID, Path()]
 
 
+@dataclass(frozen=True)
+class FacilitatorFilters:
+    region: str | None
+    active: bool | None
+
+
+def facilitator_filters(
+    region: Annotated[str | None, Query(description="Area of work within this region.")] = None,
+    active: Annotated[bool | None, Query()] = None,
+) -> FacilitatorFilters:
+    return FacilitatorFilters(region=region, active=active)
+
+
+FiltersDep = Annotated[FacilitatorFilters, Depends(facilitator_filters)]
+COLUMNS = table(FacilitatorOut)
+
+
 @router.get("", operation_id="listFacilitators", response_model=Page[FacilitatorOut])
 async def list_facilitators(
     session: SessionDep,
     caller: CallerDep,
+    filters: FiltersDep,
     limit: Limit = 50,
     cursor: Cursor = None,
-    region: Annotated[str | None, Query(description="Area of work within this region.")] = None,
-    active: Annotated[bool | None, Query()] = None,
 ) -> Page[FacilitatorOut]:
     """Facilitators (pendamping) working in the client's region. Needs `facilitators:read`."""
     page = await facilitators.list_facilitators(
-        session, caller, region=region, active=active, limit=limit, cursor=cursor
+        session, caller, region=filters.region, active=filters.active, limit=limit, cursor=cursor
     )
     return Page[FacilitatorOut](
         items=[facilitators.present_facilitator(f) for f in page.items],
         next_cursor=page.next_cursor,
+    )
+
+
+@router.get(
+    "/export",
+    operation_id="exportFacilitators",
+    response_class=StreamingResponse,
+    responses=export_responses("The facilitators, one line each."),
+)
+async def export_facilitators(
+    request: Request,
+    session: SessionDep,
+    caller: CallerDep,
+    filters: FiltersDep,
+    file_format: ExportFormat = "csv",
+) -> StreamingResponse:
+    """The list's facilitators (same filters, same order) as a file, streamed.
+    Needs `facilitators:read`."""
+    return await export_list(
+        request,
+        session,
+        file_format,
+        "facilitators",
+        COLUMNS,
+        lambda session, cursor: facilitators.list_facilitators(
+            session,
+            caller,
+            region=filters.region,
+            active=filters.active,
+            limit=PAGE_SIZE,
+            cursor=cursor,
+        ),
+        facilitators.present_facilitator,
     )
 
 
@@ -57,7 +109,7 @@ async def create_facilitator(
 
 
 @router.get(
-    "/{facilitator_id}",
+    "/{facilitator_id:uuid}",
     operation_id="getFacilitator",
     response_model=FacilitatorOut,
     responses=problem_responses(404),
@@ -72,7 +124,7 @@ async def get_facilitator(
 
 
 @router.patch(
-    "/{facilitator_id}",
+    "/{facilitator_id:uuid}",
     operation_id="updateFacilitator",
     response_model=FacilitatorOut,
     responses=problem_responses(404, 412, 428),

@@ -15,6 +15,7 @@ from api.deps import (
     one_statement,
     parse_if_match,
 )
+from api.exports import ExportFormat, export_responses, file_response
 from api.imports import receive_upload, start_in_background
 from api.problems import problem_responses
 from api.rest.params import Cursor, Limit, UpdatedSince
@@ -40,6 +41,7 @@ from schemas.kpm import (
 )
 from service.access import Caller
 from service.kpm import enrollment, export, families, imports, verification
+from service.kpm.import_files import FIELDS
 from service.kpm.views import FamilyRecord, family_json, present_family
 
 router = APIRouter(prefix="/api/v1/kpm", tags=["kpm"], responses=problem_responses(401, 403, 422))
@@ -109,28 +111,19 @@ async def list_families(
     "/export",
     operation_id="exportFamilies",
     response_class=StreamingResponse,
-    responses={
-        200: {
-            "content": {"text/csv": {}, "application/x-ndjson": {}},
-            "description": "The families, one line per person.",
-        }
-    },
+    responses=export_responses("The families, one line per person."),
 )
 async def export_families(
-    request: Request,
-    caller: CallerDep,
-    filters: FiltersDep,
-    file_format: Annotated[str, Query(alias="format", pattern="^(csv|ndjson)$")] = "csv",
+    request: Request, caller: CallerDep, filters: FiltersDep, file_format: ExportFormat = "csv"
 ) -> StreamingResponse:
-    """The list's families (same filters) as the import CSV or NDJSON, one line per person,
-    streamed. The CSV imports back unchanged. NIK and No KK are masked without `pii:read`."""
+    """The list's families (same filters) as a file, one line per person (the members of every
+    family), streamed: the import's columns (`no_kk`, `nik`, `name`, `relationship`, `sex`,
+    `birth_date`, `village_code`, `address`, `desil`, `programs`; the import's Indonesian
+    headers with `Accept-Language: id`). The CSV imports back unchanged. NIK and No KK are
+    masked without `pii:read`; with it, each family in the file is audited as read."""
     query = export.export_query(caller, filters)
-    media = "text/csv; charset=utf-8" if file_format == "csv" else "application/x-ndjson"
-    return StreamingResponse(
-        export.export_families(request.app.state.sessions, caller, query, file_format),
-        media_type=media,
-        headers={"Content-Disposition": f'attachment; filename="kpm.{file_format}"'},
-    )
+    rows = export.export_rows(request.app.state.sessions, caller, query)
+    return file_response(request, file_format, "kpm", FIELDS, rows)
 
 
 @router.post(

@@ -3,9 +3,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 
 from api.deps import CallerDep, IfMatch, OptionalIfMatch, SessionDep, etag, parse_if_match
+from api.exports import PAGE_SIZE, ExportFormat, export_list, export_responses, joined, table
 from api.problems import problem_responses
 from api.rest.params import Cursor, Limit, UpdatedSince
 from schemas.common import Page
@@ -50,6 +52,14 @@ def group_filters(
 
 FiltersDep = Annotated[groups.GroupFilters, Depends(group_filters)]
 
+COLUMNS = table(
+    KubeGroupOut,
+    member_count=lambda group: len(group.members),
+    members=lambda group: joined(
+        [f"{member.family_id}:{member.role.value}" for member in group.members]
+    ),
+)
+
 
 def _group_response(record: GroupRecord, response: Response) -> KubeGroupOut:
     response.headers["ETag"] = etag(record.group.version)
@@ -72,6 +82,34 @@ async def list_groups(
     )
 
 
+@router.get(
+    "/export",
+    operation_id="exportKubeGroups",
+    response_class=StreamingResponse,
+    responses=export_responses("The groups, one line per group."),
+)
+async def export_groups(
+    request: Request,
+    session: SessionDep,
+    caller: CallerDep,
+    filters: FiltersDep,
+    file_format: ExportFormat = "csv",
+) -> StreamingResponse:
+    """The list's groups (same filters, same order) as a file, streamed: one line per group,
+    `member_count` and `members` (`family_id:role`, separated by `;`). Needs `kube:read`."""
+    return await export_list(
+        request,
+        session,
+        file_format,
+        "kube",
+        COLUMNS,
+        lambda session, cursor: groups.list_groups(
+            session, caller, filters, limit=PAGE_SIZE, cursor=cursor
+        ),
+        present_group,
+    )
+
+
 @router.post(
     "",
     operation_id="createKubeGroup",
@@ -91,7 +129,7 @@ async def create_group(
 
 
 @router.get(
-    "/{group_id}",
+    "/{group_id:uuid}",
     operation_id="getKubeGroup",
     response_model=KubeGroupOut,
     responses=problem_responses(404),
@@ -104,7 +142,7 @@ async def get_group(
 
 
 @router.patch(
-    "/{group_id}",
+    "/{group_id:uuid}",
     operation_id="updateKubeGroup",
     response_model=KubeGroupOut,
     responses=problem_responses(404, 409, 412, 428),

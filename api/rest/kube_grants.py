@@ -3,9 +3,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 
 from api.deps import CallerDep, IfMatch, OptionalIfMatch, SessionDep, etag, parse_if_match
+from api.exports import PAGE_SIZE, ExportFormat, export_list, export_responses, table
 from api.problems import problem_responses
 from api.rest.params import Cursor, Limit, UpdatedSince
 from schemas.common import Page
@@ -35,29 +37,66 @@ def _grant_response(grant: KubeGrant, response: Response) -> GrantOut:
     return present_grant(grant)
 
 
-@router.get("", operation_id="listKubeGrants", response_model=Page[GrantOut])
-async def list_grants(
-    session: SessionDep,
-    caller: CallerDep,
-    limit: Limit = 50,
-    cursor: Cursor = None,
+def grant_filters(
     region: Annotated[
         str | None, Query(description="Region code prefix: grants of groups in this region.")
     ] = None,
     grant_status: Annotated[GrantStatus | None, Query(alias="status")] = None,
     group_id: Annotated[uuid.UUID | None, Query()] = None,
     updated_since: UpdatedSince = None,
-) -> Page[GrantOut]:
-    """KUBE grants in the client's region, ordered by last change. Needs `kube:read`."""
-    filters = grants.GrantFilters(
+) -> grants.GrantFilters:
+    return grants.GrantFilters(
         region=region,
         status=grant_status.value if grant_status else None,
         group_id=group_id,
         updated_since=updated_since,
     )
+
+
+FiltersDep = Annotated[grants.GrantFilters, Depends(grant_filters)]
+COLUMNS = table(GrantOut)
+
+
+@router.get("", operation_id="listKubeGrants", response_model=Page[GrantOut])
+async def list_grants(
+    session: SessionDep,
+    caller: CallerDep,
+    filters: FiltersDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[GrantOut]:
+    """KUBE grants in the client's region, ordered by last change. Needs `kube:read`."""
     page = await grants.list_grants(session, caller, filters, limit=limit, cursor=cursor)
     return Page[GrantOut](
         items=[present_grant(grant) for grant in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get(
+    "/export",
+    operation_id="exportKubeGrants",
+    response_class=StreamingResponse,
+    responses=export_responses("The grants, one line per grant."),
+)
+async def export_grants(
+    request: Request,
+    session: SessionDep,
+    caller: CallerDep,
+    filters: FiltersDep,
+    file_format: ExportFormat = "csv",
+) -> StreamingResponse:
+    """The list's grants (same filters, same order) as a file, streamed: one line per grant.
+    Needs `kube:read`."""
+    return await export_list(
+        request,
+        session,
+        file_format,
+        "kube-grants",
+        COLUMNS,
+        lambda session, cursor: grants.list_grants(
+            session, caller, filters, limit=PAGE_SIZE, cursor=cursor
+        ),
+        present_grant,
     )
 
 
@@ -81,7 +120,7 @@ async def create_grant(
 
 
 @router.get(
-    "/{grant_id}",
+    "/{grant_id:uuid}",
     operation_id="getKubeGrant",
     response_model=GrantOut,
     responses=problem_responses(404),
@@ -94,7 +133,7 @@ async def get_grant(
 
 
 @router.patch(
-    "/{grant_id}",
+    "/{grant_id:uuid}",
     operation_id="updateKubeGrant",
     response_model=GrantOut,
     responses=problem_responses(404, 409, 412, 428),

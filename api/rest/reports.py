@@ -1,16 +1,17 @@
-"""Reports, region-scoped, as JSON or CSV (`format=csv`) for the offices' spreadsheets."""
+"""Reports, region-scoped, as JSON or as a file for the offices' spreadsheets (`format=csv`,
+`ndjson` or `xlsx`, written by the same machinery as the lists' exports, `api/exports.py`)."""
 
 from __future__ import annotations
 
-import csv
-import io
-from typing import Annotated, Any, Literal, TypeVar
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal, TypeVar, cast
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
 from api.deps import CallerDep, SessionDep
+from api.exports import file_response, table
 from api.problems import problem_responses
 from schemas.reports import (
     AllocationRealisationOut,
@@ -20,9 +21,9 @@ from schemas.reports import (
     KubeStatusCountOut,
     ReportOut,
 )
+from service.exports import MEDIA_TYPES, Chunk, FileFormat
 from service.reports import budget, graduations, kube, training, verification
 from service.reports.envelope import Report
-from service.spreadsheets import safe_cell
 
 router = APIRouter(
     prefix="/api/v1/reports", tags=["reports"], responses=problem_responses(401, 403, 404, 422)
@@ -41,49 +42,51 @@ RegionParam = Annotated[
     ),
 ]
 FormatParam = Annotated[
-    Literal["json", "csv"], Query(alias="format", description="`json` or `csv`.")
+    Literal["json", "csv", "ndjson", "xlsx"],
+    Query(
+        alias="format",
+        description="`json`, or the report as a file: `csv`, `ndjson` (one row per line) or "
+        "`xlsx` (a spreadsheet).",
+    ),
 ]
-CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+FILE_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
-        "content": {"text/csv": {}},
-        "description": "The report (JSON, or CSV with `format=csv`).",
+        "content": {
+            "application/json": {},
+            **{media.split(";")[0]: {} for media in MEDIA_TYPES.values()},
+        },
+        "description": "The report: JSON, or a file with `format=csv`, `ndjson` or `xlsx`.",
     }
 }
 
 
-def _render(
-    report: Report[Any], row_model: type[Row], fmt: str, name: str
+async def _render(
+    request: Request, report: Report[Any], row_model: type[Row], fmt: str, name: str
 ) -> ReportOut[Row] | Response:
     rows = [row_model.model_validate(row) for row in report.rows]
     if fmt == "json":
         return ReportOut[row_model](  # type: ignore[valid-type]
             region_code=report.region_code, generated_at=report.generated_at, rows=rows
         )
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(row_model.model_fields), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(
-        {
-            name: safe_cell(value) if isinstance(value, str) else value
-            for name, value in row.model_dump(mode="json").items()
-        }
-        for row in rows
-    )
+    # A report is a few hundred rows at most (one per facilitator, cohort, allocation or
+    # status), computed before anything is sent: one chunk.
+    columns = table(row_model)
+
+    async def chunks() -> AsyncIterator[Chunk]:
+        yield [columns.row(row) for row in rows]
+
     region = (report.region_code or "national").replace(".", "")
-    return Response(
-        out.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}-{region}.csv"'},
-    )
+    return file_response(request, cast(FileFormat, fmt), f"{name}-{region}", columns.keys, chunks())
 
 
 @router.get(
     "/verification-funnel",
     operation_id="reportVerificationFunnel",
     response_model=ReportOut[FunnelStepOut],
-    responses=CSV_RESPONSE,
+    responses=FILE_RESPONSE,
 )
 async def verification_funnel(
+    request: Request,
     session: SessionDep,
     caller: CallerDep,
     region: RegionParam = None,
@@ -94,16 +97,17 @@ async def verification_funnel(
     eligible, ineligible, not found, moved or deceased at their latest verification visit.
     Needs `reports:read`."""
     report = await verification.verification_funnel(session, caller, region=region, program=program)
-    return _render(report, FunnelStepOut, fmt, "verification-funnel")
+    return await _render(request, report, FunnelStepOut, fmt, "verification-funnel")
 
 
 @router.get(
     "/graduations",
     operation_id="reportGraduations",
     response_model=ReportOut[FacilitatorGraduationsOut],
-    responses=CSV_RESPONSE,
+    responses=FILE_RESPONSE,
 )
 async def graduations_per_facilitator(
+    request: Request,
     session: SessionDep,
     caller: CallerDep,
     region: RegionParam = None,
@@ -115,16 +119,17 @@ async def graduations_per_facilitator(
     report = await graduations.graduations_per_facilitator(
         session, caller, region=region, year=year
     )
-    return _render(report, FacilitatorGraduationsOut, fmt, "graduations")
+    return await _render(request, report, FacilitatorGraduationsOut, fmt, "graduations")
 
 
 @router.get(
     "/training-completion",
     operation_id="reportTrainingCompletion",
     response_model=ReportOut[CohortCompletionOut],
-    responses=CSV_RESPONSE,
+    responses=FILE_RESPONSE,
 )
 async def training_completion(
+    request: Request,
     session: SessionDep,
     caller: CallerDep,
     region: RegionParam = None,
@@ -135,16 +140,17 @@ async def training_completion(
     attendance reached the cohort's threshold, 75% unless set otherwise) and how many started
     a business afterwards. Needs `reports:read`."""
     report = await training.training_completion(session, caller, region=region, program=program)
-    return _render(report, CohortCompletionOut, fmt, "training-completion")
+    return await _render(request, report, CohortCompletionOut, fmt, "training-completion")
 
 
 @router.get(
     "/kube",
     operation_id="reportKube",
     response_model=ReportOut[KubeStatusCountOut],
-    responses=CSV_RESPONSE,
+    responses=FILE_RESPONSE,
 )
 async def kube_by_status(
+    request: Request,
     session: SessionDep,
     caller: CallerDep,
     region: RegionParam = None,
@@ -154,16 +160,17 @@ async def kube_by_status(
     """KUBE groups of the region by status, and their grants by status with the sum of their
     amounts (rupiah). Needs `reports:read`."""
     report = await kube.kube_by_status(session, caller, region=region, program=program)
-    return _render(report, KubeStatusCountOut, fmt, "kube")
+    return await _render(request, report, KubeStatusCountOut, fmt, "kube")
 
 
 @router.get(
     "/budget-realisation",
     operation_id="reportBudgetRealisation",
     response_model=ReportOut[AllocationRealisationOut],
-    responses=CSV_RESPONSE,
+    responses=FILE_RESPONSE,
 )
 async def budget_realisation(
+    request: Request,
     session: SessionDep,
     caller: CallerDep,
     region: RegionParam = None,
@@ -176,4 +183,4 @@ async def budget_realisation(
     report = await budget.budget_realisation(
         session, caller, region=region, program=program, fiscal_year=fiscal_year
     )
-    return _render(report, AllocationRealisationOut, fmt, "budget-realisation")
+    return await _render(request, report, AllocationRealisationOut, fmt, "budget-realisation")

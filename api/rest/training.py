@@ -3,9 +3,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import CallerDep, IfMatch, OptionalIfMatch, SessionDep, etag, parse_if_match
+from api.exports import PAGE_SIZE, ExportFormat, export_list, export_responses, joined, table
 from api.problems import problem_responses
 from api.rest.params import Cursor, Limit, UpdatedSince
 from schemas.common import Page
@@ -25,9 +28,15 @@ from schemas.training import (
     SessionIn,
     TrainingTopic,
 )
+from service.pagination import Page as ServicePage
 from service.training import attendance, cohorts, participants
 from service.training.tables import TrainingAttendance
-from service.training.views import CohortRecord, present_cohort, present_participant
+from service.training.views import (
+    CohortRecord,
+    ParticipantRecord,
+    present_cohort,
+    present_participant,
+)
 
 router = APIRouter(
     prefix="/api/v1/training-cohorts",
@@ -62,6 +71,13 @@ def cohort_filters(
 
 FiltersDep = Annotated[cohorts.CohortFilters, Depends(cohort_filters)]
 
+COHORT_COLUMNS = table(
+    CohortOut,
+    session_count=lambda cohort: len(cohort.sessions),
+    session_dates=lambda cohort: joined([item.held_on.isoformat() for item in cohort.sessions]),
+)
+PARTICIPANT_COLUMNS = table(ParticipantOut)
+
 
 def _cohort_response(record: CohortRecord, response: Response) -> CohortOut:
     response.headers["ETag"] = etag(record.cohort.version)
@@ -88,6 +104,34 @@ async def list_cohorts(
     )
 
 
+@router.get(
+    "/export",
+    operation_id="exportTrainingCohorts",
+    response_class=StreamingResponse,
+    responses=export_responses("The cohorts, one line per cohort."),
+)
+async def export_cohorts(
+    request: Request,
+    session: SessionDep,
+    caller: CallerDep,
+    filters: FiltersDep,
+    file_format: ExportFormat = "csv",
+) -> StreamingResponse:
+    """The list's cohorts (same filters, same order) as a file, streamed: one line per cohort,
+    with `session_count` and `session_dates` (separated by `;`). Needs `training:read`."""
+    return await export_list(
+        request,
+        session,
+        file_format,
+        "training-cohorts",
+        COHORT_COLUMNS,
+        lambda session, cursor: cohorts.list_cohorts(
+            session, caller, filters, limit=PAGE_SIZE, cursor=cursor
+        ),
+        present_cohort,
+    )
+
+
 @router.post(
     "",
     operation_id="createTrainingCohort",
@@ -108,7 +152,7 @@ async def create_cohort(
 
 
 @router.get(
-    "/{cohort_id}",
+    "/{cohort_id:uuid}",
     operation_id="getTrainingCohort",
     response_model=CohortOut,
     responses=problem_responses(404),
@@ -121,7 +165,7 @@ async def get_cohort(
 
 
 @router.patch(
-    "/{cohort_id}",
+    "/{cohort_id:uuid}",
     operation_id="updateTrainingCohort",
     response_model=CohortOut,
     responses=problem_responses(404, 409, 412, 428),
@@ -238,6 +282,41 @@ async def list_participants(
     return [present_participant(record) for record in records]
 
 
+@router.get(
+    "/{cohort_id}/participants/export",
+    operation_id="exportParticipants",
+    response_class=StreamingResponse,
+    responses={**export_responses("The participants, one line each."), **problem_responses(404)},
+)
+async def export_participants(
+    request: Request,
+    session: SessionDep,
+    caller: CallerDep,
+    cohort_id: CohortId,
+    file_format: ExportFormat = "csv",
+) -> StreamingResponse:
+    """The cohort's participants as a file, one line each, in enrolment order, with attendance,
+    completion, and the assessment and outcome fields (`assessment_needs`,
+    `outcome_started_business`, ...). Needs `training:read`."""
+
+    async def everyone(
+        session: AsyncSession, _cursor: str | None
+    ) -> ServicePage[ParticipantRecord]:
+        # A cohort holds at most its capacity (500): one page.
+        records = await participants.list_participants(session, caller, cohort_id)
+        return ServicePage(items=records, next_cursor=None)
+
+    return await export_list(
+        request,
+        session,
+        file_format,
+        "participants",
+        PARTICIPANT_COLUMNS,
+        everyone,
+        present_participant,
+    )
+
+
 @router.post(
     "/{cohort_id}/participants",
     operation_id="enrolParticipant",
@@ -257,7 +336,7 @@ async def enrol_participant(
 
 
 @router.delete(
-    "/{cohort_id}/participants/{participant_id}",
+    "/{cohort_id}/participants/{participant_id:uuid}",
     operation_id="withdrawParticipant",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(404, 409),

@@ -72,7 +72,11 @@ async def raw_export(database: BenchDatabase, path: Path) -> Exported:
         await connection.close()
 
 
-async def service_export(context: BenchContext, path: Path) -> Exported:
+async def service_export(
+    context: BenchContext, path: Path, file_format: str = "csv", *, rows: int | None = None
+) -> Exported:
+    """The service's export streamed to ``path``; a CSV's rows are counted as it arrives, an
+    XLSX (a zip) has them given as ``rows``."""
     token = await context.token()
     pids = context.service.worker_pids()
     kernel_peak = reset_peak_rss(pids)
@@ -83,7 +87,7 @@ async def service_export(context: BenchContext, path: Path) -> Exported:
         started = time.perf_counter()
         with path.open("wb") as handle:
             async with http.stream(
-                "GET", "/api/v1/kpm/export", params={"format": "csv"}
+                "GET", "/api/v1/kpm/export", params={"format": file_format}
             ) as response:
                 response.raise_for_status()
                 async for chunk in response.aiter_raw():
@@ -91,7 +95,8 @@ async def service_export(context: BenchContext, path: Path) -> Exported:
                     lines += chunk.count(b"\n")
         seconds = time.perf_counter() - started
     peak = peak_rss_mib(pids) if kernel_peak else None
-    return Exported(lines - 1, path.stat().st_size, seconds, peak)
+    counted = lines - 1 if rows is None else rows
+    return Exported(counted, path.stat().st_size, seconds, peak)
 
 
 async def ensure_large_roll(context: BenchContext) -> None:

@@ -1,6 +1,7 @@
-"""Export of the family list as CSV (the import format, so it imports back unchanged) or NDJSON,
-one line per person, streamed from a server-side cursor: memory stays flat whatever the number
-of families.
+"""Export of the family list as CSV (the import format, so it imports back unchanged), NDJSON or
+XLSX, one line per person (so it is also the export of the members across families), streamed
+from a server-side cursor through ``service.exports``: memory stays flat whatever the number of
+families.
 
 One Core query yields the lines themselves (members joined to their families, programs
 aggregated in SQL): building ORM objects and response models per family cost 55% of the
@@ -8,9 +9,6 @@ export's time. Personal numbers are masked with the same ``mask`` as every other
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -20,13 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from service.access import Caller
+from service.exports import Chunk
 from service.journal import record_reads
 from service.kpm.families import ENTITY, FamilyFilters, family_query
 from service.kpm.identity import mask
-from service.kpm.import_files import FIELDS
 from service.kpm.tables import Enrollment, Member
 from service.kpm.views import PII_SCOPE
-from service.spreadsheets import safe_cell
 
 CHUNK_ROWS = 5000
 
@@ -63,54 +60,45 @@ def export_query(caller: Caller, filters: FamilyFilters) -> Select[Any]:
     )
 
 
-async def export_families(
-    sessions: async_sessionmaker[AsyncSession],
-    caller: Caller,
-    query: Select[Any],
-    file_format: str,
-) -> AsyncIterator[bytes]:
+async def export_rows(
+    sessions: async_sessionmaker[AsyncSession], caller: Caller, query: Select[Any]
+) -> AsyncIterator[Chunk]:
+    """The lines of ``query`` in chunks of ``CHUNK_ROWS``, in the columns of ``FIELDS``, masked
+    without ``pii:read``; with it, each chunk's families are audited before it is handed out."""
     unmasked = caller.has(PII_SCOPE)
     audited: object = None  # the last family audited: a family's lines may span two chunks
     async with sessions() as session, session.begin():
-        if file_format == "csv":
-            yield _csv_line(FIELDS)
         result = await session.stream(query.execution_options(yield_per=CHUNK_ROWS))
         async for chunk in result.partitions(CHUNK_ROWS):
             if unmasked:
                 audited = await _audit_chunk(sessions, caller, chunk, after=audited)
-            out = io.StringIO()
-            writer = csv.writer(out, lineterminator="\n")
-            for (
-                no_kk,
-                nik,
-                name,
-                relationship,
-                sex,
-                birth,
-                village,
-                address,
-                desil,
-                programs,
-                _family_id,
-            ) in chunk:
-                line = (
+            yield [
+                (
                     no_kk if unmasked else mask(no_kk),
                     nik if unmasked else mask(nik),
                     name,
                     relationship,
                     sex,
-                    birth.isoformat(),
+                    birth,
                     village,
-                    address or "",
-                    "" if desil is None else str(desil),
+                    address,
+                    desil,
                     programs,
                 )
-                if file_format == "csv":
-                    writer.writerow([value and safe_cell(value) for value in line])
-                else:
-                    out.write(json.dumps(dict(zip(FIELDS, line, strict=True)), ensure_ascii=False))
-                    out.write("\n")
-            yield out.getvalue().encode()
+                for (
+                    no_kk,
+                    nik,
+                    name,
+                    relationship,
+                    sex,
+                    birth,
+                    village,
+                    address,
+                    desil,
+                    programs,
+                    _family_id,
+                ) in chunk
+            ]
 
 
 async def _audit_chunk(
@@ -132,9 +120,3 @@ async def _audit_chunk(
         async with sessions() as session, session.begin():
             await record_reads(session, caller, ENTITY, list(families.items()))
     return chunk[-1][-1] if chunk else after
-
-
-def _csv_line(values: tuple[str, ...]) -> bytes:
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow(values)
-    return out.getvalue().encode()

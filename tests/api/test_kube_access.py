@@ -63,6 +63,10 @@ async def test_region_matrix(
     assert (await probe.get(grant_url, headers=client.headers)).status_code == expect
     grants = (await probe.get("/api/v1/kube-grants?limit=500", headers=client.headers)).json()
     assert (grant["id"] in {g["id"] for g in grants["items"]}) is inside
+    for export in ("/api/v1/kube/export", "/api/v1/kube-grants/export"):
+        exported = await probe.get(export, headers=client.headers)
+        assert exported.status_code == 200
+        assert ((group["id"] if "kube/" in export else grant["id"]) in exported.text) is inside
     for sub in ("transitions", "reports"):
         assert (await probe.get(f"{grant_url}/{sub}", headers=client.headers)).status_code == expect
     gql_group = await gql(

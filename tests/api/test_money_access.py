@@ -105,6 +105,8 @@ async def test_reads(
     assert one.status_code == (200 if reach.sees_allocation else 404)
     listed = await probe.get("/api/v1/allocations?limit=500", headers=client.headers)
     assert (allocation_id in {a["id"] for a in listed.json()["items"]}) is reach.sees_allocation
+    exported = await probe.get("/api/v1/allocations/export", headers=client.headers)
+    assert (allocation_id in exported.text) is reach.sees_allocation
 
     payment = await probe.get(f"/api/v1/disbursements/{payment_id}", headers=client.headers)
     assert payment.status_code == (200 if reach.sees_payments else 404)
@@ -116,6 +118,8 @@ async def test_reads(
         "/api/v1/disbursements", params={"limit": 500}, headers=client.headers
     )
     assert (payment_id in {d["id"] for d in payments.json()["items"]}) is reach.sees_payments
+    payments_file = await probe.get("/api/v1/disbursements/export", headers=client.headers)
+    assert (payment_id in payments_file.text) is reach.sees_payments
     if not reach.sees_payments:  # indistinguishable from a payment that does not exist
         missing = await probe.get(
             "/api/v1/disbursements/00000000-0000-4000-8000-000000000000", headers=client.headers

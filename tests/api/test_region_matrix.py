@@ -158,6 +158,10 @@ REST_CASES: dict[str, Case] = {
     "listFacilitators": Case(
         "GET", lambda w: "/api/v1/facilitators?limit=500", 200, 200, absent_from="facilitator"
     ),
+    "exportFacilitators": Case(
+        "GET", lambda w: "/api/v1/facilitators/export?format=csv", 200, 200,
+        absent_from="facilitator",
+    ),
     "createFacilitator": Case(
         "POST", lambda w: "/api/v1/facilitators", 403, 201,
         body=lambda w: {"name": "Joko", "kind": "TKSK", "region_code": "33.28.02"},

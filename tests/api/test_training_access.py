@@ -49,6 +49,10 @@ async def test_region_matrix(
     listed = (await probe.get("/api/v1/training-cohorts?limit=500", headers=client.headers)).json()
     assert (cohort["id"] in {c["id"] for c in listed["items"]}) is inside
     assert (await probe.get(f"{url}/participants", headers=client.headers)).status_code == expect
+    exported = await probe.get("/api/v1/training-cohorts/export", headers=client.headers)
+    assert (cohort["id"] in exported.text) is inside
+    participants_file = await probe.get(f"{url}/participants/export", headers=client.headers)
+    assert participants_file.status_code == expect
     attendance_url = f"{url}/sessions/{day}/attendance"
     assert (await probe.get(attendance_url, headers=client.headers)).status_code == expect
     one = await gql(
