@@ -80,10 +80,12 @@ async def _stored(database_url: str, allocation_id: str) -> tuple[int, int, int]
     """(disbursements, their sum, the allocation's committed sum), read from the database."""
     connection = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
-        count, total = await connection.fetchrow(
+        row = await connection.fetchrow(
             "SELECT count(*), coalesce(sum(amount), 0) FROM disbursement WHERE allocation_id = $1",
             uuid.UUID(allocation_id),
         )
+        assert row is not None
+        count, total = row
         committed = await connection.fetchval(
             "SELECT committed FROM budget_allocation WHERE id = $1", uuid.UUID(allocation_id)
         )
