@@ -15,7 +15,9 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -26,6 +28,16 @@ from service.auth.tokens import issue_token
 from service.database import async_url, create_session_factory
 from service.settings import Settings
 from tests.conftest import PROJECT_ROOT, prepared_database
+from tests.factories import (
+    IssuedClient,
+    cohort_body,
+    disbursement_body,
+    family_body,
+    kube_group_body,
+    money_headers,
+    new_allocation,
+    program_body,
+)
 from tests.test_serve import _free_port, _start, _stop, _wait_ready
 
 ST = Path(sys.executable).parent / "st"
@@ -39,7 +51,7 @@ SEED = os.environ.get("DINSOS_FUZZ_SEED", "20261130")
 TIMEOUT = 300 if MAX_EXAMPLES <= 10 else None
 
 
-async def _token(database_url: str) -> str:
+async def _client(database_url: str) -> IssuedClient:
     """A client of every scope bound to Kabupaten Tegal, and a token outliving the run."""
     engine = create_async_engine(async_url(database_url))
     try:
@@ -51,7 +63,7 @@ async def _token(database_url: str) -> str:
                 scopes=sorted(ALL_SCOPES),
                 region_code="33.28",
             )
-        return issue_token(
+        token = issue_token(
             token_keys(Settings(jwt_key=JWT_KEY)),
             client_id=created.client.id,
             scopes=created.client.scopes,
@@ -59,17 +71,71 @@ async def _token(database_url: str) -> str:
             secret_generation=created.client.secret_generation,
             ttl_seconds=24 * 3600,
         )
+        return IssuedClient(str(created.client.id), created.secret, token, "33.28")
     finally:
         await engine.dispose()
+
+
+async def _records(base: str, client: IssuedClient) -> dict[str, str]:
+    """One record of each kind in the client's region, so the fuzzer reads and changes real
+    ones, not only unknown ids (tests/fuzz/schemathesis.toml puts these in the paths)."""
+
+    async def post(
+        http: httpx.AsyncClient, path: str, body: dict[str, Any], **headers: str
+    ) -> dict[str, Any]:
+        response = await http.post(path, json=body, headers=headers or client.headers)
+        assert response.status_code in (200, 201), response.text
+        created: dict[str, Any] = response.json()
+        return created
+
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        facilitator = await post(
+            http,
+            "/api/v1/facilitators",
+            {"name": "Pendamping Bumijawa", "kind": "PKH", "region_code": "33.28.02"},
+        )
+        family = await post(http, "/api/v1/kpm", family_body())
+        program = await post(http, "/api/v1/programs", program_body())
+        allocation = await new_allocation(http, client)
+        disbursement = await post(
+            http,
+            "/api/v1/disbursements",
+            disbursement_body(allocation["id"], family["id"]),
+            **money_headers(client),
+        )
+        group = await post(http, "/api/v1/kube", kube_group_body(family_ids=[family["id"]]))
+        cohort = await post(http, "/api/v1/training-cohorts", cohort_body())
+        participant = await post(
+            http,
+            f"/api/v1/training-cohorts/{cohort['id']}/participants",
+            {"member_id": family["members"][0]["id"]},
+        )
+        subscription = await post(
+            http, "/api/v1/webhooks", {"url": "https://sidesa.example.go.id/hooks/dinsos"}
+        )
+    return {
+        "DINSOS_FUZZ_FACILITATOR_ID": facilitator["id"],
+        "DINSOS_FUZZ_FAMILY_ID": family["id"],
+        "DINSOS_FUZZ_MEMBER_ID": family["members"][0]["id"],
+        "DINSOS_FUZZ_PROGRAM_CODE": program["code"],
+        "DINSOS_FUZZ_ALLOCATION_ID": allocation["id"],
+        "DINSOS_FUZZ_DISBURSEMENT_ID": disbursement["id"],
+        "DINSOS_FUZZ_GROUP_ID": group["id"],
+        "DINSOS_FUZZ_COHORT_ID": cohort["id"],
+        "DINSOS_FUZZ_SESSION_ID": cohort["sessions"][0]["id"],
+        "DINSOS_FUZZ_PARTICIPANT_ID": participant["id"],
+        "DINSOS_FUZZ_SUBSCRIPTION_ID": subscription["id"],
+    }
 
 
 @pytest.fixture(scope="module")
 async def fuzzed(
     server_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[tuple[str, str]]:
-    """The service on a database of its own (the fuzzer writes whatever it likes), and a token."""
+) -> AsyncIterator[tuple[str, dict[str, str]]]:
+    """The service on a database of its own (the fuzzer writes whatever it likes), and what
+    `st` needs: a token, and the ids of records to fuzz."""
     async with prepared_database(server_url) as url:
-        token = await _token(url)
+        client = await _client(url)
         port = _free_port()
         process = _start(
             {
@@ -90,14 +156,15 @@ async def fuzzed(
         )
         try:
             _wait_ready(process, port)
-            yield f"http://127.0.0.1:{port}", token
+            base = f"http://127.0.0.1:{port}"
+            yield base, {"DINSOS_FUZZ_TOKEN": client.token, **await _records(base, client)}
         finally:
             _stop(process)
 
 
 @pytest.mark.parametrize("schema", ["/openapi.json", "/graphql"], ids=["rest", "graphql"])
-def test_schemathesis_finds_nothing(fuzzed: tuple[str, str], schema: str) -> None:
-    base, token = fuzzed
+def test_schemathesis_finds_nothing(fuzzed: tuple[str, dict[str, str]], schema: str) -> None:
+    base, environment = fuzzed
     command = [str(ST), "--config-file", str(CONFIG), "run", base + schema]
     command += ["--max-examples", str(MAX_EXAMPLES), "--phases", PHASES]
     if SEED != "random":
@@ -105,7 +172,7 @@ def test_schemathesis_finds_nothing(fuzzed: tuple[str, str], schema: str) -> Non
     finished = subprocess.run(
         command,
         cwd=PROJECT_ROOT,  # where the hooks module is imported from
-        env={**os.environ, "DINSOS_FUZZ_TOKEN": token, "NO_COLOR": "1"},
+        env={**os.environ, **environment, "NO_COLOR": "1"},
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
