@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -46,9 +45,7 @@ async def shared_database(server_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="module")
-def replicas(
-    shared_database: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[list[str]]:
+def replicas(shared_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
     """Two processes, as two replicas behind a load balancer are: one database, one signing
     key, nothing else shared."""
     processes: list[tuple[subprocess.Popen[str], int]] = []
@@ -62,6 +59,8 @@ def replicas(
                 "DINSOS_CREATE_DEMO_CLIENT": "false",
                 "DINSOS_MIGRATE_ON_START": "false",  # prepared above
                 "DINSOS_WEBHOOK_DISPATCHER": "false",
+                # Warnings and errors only: an access line per request would fill the pipe.
+                "DINSOS_LOG_LEVEL": "WARNING",
                 # Other test runs share the PostgreSQL server: a small pool each.
                 "DINSOS_DB_POOL_SIZE": "10",
             }

@@ -56,6 +56,8 @@ def _serve(database_url: str, folder: Path) -> tuple[subprocess.Popen[str], str]
             "DINSOS_CREATE_DEMO_CLIENT": "false",
             "DINSOS_MIGRATE_ON_START": "false",
             "DINSOS_WEBHOOK_DISPATCHER": "false",
+            # Warnings and errors only: an access line per request would fill the pipe.
+            "DINSOS_LOG_LEVEL": "WARNING",
         },
         port,
     )

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,7 @@ from tests.factories import (
     new_allocation,
     program_body,
 )
-from tests.test_serve import _free_port, _start, _stop, _wait_ready
+from tests.test_serve import DINSOS, _free_port, _inherited_environment
 
 ST = Path(sys.executable).parent / "st"
 CONFIG = Path(__file__).parent / "schemathesis.toml"
@@ -49,6 +51,30 @@ PHASES = os.environ.get("DINSOS_FUZZ_PHASES", "examples,fuzzing,stateful")
 SEED = os.environ.get("DINSOS_FUZZ_SEED", "20261130")
 # Whole minutes at the small budget; unbounded at a large one (`make fuzz`).
 TIMEOUT = 300 if MAX_EXAMPLES <= 10 else None
+
+
+def _start_logging_to(log: Path, environment: dict[str, str], port: int) -> subprocess.Popen[str]:
+    with log.open("w") as output:
+        return subprocess.Popen(
+            [str(DINSOS), "serve", "--port", str(port)],
+            env={**_inherited_environment(), **environment},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+
+def _wait_ready(process: subprocess.Popen[str], port: int, log: Path) -> None:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError("the service did not become ready")
 
 
 async def _client(database_url: str) -> IssuedClient:
@@ -137,7 +163,10 @@ async def fuzzed(
     async with prepared_database(server_url) as url:
         client = await _client(url)
         port = _free_port()
-        process = _start(
+        # The log goes to a file: a long `make fuzz` would fill a pipe nobody reads meanwhile.
+        log = tmp_path_factory.mktemp("fuzzed-log") / "serve.log"
+        process = _start_logging_to(
+            log,
             {
                 "DATABASE_URL": url,
                 "DINSOS_JWT_KEY": JWT_KEY,
@@ -155,11 +184,21 @@ async def fuzzed(
             port,
         )
         try:
-            _wait_ready(process, port)
+            _wait_ready(process, port, log)
             base = f"http://127.0.0.1:{port}"
             yield base, {"DINSOS_FUZZ_TOKEN": client.token, **await _records(base, client)}
         finally:
-            _stop(process)
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        output = log.read_text()
+        assert process.returncode == 0, output[-20_000:]
+        # Every answer was a refusal or a success: nothing reached the error log either.
+        assert '"level": "ERROR"' not in output, output[-20_000:]
+        assert "Traceback" not in output, output[-20_000:]
 
 
 @pytest.mark.parametrize("schema", ["/openapi.json", "/graphql"], ids=["rest", "graphql"])
