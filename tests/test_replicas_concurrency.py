@@ -61,8 +61,10 @@ def replicas(shared_database: str, tmp_path_factory: pytest.TempPathFactory) -> 
                 "DINSOS_WEBHOOK_DISPATCHER": "false",
                 # Warnings and errors only: an access line per request would fill the pipe.
                 "DINSOS_LOG_LEVEL": "WARNING",
-                # Other test runs share the PostgreSQL server: a small pool each.
+                # Other test runs share the PostgreSQL server: a small pool each, and a wait
+                # for it long enough for a loaded machine (25 requests at once per process).
                 "DINSOS_DB_POOL_SIZE": "10",
+                "DINSOS_DB_POOL_TIMEOUT_SECONDS": "30",
             }
             processes.append((_start(environment, port), port))
         for process, port in processes:
