@@ -96,3 +96,25 @@ def test_the_idempotency_key_documents_its_shape(app: FastAPI) -> None:
     [key] = [p for p in operation["parameters"] if p["name"] == "Idempotency-Key"]
     assert key["required"] is True
     assert key["schema"]["pattern"] == "^[!-~]{1,255}$"
+
+
+async def test_a_name_search_is_judged_on_its_length_as_sent(
+    http: httpx.AsyncClient, clients: ClientFactory
+) -> None:
+    """Two characters are a valid search by the document, whatever they are: U+001D is
+    whitespace to Python's strip but not to JSON Schema, so judging the trimmed term refused
+    `"\\x1d1"` with a 422 the document did not announce."""
+    reader = await clients(region="33.28")
+
+    async def names(term: str) -> list[str]:
+        response = await http.get(
+            "/api/v1/regions", params={"name": term, "limit": 500}, headers=reader.headers
+        )
+        assert response.status_code == 200, response.text
+        return [item["name"] for item in response.json()["items"]]
+
+    assert await names("\x1d1") == []
+    assert await names("  ") == []
+    assert "Guci" in await names(" guci ")  # trimmed when something is left to search
+    refused = await http.get("/api/v1/regions", params={"name": "g"}, headers=reader.headers)
+    assert [error["field"] for error in refused.json()["errors"]] == ["name"]
