@@ -1,8 +1,8 @@
 """Schemathesis extensions for this service, loaded by `st run` (``hooks`` in schemathesis.toml).
 
-- ``filter_failure``: the refusals of schema-valid requests that no schema can predict, let
-  through one kind at a time, each with its reason; any other refusal of a valid request still
-  fails the run.
+- ``filter_failure``: what Schemathesis would call a failure and is not, let through one kind
+  at a time, each with its reason (mostly refusals of schema-valid data for rules no schema can
+  state); anything else still fails the run.
 - A strategy for the GraphQL scalar ``Rupiah`` (a whole number of rupiah), which Schemathesis
   cannot know.
 """
@@ -84,7 +84,7 @@ def _made_valid_by_our_ids(failure: Any, case: schemathesis.Case[Any]) -> bool:
     named = re.search(r"parameter `(\w+)` in path", failure.message or "")
     if named is None:
         return False
-    ours = {
+    ours = {"PKH"} | {
         value
         for name, value in os.environ.items()
         if name.startswith("DINSOS_FUZZ_") and name.endswith(("_ID", "_CODE"))
@@ -105,8 +105,8 @@ def _value_at(body: Any, field: str) -> Any:
 
 def _too_short_once_trimmed(problem: dict[str, Any], case: schemathesis.Case[Any]) -> bool:
     """Text fields are trimmed of surrounding whitespace before their length is checked (the
-    request models' ``str_strip_whitespace``), so "N\x0b" is one character, not the two a
-    schema's ``minLength`` counts; a schema cannot say which characters are trimmed."""
+    request models' ``str_strip_whitespace``), so "N" and a vertical tab is one character, not
+    the two a schema's ``minLength`` counts; a schema cannot say which characters are trimmed."""
     errors = problem.get("errors") or []
     for error in errors:
         value = _value_at(case.body, str(error.get("field")))
