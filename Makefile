@@ -9,7 +9,7 @@ SECOND_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 # What `make dinsos` passes to the command line.
 ARGS ?= --help
 
-.PHONY: run dinsos test test-db lint contracts bench sync
+.PHONY: run dinsos test test-db fuzz lint contracts bench sync
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -39,6 +39,13 @@ test: sync lint
 ## The database tests again, against a second PostgreSQL server.
 test-db: sync
 	TEST_DATABASE_URL=$(SECOND_DATABASE_URL) $(UV) run pytest -m db
+
+## Schemathesis with a large budget (tests/fuzz): every phase, FUZZ_EXAMPLES cases per operation
+## and phase, a new seed each run; `make test` runs the same small. `make fuzz FUZZ_EXAMPLES=1000`.
+FUZZ_EXAMPLES ?= 200
+fuzz: sync
+	DINSOS_FUZZ_MAX_EXAMPLES=$(FUZZ_EXAMPLES) DINSOS_FUZZ_PHASES=examples,coverage,fuzzing,stateful \
+	DINSOS_FUZZ_SEED=random $(UV) run pytest tests/fuzz
 
 lint: sync
 	$(UV) run ruff check .

@@ -24,7 +24,9 @@ IdempotencyKeyHeader = Annotated[
         "running, 409 `idempotency_in_progress`; without the header, 428 "
         "`idempotency_key_required`.",
         examples=["3f1c9a2e-6b1d-4f7e-9d3a-2c8b5e0f4a17"],
-        json_schema_extra={REQUIRED_HEADER: True},
+        # The shape check_key enforces (visible ASCII, 1 to 255), stated for clients and
+        # fuzzers; a blank value counts as missing (428).
+        json_schema_extra={REQUIRED_HEADER: True, "pattern": "^[!-~]{1,255}$"},
     ),
 ]
 

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.common import WHOLE_NUMBER_ONLY, RecordOut
+from schemas.common import WHOLE_NUMBER_ONLY, Integer, RecordOut
 
 # Rp1,000 trillion: far above any program budget, and far below where the sums of BIGINT
 # rupiah or JavaScript's 2**53 integers would lose exactness.
@@ -28,7 +28,7 @@ class AllocationCreate(BaseModel):
     model_config = _STRICT
 
     program_code: str = Field(max_length=20, examples=["PK3E"])
-    fiscal_year: int = Field(ge=2000, le=2100, examples=[2026])
+    fiscal_year: Integer = Field(ge=2000, le=2100, examples=[2026])
     funding_source: FundingSource
     region_code: str = Field(
         max_length=16,
@@ -58,7 +58,7 @@ class AllocationUpdate(BaseModel):
         json_schema_extra=WHOLE_NUMBER_ONLY,
         description="Cannot go below `committed` (409 `amount_below_committed`).",
     )
-    fiscal_year: int | None = Field(default=None, ge=2000, le=2100)
+    fiscal_year: Integer | None = Field(default=None, ge=2000, le=2100)
     funding_source: FundingSource | None = None
 
 

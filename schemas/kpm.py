@@ -10,7 +10,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.common import RecordOut
+from schemas.common import Boolean, Integer, IsoDate, RecordOut
 
 
 class Relationship(StrEnum):
@@ -72,7 +72,7 @@ class MemberIn(BaseModel):
     nik: str = Field(max_length=32, examples=["3328024205900003"])
     name: str = Field(min_length=1, max_length=120)
     sex: Sex
-    birth_date: dt.date
+    birth_date: IsoDate
     relationship: Relationship
 
 
@@ -84,7 +84,7 @@ class MemberUpdate(BaseModel):
     nik: str | None = Field(default=None, max_length=32)
     name: str | None = Field(default=None, min_length=1, max_length=120)
     sex: Sex | None = None
-    birth_date: dt.date | None = None
+    birth_date: IsoDate | None = None
     relationship: Relationship | None = None
 
 
@@ -94,7 +94,7 @@ class FamilyCreate(BaseModel):
     no_kk: str = Field(max_length=32, examples=["3328021605230001"])
     village_code: str = Field(max_length=16, examples=["33.28.02.2001"])
     address: str | None = Field(default=None, max_length=300)
-    desil: int | None = Field(default=None, description="Welfare decile 1-10.")
+    desil: Integer | None = Field(default=None, description="Welfare decile 1-10.")
     dtsen_id: str | None = Field(default=None, max_length=40)
     facilitator_id: uuid.UUID | None = None
     members: list[MemberIn] = Field(min_length=1, max_length=40)
@@ -112,7 +112,7 @@ class FamilyUpdate(BaseModel):
 
     village_code: str | None = Field(default=None, max_length=16)
     address: str | None = Field(default=None, max_length=300)
-    desil: int | None = None
+    desil: Integer | None = None
     dtsen_id: str | None = Field(default=None, max_length=40)
     facilitator_id: uuid.UUID | None = None
 
@@ -162,7 +162,7 @@ class FamilyOut(RecordOut):
 class VerificationIn(BaseModel):
     model_config = _STRICT
 
-    visited_on: dt.date
+    visited_on: IsoDate
     outcome: VerificationOutcome
     facilitator_id: uuid.UUID | None = None
     notes: str | None = Field(default=None, max_length=2000)
@@ -185,7 +185,7 @@ class EnrollmentCreate(BaseModel):
 
     program_code: str = Field(max_length=20)
     status: EnrollmentStatus = EnrollmentStatus.proposed
-    started_on: dt.date | None = None
+    started_on: IsoDate | None = None
 
 
 class EnrollmentChange(BaseModel):
@@ -195,7 +195,7 @@ class EnrollmentChange(BaseModel):
     model_config = _STRICT
 
     status: EnrollmentStatus
-    on_date: dt.date | None = Field(default=None, description="Defaults to today.")
+    on_date: IsoDate | None = Field(default=None, description="Defaults to today.")
     reason: str | None = Field(default=None, max_length=300)
     graduation_kind: GraduationKind | None = None
     credited_facilitator_id: uuid.UUID | None = None
@@ -217,8 +217,8 @@ class FacilitatorCreate(BaseModel):
     name: str = Field(min_length=2, max_length=120)
     kind: FacilitatorKind
     region_code: str = Field(max_length=16, description="Area of work (any region level).")
-    active: bool = True
-    yearly_target: int | None = Field(default=None, ge=0, le=10000)
+    active: Boolean = True
+    yearly_target: Integer | None = Field(default=None, ge=0, le=10000)
 
 
 class FacilitatorUpdate(BaseModel):
@@ -227,8 +227,8 @@ class FacilitatorUpdate(BaseModel):
     name: str | None = Field(default=None, min_length=2, max_length=120)
     kind: FacilitatorKind | None = None
     region_code: str | None = Field(default=None, max_length=16)
-    active: bool | None = None
-    yearly_target: int | None = Field(default=None, ge=0, le=10000)
+    active: Boolean | None = None
+    yearly_target: Integer | None = Field(default=None, ge=0, le=10000)
 
 
 class FacilitatorOut(RecordOut):

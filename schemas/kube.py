@@ -10,7 +10,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.common import RecordOut
+from schemas.common import Integer, IsoDate, RecordOut
 
 
 class KubeStatus(StrEnum):
@@ -126,7 +126,7 @@ class GrantCreate(BaseModel):
     model_config = _STRICT
 
     group_id: uuid.UUID
-    amount: int = Field(gt=0, le=MAX_RUPIAH, description="Whole rupiah.", examples=[20_000_000])
+    amount: Integer = Field(gt=0, le=MAX_RUPIAH, description="Whole rupiah.", examples=[20_000_000])
     allocation_id: uuid.UUID | None = Field(
         default=None, description="The budget allocation the grant is paid from, when known."
     )
@@ -138,7 +138,7 @@ class GrantUpdate(BaseModel):
 
     model_config = _STRICT
 
-    amount: int | None = Field(default=None, gt=0, le=MAX_RUPIAH)
+    amount: Integer | None = Field(default=None, gt=0, le=MAX_RUPIAH)
     allocation_id: uuid.UUID | None = None
     purpose: str | None = Field(default=None, max_length=300)
 
@@ -173,9 +173,11 @@ class GrantTransitionOut(BaseModel):
 class GrantReportIn(BaseModel):
     model_config = _STRICT
 
-    report_date: dt.date
-    revenue: int = Field(ge=0, le=MAX_RUPIAH, description="Whole rupiah in the period reported.")
-    active_members: int = Field(ge=0, le=1000)
+    report_date: IsoDate
+    revenue: Integer = Field(
+        ge=0, le=MAX_RUPIAH, description="Whole rupiah in the period reported."
+    )
+    active_members: Integer = Field(ge=0, le=1000)
     notes: str | None = Field(default=None, max_length=2000)
 
 

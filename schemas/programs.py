@@ -4,7 +4,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.common import RecordOut
+from schemas.common import Boolean, Integer, RecordOut
 
 
 class ProgramLevel(StrEnum):
@@ -32,9 +32,9 @@ class ProgramFields(BaseModel):
         "one, the regency for a district one. Dotted or undotted.",
         examples=["33.28"],
     )
-    group_size_min: int | None = Field(default=None, ge=1, le=1000)
-    group_size_max: int | None = Field(default=None, ge=1, le=1000)
-    active: bool = True
+    group_size_min: Integer | None = Field(default=None, ge=1, le=1000)
+    group_size_max: Integer | None = Field(default=None, ge=1, le=1000)
+    active: Boolean = True
 
 
 class ProgramCreate(ProgramFields):
@@ -50,9 +50,9 @@ class ProgramUpdate(BaseModel):
     level: ProgramLevel | None = None
     benefit_kind: BenefitKind | None = None
     region_code: str | None = None
-    group_size_min: int | None = Field(default=None, ge=1, le=1000)
-    group_size_max: int | None = Field(default=None, ge=1, le=1000)
-    active: bool | None = None
+    group_size_min: Integer | None = Field(default=None, ge=1, le=1000)
+    group_size_max: Integer | None = Field(default=None, ge=1, le=1000)
+    active: Boolean | None = None
 
 
 class ProgramOut(RecordOut):

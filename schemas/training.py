@@ -10,7 +10,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.common import RecordOut
+from schemas.common import Boolean, Integer, IsoDate, RecordOut
 
 
 class TrainingTopic(StrEnum):
@@ -36,7 +36,7 @@ _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 class SessionIn(BaseModel):
     model_config = _STRICT
 
-    held_on: dt.date
+    held_on: IsoDate
     title: str | None = Field(default=None, max_length=200, examples=["Pola dasar"])
 
 
@@ -58,10 +58,10 @@ class CohortCreate(BaseModel):
         max_length=16, description="Where it is held (any region level).", examples=["33.28.02"]
     )
     venue: str | None = Field(default=None, max_length=300, examples=["Balai Desa Guci"])
-    capacity: int = Field(ge=1, le=500)
+    capacity: Integer = Field(ge=1, le=500)
     facilitator_id: uuid.UUID | None = None
     trainer_name: str | None = Field(default=None, max_length=120)
-    completion_threshold: int = Field(
+    completion_threshold: Integer = Field(
         default=75, ge=1, le=100, description="Percent of sessions to attend to complete."
     )
     sessions: list[SessionIn] = Field(default_factory=list, max_length=100)
@@ -76,10 +76,10 @@ class CohortUpdate(BaseModel):
     name: str | None = Field(default=None, min_length=2, max_length=200)
     topic: TrainingTopic | None = None
     venue: str | None = Field(default=None, max_length=300)
-    capacity: int | None = Field(default=None, ge=1, le=500)
+    capacity: Integer | None = Field(default=None, ge=1, le=500)
     facilitator_id: uuid.UUID | None = None
     trainer_name: str | None = Field(default=None, max_length=120)
-    completion_threshold: int | None = Field(default=None, ge=1, le=100)
+    completion_threshold: Integer | None = Field(default=None, ge=1, le=100)
 
 
 class CohortOut(RecordOut):
@@ -126,7 +126,7 @@ class OutcomeIn(BaseModel):
 
     model_config = _STRICT
 
-    started_business: bool
+    started_business: Boolean
     business_kind: str | None = Field(default=None, max_length=120, examples=["Jasa jahit"])
 
 
@@ -134,7 +134,7 @@ class AttendanceIn(BaseModel):
     model_config = _STRICT
 
     participant_id: uuid.UUID
-    present: bool
+    present: Boolean
 
 
 class AttendanceSheet(BaseModel):
