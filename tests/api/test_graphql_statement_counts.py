@@ -264,3 +264,20 @@ async def test_webhooks(
         "webhooks",
     )
     assert_same_count(pages)
+
+
+async def test_regions_with_their_parent(
+    http: httpx.AsyncClient, clients: ClientFactory, connection: AsyncConnection
+) -> None:
+    reader = await clients(region=REGENCY)
+    pages = await statements_per_page(
+        http,
+        reader,
+        connection,
+        """query($p: String!, $limit: Int!) { regions(parentCode: $p, limit: $limit)
+            { items { code parent { code } } } }""",
+        "regions",
+        p=DISTRICT,
+    )
+    assert_same_count(pages)
+    assert {region["parent"]["code"] for region in pages[PAGE][1]} == {DISTRICT}
