@@ -1,7 +1,8 @@
 """Pair c: GraphQL's family list against REST's, for the same page of 500 families with their
 members and enrollments. Two questions: does the number of SQL statements per request stay the
 same whatever the page size (no query per family), and how much slower is GraphQL's rendering
-of the same page (p50 within 2x of REST's)."""
+of the same page (p50 within 2x of REST's). Then one nested list of each domain, the same
+two questions at pages of 1 and 20 (bench/pairs/nested_lists.py)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from bench.context import (
     rounds_note,
     throughput_table,
 )
-from bench.pairs import Pair
+from bench.pairs import Pair, nested_lists
 from bench.results import Check, PairResult, Table, fmt
 from bench.wrk import Target
 from service.database import create_engine, create_session_factory
@@ -133,6 +134,8 @@ async def run(context: BenchContext) -> PairResult:
         context.options.wrk, connections=context.options.list_connections
     )
     sides = await compare_with_wrk(context, targets, settings)
+    # After the 500-family page is measured: the nested lists' records join the registry.
+    nested = await nested_lists.measure(context)
     sizes = {
         target.label: result.bytes_read / max(result.requests, 1)
         for target, result in zip(targets, sides.best, strict=True)
@@ -152,7 +155,7 @@ async def run(context: BenchContext) -> PairResult:
     return PairResult(
         key="list",
         title=f"GraphQL families(limit: {PAGE}) vs REST GET /api/v1/kpm?limit={PAGE}",
-        tables=[throughput_table(targets, sides), statements],
+        tables=[throughput_table(targets, sides), statements, nested_lists.table(nested)],
         checks=[
             Check("p50 GraphQL/REST", sides.service.p50_ms / sides.baseline.p50_ms, 2.0, False),
             *(
@@ -164,11 +167,13 @@ async def run(context: BenchContext) -> PairResult:
                 )
                 for door in ("REST", "GraphQL")
             ),
+            *nested_lists.checks(nested),
         ],
         notes=[
             f"wrk with {settings.connections} connections for this pair (a page is large); "
             "same settings for both doors; GraphQL asks for every field REST returns",
             rounds_note(targets, sides),
+            nested_lists.NOTE,
         ],
     )
 
