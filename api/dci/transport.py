@@ -76,11 +76,16 @@ def _as_error(error: Exception) -> Response | None:
     if isinstance(error, Forbidden):
         return error_response(403, reasons.REQUEST_FORBIDDEN, str(error))
     if isinstance(error, TooManyRequests):
+        # The spec's paths answer 401, 403 and 500 only: a rate limit is its 403
+        # ``err.request.too_many_requests`` (with Retry-After all the same).
         return error_response(
-            429, reasons.TOO_MANY_REQUESTS, str(error), **{"Retry-After": str(error.retry_after)}
+            403, reasons.TOO_MANY_REQUESTS, str(error), **{"Retry-After": str(error.retry_after)}
         )
     if isinstance(error, DomainError):
-        return error_response(403, reasons.REQUEST_FORBIDDEN, str(error))
+        # Below the door, a domain error is about the request (a record missing, a conflict,
+        # bad input): the spec's ``err.request.bad`` / ``not_found``, as a 403.
+        code = reasons.REQUEST_NOT_FOUND if error.status == 404 else reasons.REQUEST_BAD
+        return error_response(403, code, str(error))
     return None
 
 
@@ -99,12 +104,12 @@ class DciRoute(APIRoute):
                     return response
                 if is_database_unavailable(error):
                     return error_response(
-                        503, "err.service.unavailable", "Try again in a moment.",
+                        500, reasons.SERVICE_UNAVAILABLE, "Try again in a moment.",
                         **{"Retry-After": "1"},
                     )  # fmt: skip
                 log.exception("unhandled error in a DCI route", exc_info=error)
                 return error_response(
-                    500, "internal_error", "Something went wrong on our side; quote the "
+                    500, reasons.SERVICE_UNAVAILABLE, "Something went wrong on our side; quote the "
                     "X-Request-ID to the operators.",
                 )  # fmt: skip
 

@@ -36,6 +36,9 @@ KNOWN_ACTIONS = frozenset(
     }
 )
 STATUSES = ("rcvd", "pdng", "succ", "rjct")
+# The deepest nesting of objects and lists an envelope may hold: a real message nests a dozen
+# levels; deeper is refused before anything walks it recursively (signatures, queries).
+MAX_DEPTH = 32
 _ID_LENGTH = 99
 
 
@@ -63,6 +66,10 @@ def read_envelope(
     registry (``receiver_id``, when sent, must be ours) or an encrypted one (not supported)."""
     if not isinstance(body, Mapping):
         raise DciRejection("", "The body is not a DCI envelope {signature, header, message}.")
+    if nesting_depth(body) > MAX_DEPTH:
+        raise DciRejection(
+            reasons.REQUEST_BAD, f"The envelope nests deeper than {MAX_DEPTH} levels."
+        )
     header, message, signature = body.get("header"), body.get("message"), body.get("signature")
     if not isinstance(header, Mapping):
         raise DciRejection("", "The envelope has no header object.")
@@ -106,6 +113,25 @@ def read_envelope(
         raise DciRejection(reasons.SIGNATURE_INVALID, "The signature must be a text.")
     _check_total_count(header.get("total_count"), message, action)
     return RequestEnvelope(signature=signature, header=dict(header), message=dict(message))
+
+
+def nesting_depth(value: Any, limit: int = MAX_DEPTH) -> int:
+    """How deep objects and lists nest in ``value`` (a scalar: 0), counted without recursion
+    and no further than one level past ``limit``."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, Mapping):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if depth > limit:
+            return deepest
+        pending.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _check_total_count(total: Any, message: Mapping[str, Any], action: str) -> None:

@@ -142,6 +142,12 @@ def _moment(value: Any) -> dt.datetime:
     moment = parse_timestamp(value)
     if moment is None:
         raise ValueError("an RFC 3339 date-time with its offset")
+    try:
+        # PostgreSQL compares in UTC: an offset that carries the moment out of years 1-9999
+        # ("9999-12-31T23:59:59-23:59") is no moment it can hold.
+        moment.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError("a date-time whose UTC time lies within years 1 to 9999") from None
     return moment
 
 
@@ -175,7 +181,7 @@ def attribute_condition(attribute: Any, operator: str, value: Any) -> Condition:
     if not isinstance(attribute, str) or attribute not in ATTRIBUTES:
         raise _criteria(f"The attribute {_named(attribute)} is not searchable here.")
     operators, _ = conditions.ATTRIBUTES[attribute]
-    if operator not in operators:
+    if not isinstance(operator, str) or operator not in operators:
         raise _criteria(f"The attribute '{attribute}' does not take the operator '{operator}'.")
     parse = ATTRIBUTES[attribute]
     try:
@@ -209,6 +215,8 @@ def _expression(node: Any, entity: str, depth: int = 0) -> ColumnElement[bool]:
     parts: list[ColumnElement[bool]] = []
     member: list[ColumnElement[bool]] = []  # this object's member conditions, held together
     for key, value in node.items():
+        if not isinstance(key, str):
+            raise _criteria("An expression's keys are operators or attribute names.")
         if key in ("$and", "$or"):
             if not isinstance(value, list) or not value:
                 raise _criteria(f"'{key}' takes a list of expressions.")
@@ -216,7 +224,7 @@ def _expression(node: Any, entity: str, depth: int = 0) -> ColumnElement[bool]:
             parts.append(and_(*inner) if key == "$and" else or_(*inner))
         elif key == "$not":
             parts.append(not_(_expression(value, entity, depth + 1)))
-        elif isinstance(key, str) and key.startswith("$"):
+        elif key.startswith("$"):
             raise _criteria(f"The operator {_named(key.lstrip('$'))} is not supported here.")
         else:
             for item in _comparisons(key, value):
@@ -234,7 +242,7 @@ def _comparisons(attribute: str, value: Any) -> list[Condition]:
         raise _criteria('An attribute\'s comparison is an object such as {"$eq": 1}.')
     found = []
     for operator, operand in value.items():
-        if operator not in EXPRESSION_OPERATORS:
+        if not isinstance(operator, str) or operator not in EXPRESSION_OPERATORS:
             raise _criteria(
                 f"The operator {_named(str(operator).lstrip('$'))} is not supported "
                 "here (only $eq $ne $lt $lte $gt $gte $in)."
@@ -253,9 +261,11 @@ def _expression_root(query: Any) -> tuple[Any, str | None]:
     if isinstance(node, Mapping) and "query" in node:
         collection = node.get("collection")
         node = node["query"]
-    if collection is not None and collection not in RECORD_TYPES:
+    if collection is None:
+        return node, None
+    if not isinstance(collection, str) or collection not in RECORD_TYPES:
         raise _criteria("The expression's collection is Group or Member.")
-    return node, RECORD_TYPES.get(collection) if collection else None
+    return node, RECORD_TYPES[collection]
 
 
 def _predicate(query: Any, entity: str) -> ColumnElement[bool]:
@@ -265,7 +275,8 @@ def _predicate(query: Any, entity: str) -> ColumnElement[bool]:
     def side(expression: Any) -> ColumnElement[bool]:
         if not isinstance(expression, Mapping):
             raise _criteria("A predicate's expression is {attribute_name, operator, value}.")
-        operator = PREDICATE_OPERATORS.get(expression.get("operator"))  # type: ignore[arg-type]
+        name = expression.get("operator")
+        operator = PREDICATE_OPERATORS.get(name) if isinstance(name, str) else None
         if operator is None:
             raise _criteria("A predicate's operator is one of eq ne lt le gt ge in.")
         item = attribute_condition(
@@ -273,14 +284,14 @@ def _predicate(query: Any, entity: str) -> ColumnElement[bool]:
         )
         return _put(item, entity)
 
+    def position(index: int, predicate: Any) -> tuple[int, int]:
+        seq_num = predicate.get("seq_num", index) if isinstance(predicate, Mapping) else index
+        if _whole(seq_num) is None:
+            raise _criteria("A predicate's seq_num is a whole number.")
+        return int(seq_num), index
+
     parts = []
-    ordered = sorted(
-        enumerate(query),
-        key=lambda pair: (
-            pair[1].get("seq_num", pair[0]) if isinstance(pair[1], Mapping) else pair[0],
-            pair[0],
-        ),
-    )
+    ordered = sorted(enumerate(query), key=lambda pair: position(*pair))
     for _, predicate in ordered:
         if not isinstance(predicate, Mapping) or "expression1" not in predicate:
             raise _criteria("Each predicate has an expression1.")
@@ -314,7 +325,7 @@ def _id_value(query: Any, entity: str) -> ColumnElement[bool]:
 def response_entity(criteria: Mapping[str, Any]) -> str | None:
     entity = criteria.get("response_entity")
     if entity is not None:
-        if entity not in (GROUP, MEMBER):
+        if not isinstance(entity, str) or entity not in (GROUP, MEMBER):
             raise _criteria("response_entity is Group or Member.")
         return str(entity)
     record_type = criteria.get("reg_record_type")
@@ -323,19 +334,28 @@ def response_entity(criteria: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _size(node: Any) -> int:
-    """Objects' members, lists' items and values in a query, all counted."""
-    if isinstance(node, Mapping):
-        return sum(1 + _size(value) for value in node.values())
-    if isinstance(node, list):
-        return sum(1 + _size(item) for item in node)
-    return 1
+def _size(node: Any, limit: int = MAX_QUERY_SIZE) -> int:
+    """Objects' members, lists' items and values in a query, all counted, without recursion
+    (a query nested a thousand levels deep is counted, not a RecursionError); the count stops
+    past ``limit``."""
+    size, pending = 0, [node]
+    while pending and size <= limit:
+        item = pending.pop()
+        if isinstance(item, Mapping):
+            size += len(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            size += len(item)
+            pending.extend(item)
+        else:
+            size += 1
+    return size
 
 
 def translate(criteria: Mapping[str, Any]) -> tuple[str, ColumnElement[bool]]:
     """(``Group`` or ``Member``, the SQL condition) of a request's ``search_criteria``."""
     query_type, query = criteria.get("query_type"), criteria.get("query")
-    if query_type not in QUERY_TYPES:
+    if not isinstance(query_type, str) or query_type not in QUERY_TYPES:
         raise _criteria("query_type is idtype-value, expression or predicate.")
     entity = response_entity(criteria)
     if query_type == "idtype-value":
@@ -383,7 +403,12 @@ def order_of(sort: Any, entity: str) -> list[Any]:
         for item in sort:
             name = item.get("attribute_name") if isinstance(item, Mapping) else None
             direction = item.get("sort_order", "asc") if isinstance(item, Mapping) else None
-            if name not in columns or direction not in ("asc", "desc"):
+            if (
+                not isinstance(name, str)
+                or name not in columns
+                or not isinstance(direction, str)
+                or direction not in ("asc", "desc")
+            ):
                 raise _refuse(
                     reasons.SORT_INVALID,
                     f"Sort by one of {', '.join(sorted(columns))}, asc or desc.",
