@@ -44,6 +44,7 @@ from service.dci.reasons import DciRejection
 from service.dci.search import answer_search
 from service.dci.sender_keys import SenderKeyCache, check_signature
 from service.dci.subscriptions import SCOPES, subscribe, unsubscribe
+from service.kpm.views import PII_SCOPE
 from service.settings import Settings
 from service.webhooks.targets import TargetPolicy
 
@@ -162,6 +163,8 @@ async def accept(
             answer.message,
             dci_transaction_id=txn.id,
             dci_response=answer.kept if answer.kept is not None else answer.message,
+            # A search's records are unmasked for a client with pii:read.
+            personal=answer.kept is not None and caller.has(PII_SCOPE),
         )
         return ack(txn.correlation_id)
 

@@ -254,4 +254,7 @@ def _request_statuses(
                 "timestamp": timestamp(txn.updated_at),
                 "status": txn.status,
             }
+            undelivered = (txn.response or {}).get("undelivered")
+            if isinstance(undelivered, str) and reference not in kept:
+                items[reference]["status_reason_message"] = undelivered[:999]
     return list(items.values())
