@@ -180,6 +180,24 @@ def prebuilt_dci_message(delivery: Pending, reader: Caller) -> Message | Unsenda
     return prebuilt_message(delivery.body)
 
 
+_PRUNE_SETTLED_MESSAGES = text(
+    """
+    DELETE FROM webhook_delivery d
+     USING webhook_subscription s
+     WHERE s.id = d.subscription_id AND s.kind <> 'webhook' AND d.event_id IS NULL
+       AND d.status <> 'pending' AND d.created_at < now() - make_interval(days => :days)
+    """
+)
+
+
+async def prune_settled_messages(session: AsyncSession, *, retention_days: int) -> int:
+    """Remove the DCI channels' prebuilt deliveries (callbacks) settled and older than
+    ``retention_days``, with their attempts; how many went. (Deliveries of change events go
+    with their events, ``service.changes.retention``.) Flushes only."""
+    removed = await session.execute(_PRUNE_SETTLED_MESSAGES, {"days": retention_days})
+    return int(removed.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def signed_dci_body(signer: ServiceSigner, body: str, *, now: dt.datetime) -> bytes:
     """The bytes of one attempt: the prebuilt ``{header, message}`` with the service's
     signature over them, made now."""
