@@ -246,7 +246,7 @@ async def _txn_status(
     return Answer("rjct", message, 1, 1, reason_message="No transaction of this client matches.")
 
 
-def _subscribing(notify_uri_of: Callable[[RequestEnvelope], str]) -> Answerer:
+def _subscribing(notify_uri_of: Callable[[RequestEnvelope], str], limit: int) -> Answerer:
     async def answer(
         session: AsyncSession, caller: Caller, envelope: RequestEnvelope, correlation_id: str
     ) -> Answer:
@@ -256,6 +256,7 @@ def _subscribing(notify_uri_of: Callable[[RequestEnvelope], str]) -> Answerer:
             envelope,
             notify_uri=notify_uri_of(envelope),
             correlation_id=correlation_id,
+            limit=limit,
         )
         return Answer("succ", message, total, completed)
 
@@ -279,6 +280,11 @@ def actions(settings: Settings) -> dict[str, Action]:
     return {
         "search": Action("search", "on-search", _search),
         "txn-status": Action("txn-status", "txn-on-status", _txn_status),
-        "subscribe": Action("subscribe", "on-subscribe", _subscribing(notify_uri), SCOPES),
+        "subscribe": Action(
+            "subscribe",
+            "on-subscribe",
+            _subscribing(notify_uri, settings.dci_max_subscriptions_per_client),
+            SCOPES,
+        ),
         "unsubscribe": Action("unsubscribe", "on-unsubscribe", _unsubscribe, SCOPES),
     }
