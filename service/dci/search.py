@@ -54,8 +54,11 @@ RECORD_TYPES = {"Group": GROUP, "Member": MEMBER, "Person": MEMBER, "SRPerson": 
 QUERY_TYPES = ("idtype-value", "expression", "predicate")
 # The most operators, attributes and values one query may hold (each becomes SQL).
 MAX_QUERY_SIZE = 500
-# Records further into a query than this are not paged: the query should be narrower.
+# Records further into a query than this are not paged, and a query matching more is refused
+# (``rjct.search.too_many_records_found``): it should be narrower. Counting stops there too.
 MAX_OFFSET = 10_000
+# The most records one message's requests may ask for in all (their page sizes summed).
+MAX_MESSAGE_RECORDS = 5_000
 ID_TYPES = {"NIK": "nik", "KK": "no_kk", "NO_KK": "no_kk", "NOKK": "no_kk"}
 EXPRESSION_OPERATORS = {f"${op}": op for op in conditions.OPERATORS}
 PREDICATE_OPERATORS = {
@@ -468,7 +471,37 @@ class Found:
 
 
 async def _count(session: AsyncSession, query: Any) -> int:
-    return int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    """How many rows ``query`` has, counted no further than ``MAX_OFFSET + 1``."""
+    capped = query.limit(MAX_OFFSET + 1).subquery()
+    return int(await session.scalar(select(func.count()).select_from(capped)) or 0)
+
+
+def _paged(matching: Any, order: list[Any], size: int, number: int) -> Any:
+    """The page ``number`` of ``matching`` (whose first column is the record's ``id``) as a CTE
+    of ``id``, ``total`` and ``n`` (the position): the query's first ``MAX_OFFSET + 1`` records
+    are numbered and counted, no more, so a query matching a million records costs what one
+    matching ten thousand does."""
+    capped = (
+        matching.add_columns(func.row_number().over(order_by=order).label("n"))
+        .order_by(*order)
+        .limit(MAX_OFFSET + 1)
+        .subquery("capped")
+    )
+    return (
+        select(capped.c.id, func.count().over().label("total"), capped.c.n)
+        .order_by(capped.c.n)
+        .limit(size)
+        .offset((number - 1) * size)
+        .cte("page")
+    )
+
+
+def _too_many(total: int) -> None:
+    if total > MAX_OFFSET:
+        raise _refuse(
+            reasons.TOO_MANY_RECORDS,
+            f"The query matches more than {MAX_OFFSET} records: narrow it.",
+        )
 
 
 async def find_groups(
@@ -477,14 +510,8 @@ async def find_groups(
 ) -> Found:  # fmt: skip
     """One page of families, with their members and enrollments and the total, in one
     statement."""
-    matching = live_families(caller).where(where)
-    page = (
-        matching.with_only_columns(col(Family.id).label("id"), func.count().over().label("total"))
-        .order_by(*order)
-        .limit(size)
-        .offset((number - 1) * size)
-        .cte("page")
-    )
+    matching: Any = live_families(caller).where(where).with_only_columns(col(Family.id).label("id"))
+    page = _paged(matching, order, size, number)
     statement = (
         select(
             Family,
@@ -511,9 +538,11 @@ async def find_groups(
             ),
         )  # fmt: skip
         .join(page, page.c.id == Family.id)
-        .order_by(*order)
+        .order_by(page.c.n)
     )
     rows = (await session.execute(statement)).all()
+    total = rows[0][1] if rows else (await _count(session, matching) if number > 1 else 0)
+    _too_many(total)
     unmasked = caller.has(PII_SCOPE)
     records = [
         group_fields(
@@ -524,7 +553,6 @@ async def find_groups(
         )
         for family, _, members, enrollments in rows
     ]
-    total = rows[0][1] if rows else (await _count(session, matching) if number > 1 else 0)
     read = [(family.id, family.village_code) for family, *_ in rows]
     return Found(records, int(total), read)
 
@@ -535,8 +563,8 @@ async def find_members(
 ) -> Found:  # fmt: skip
     """One page of members (of live families the caller may see), each with its family."""
     families = live_families(caller)
-    matching = (
-        select(col(Member.id))
+    matching: Any = (
+        select(col(Member.id).label("id"))
         .select_from(Family)
         .join(Member, col(Member.family_id) == Family.id)
         .where(
@@ -545,29 +573,26 @@ async def find_members(
             where,
         )
     )
-    page = (
-        matching.add_columns(func.count().over().label("total"))
-        .order_by(*order)
-        .limit(size)
-        .offset((number - 1) * size)
-        .cte("page")
-    )
+    page = _paged(matching, order, size, number)
     statement = (
         select(Member, Family, page.c.total)
         .join(page, page.c.id == Member.id)
         .join(Family, col(Family.id) == Member.family_id)
-        .order_by(*order)
+        .order_by(page.c.n)
     )
     rows = (await session.execute(statement)).all()
-    records = [member_record(member, family, caller) for member, family, _ in rows]
     total = rows[0][2] if rows else (await _count(session, matching) if number > 1 else 0)
+    _too_many(total)
+    records = [member_record(member, family, caller) for member, family, _ in rows]
     read = [(family.id, family.village_code) for _, family, _ in rows]
     return Found(records, int(total), read)
 
 
 async def _answer_one(
-    session: AsyncSession, caller: Caller, item: Any, seen: set[str]
+    session: AsyncSession, caller: Caller, item: Any, seen: set[str], budget: list[int]
 ) -> tuple[dict[str, Any], list[tuple[object, str | None]]]:
+    """One search request answered; ``budget[0]``: how many records the message's requests may
+    still ask for (each takes its page size)."""
     reference = item.get("reference_id") if isinstance(item, Mapping) else None
     reference_text = str(reference)[:99] if isinstance(reference, str | int) else ""
     answer: dict[str, Any] = {"reference_id": reference_text, "timestamp": timestamp()}
@@ -588,13 +613,20 @@ async def _answer_one(
         entity, where = translate(criteria)
         order = order_of(criteria.get("sort"), entity)
         size, number = page_of(criteria.get("pagination"))
+        if size > budget[0]:
+            raise _refuse(
+                reasons.PAGINATION_INVALID,
+                f"One message's requests ask for {MAX_MESSAGE_RECORDS} records at most in all "
+                "(their page sizes summed): send the rest in another message.",
+            )
+        budget[0] -= size
+        find = find_groups if entity == GROUP else find_members
+        found = await find(session, caller, where, order, size, number)
     except DciRejection as refusal:
         answer.update(
             status="rjct", status_reason_code=refusal.code, status_reason_message=refusal.message
         )
         return answer, []
-    find = find_groups if entity == GROUP else find_members
-    found = await find(session, caller, where, order, size, number)
     answer.update(
         status="succ",
         data={
@@ -624,9 +656,10 @@ async def answer_search(
     if not isinstance(requests, list) or not requests:
         raise DciRejection("", "message.search_request is a list of search requests.")
     seen: set[str] = set()
+    budget = [MAX_MESSAGE_RECORDS]
     answers, read = [], []
     for item in requests:
-        answer, families = await _answer_one(session, caller, item, seen)
+        answer, families = await _answer_one(session, caller, item, seen, budget)
         answers.append(answer)
         read.extend(families)
     if read and caller.has(PII_SCOPE):
