@@ -134,6 +134,18 @@ def nesting_depth(value: Any, limit: int = MAX_DEPTH) -> int:
     return deepest
 
 
+def transaction_id_of(message: Mapping[str, Any]) -> str:
+    """``message.transaction_id``: a text or whole number of 1 to 99 characters, else the
+    message is refused (the spec's ``TransactionId``)."""
+    value = message.get("transaction_id")
+    text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    if not text.strip() or len(text) > _ID_LENGTH:
+        raise DciRejection(
+            "", f"message.transaction_id must be a text of 1 to {_ID_LENGTH} characters."
+        )
+    return text
+
+
 def _check_total_count(total: Any, message: Mapping[str, Any], action: str) -> None:
     if not isinstance(total, int) or isinstance(total, bool) or total < 0:
         raise DciRejection(

@@ -35,7 +35,7 @@ from sqlmodel import col
 from schemas.kpm import Relationship, VerificationOutcome
 from service.access import Caller
 from service.dci import reasons
-from service.dci.envelopes import parse_timestamp, timestamp
+from service.dci.envelopes import parse_timestamp, timestamp, transaction_id_of
 from service.dci.reasons import DciRejection
 from service.dci.records import group_fields, member_record
 from service.journal import record_reads
@@ -649,10 +649,8 @@ async def answer_search(
     never found; NIK and No KK are masked without ``pii:read``, and an unmasked read is
     audited as REST audits it, one entry per family."""
     caller.require("kpm:read")
-    transaction_id = message.get("transaction_id")
+    transaction_id = transaction_id_of(message)
     requests = message.get("search_request")
-    if not isinstance(transaction_id, str | int) or not str(transaction_id).strip():
-        raise DciRejection("", "message.transaction_id is required.")
     if not isinstance(requests, list) or not requests:
         raise DciRejection("", "message.search_request is a list of search requests.")
     seen: set[str] = set()
@@ -665,7 +663,7 @@ async def answer_search(
     if read and caller.has(PII_SCOPE):
         await record_reads(session, caller, ENTITY, list(dict.fromkeys(read)))
     response = {
-        "transaction_id": str(transaction_id)[:99],
+        "transaction_id": transaction_id,
         "correlation_id": correlation_id,
         "search_response": answers,
     }
