@@ -18,7 +18,9 @@ The outbox of 0010 carries the DCI door's messages too (``service.dci.deliveries
 - the outbox trigger queues change events for webhook subscriptions and DCI subscriptions'
   channels, never for callback channels (whose rows do not count as subscriptions in its quick
   exit either);
-- ``dci_subscription``: the subscriptions of ``registry/subscribe``.
+- ``dci_subscription``: the subscriptions of ``registry/subscribe``;
+- ``dci_sender``: the DCI sender ids a client may send as (none registered: any), whose
+  changes notify the client's listeners as its keys' do (0012's ``notify_dci_sender_key``).
 """
 
 from collections.abc import Sequence
@@ -126,6 +128,29 @@ def upgrade() -> None:
     op.create_index(
         "ix_dci_subscription_client_id", "dci_subscription", ["client_id"], unique=False
     )
+    op.create_table(
+        "dci_sender",
+        sa.Column("id", sa.Uuid(), server_default=sa.text("gen_random_uuid()"), nullable=False),
+        sa.Column("client_id", sa.Uuid(), nullable=False),
+        sa.Column("sender_id", sqlmodel.sql.sqltypes.AutoString(length=99), nullable=False),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+        ),
+        sa.ForeignKeyConstraint(
+            ["client_id"],
+            ["api_client.id"],
+            name=op.f("fk_dci_sender_client_id_api_client"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_dci_sender")),
+        sa.UniqueConstraint("client_id", "sender_id", name=op.f("uq_dci_sender_client_id")),
+    )
+    op.execute(
+        """
+        CREATE TRIGGER dci_sender_notify AFTER INSERT OR UPDATE OR DELETE ON dci_sender
+        FOR EACH ROW EXECUTE FUNCTION notify_dci_sender_key()
+        """
+    )
     op.execute(
         QUEUE_WEBHOOK_DELIVERIES.format(
             any_channel="AND kind <> 'dci-callback'", channels="AND s.kind <> 'dci-callback'"
@@ -162,6 +187,8 @@ $$
 
 def downgrade() -> None:
     op.execute(QUEUE_WEBHOOK_DELIVERIES.format(any_channel="", channels=""))
+    op.execute("DROP TRIGGER IF EXISTS dci_sender_notify ON dci_sender")
+    op.drop_table("dci_sender")
     op.drop_index("ix_dci_subscription_client_id", table_name="dci_subscription")
     op.drop_table("dci_subscription")
     # What only DCI channels had goes with them.
