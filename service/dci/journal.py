@@ -230,6 +230,17 @@ async def transaction_status(
     }
 
 
+def _reason_of(response: Mapping[str, Any]) -> str | None:
+    """Why a transaction with no answer kept was refused: its callback never delivered, or its
+    header refused."""
+    undelivered, refused = response.get("undelivered"), response.get("refused")
+    if isinstance(undelivered, str):
+        return undelivered
+    if isinstance(refused, Mapping) and isinstance(refused.get("message"), str):
+        return str(refused["message"])
+    return None
+
+
 def _request_statuses(
     transactions: Sequence[DciTransaction], wanted: set[str] | None
 ) -> list[dict[str, Any]]:
@@ -262,7 +273,7 @@ def _request_statuses(
                 "timestamp": timestamp(txn.updated_at),
                 "status": txn.status,
             }
-            undelivered = (txn.response or {}).get("undelivered")
-            if isinstance(undelivered, str) and reference not in kept:
-                items[reference]["status_reason_message"] = undelivered[:999]
+            reason = _reason_of(txn.response or {})
+            if reason and reference not in kept:
+                items[reference]["status_reason_message"] = reason[:999]
     return list(items.values())
