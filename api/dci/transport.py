@@ -49,9 +49,13 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     descriptions = {
         401: "No valid bearer token (`err.request.unauthorized`), or a signature missing or "
         "invalid (`err.signature.missing`, `err.signature.invalid`).",
-        403: "The client lacks the scope (`err.request.forbidden`), or the message is for "
-        "another registry (`err.receiver_id.invalid`) or encrypted (`err.encryption.invalid`).",
-        500: "An error on our side; quote the X-Request-ID to the operators.",
+        403: "The client lacks the scope (`err.request.forbidden`), is over its rate "
+        "(`err.request.too_many_requests`, with Retry-After) or sends as a sender id it has not "
+        "registered (`err.sender_id.invalid`); or the message is for another registry "
+        "(`err.receiver_id.invalid`), encrypted (`err.encryption.invalid`) or nested too deep "
+        "(`err.request.bad`).",
+        500: "The service is unavailable (`err.service.unavailable`, with Retry-After) or an "
+        "error on our side; quote the X-Request-ID to the operators.",
     }
     return {
         status: {
