@@ -210,3 +210,34 @@ async def test_a_query_nested_deeper_than_8_within_the_envelope_limit_is_a_crite
 ) -> None:
     answer = await send(http, "/registry/sync/search", search(by_expression(_nested(12))), reader)
     assert answer.items[0]["status_reason_code"] == "rjct.search_criteria.invalid"
+
+
+def test_a_query_nested_thousands_deep_is_refused_without_recursing() -> None:
+    deep: Any = {"desil": 1}
+    for _ in range(5000):
+        deep = {"$and": [deep]}
+    with pytest.raises(DciRejection) as refused:
+        translate({"query_type": "expression", "query": deep})
+    assert refused.value.code == "rjct.search_criteria.invalid"
+
+
+@pytest.mark.parametrize("value", WRONG)
+async def test_wrong_types_in_a_lookup_by_identifier_are_refused_not_failed(
+    http: httpx.AsyncClient, reader: IssuedClient, value: Any
+) -> None:
+    base = by_id("NIK", NIK)
+    for path in _paths(base["search_criteria"]):
+        item = {**base, "search_criteria": _replaced(base["search_criteria"], path, value)}
+        answer = await send(
+            http, "/registry/sync/search", search(item), reader, check_request=False
+        )
+        assert answer.status == 200, (path, value)
+        assert answer.items[0]["status"] in ("succ", "rjct")
+    for name in ("transaction_id", "reference_id", "timestamp"):
+        body = search(by_id("NIK", NIK))
+        target = (
+            body["message"] if name == "transaction_id" else body["message"]["search_request"][0]
+        )
+        target[name] = value
+        answer = await send(http, "/registry/sync/search", body, reader, check_request=False)
+        assert answer.status == 200, (name, value)
