@@ -173,7 +173,13 @@ def parse_timestamp(value: Any) -> dt.datetime | None:
         parsed = dt.datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo is not None else None
+    if parsed.tzinfo is None:
+        return None
+    try:
+        parsed.astimezone(dt.UTC)  # in UTC still within years 1 to 9999 (what PostgreSQL holds)
+    except OverflowError:
+        return None
+    return parsed
 
 
 def timestamp(moment: dt.datetime | None = None) -> str:

@@ -241,3 +241,11 @@ async def test_wrong_types_in_a_lookup_by_identifier_are_refused_not_failed(
         target[name] = value
         answer = await send(http, "/registry/sync/search", body, reader, check_request=False)
         assert answer.status == 200, (name, value)
+
+
+async def test_a_message_ts_outside_the_calendar_in_utc_is_refused(
+    http: httpx.AsyncClient, reader: IssuedClient
+) -> None:
+    body = search(by_id("NIK", NIK), message_ts="0001-01-01T00:00:00+23:59")
+    answer = await send(http, "/registry/sync/search", body, reader, check_request=False)
+    assert answer.header["status_reason_code"] == "rjct.message_ts.invalid"
