@@ -56,3 +56,14 @@ async def test_settled_callbacks_older_than_the_retention_are_pruned(
         ).scalars()
     )
     assert left == {ids["old pending"], ids["young delivered"]}
+
+
+async def test_callback_channels_do_not_count_as_subscriptions_for_the_outbox_trigger(
+    session: AsyncSession,
+) -> None:
+    # Most writes happen with no subscription: the trigger skips its join then. A DCI callback
+    # channel (every async client has one) receives no change events, so it must not count.
+    source = await session.scalar(
+        text("SELECT prosrc FROM pg_proc WHERE proname = 'queue_webhook_deliveries'")
+    )
+    assert "WHERE deleted_at IS NULL AND kind <> 'dci-callback') THEN" in " ".join(source.split())
