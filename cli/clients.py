@@ -159,3 +159,53 @@ def revoke_dci_key(
         lambda session: sender_keys.revoke_key(session, clients.operator(), client_id, key_id)
     )
     typer.echo(f"Revoked key {key.key_id} of {key.client_id}.")
+
+
+dci_senders = typer.Typer(
+    help="The DCI sender ids a client may send as (header.sender_id). A client with some "
+    "registered is refused (err.sender_id.invalid) as any other; with none, any goes.",
+    no_args_is_help=True,
+)
+app.add_typer(dci_senders, name="dci-sender")
+
+
+@dci_senders.command("add")
+def add_dci_sender(
+    client_id: Annotated[str, typer.Argument(metavar="CLIENT_ID")],
+    sender_id: Annotated[str, typer.Argument(metavar="SENDER_ID")],
+) -> None:
+    """Let a client send DCI messages as SENDER_ID (and, once it has one, only as those)."""
+    from cli.transactions import in_transaction
+    from service.auth import clients
+    from service.dci import sender_keys
+
+    sender = in_transaction(
+        lambda session: sender_keys.add_sender(session, clients.operator(), client_id, sender_id)
+    )
+    typer.echo(json.dumps({"client_id": str(sender.client_id), "sender_id": sender.sender_id}))
+
+
+@dci_senders.command("list")
+def list_dci_senders(client_id: Annotated[str, typer.Argument(metavar="CLIENT_ID")]) -> None:
+    """A client's DCI sender ids, one a line."""
+    from cli.transactions import in_transaction
+    from service.dci import sender_keys
+
+    for sender in in_transaction(lambda session: sender_keys.list_senders(session, client_id)):
+        typer.echo(sender.sender_id)
+
+
+@dci_senders.command("remove")
+def remove_dci_sender(
+    client_id: Annotated[str, typer.Argument(metavar="CLIENT_ID")],
+    sender_id: Annotated[str, typer.Argument(metavar="SENDER_ID")],
+) -> None:
+    """Take a sender id from a client (with none left, it may send as any)."""
+    from cli.transactions import in_transaction
+    from service.auth import clients
+    from service.dci import sender_keys
+
+    sender = in_transaction(
+        lambda session: sender_keys.remove_sender(session, clients.operator(), client_id, sender_id)
+    )
+    typer.echo(f"Removed sender id {sender.sender_id} of {sender.client_id}.")

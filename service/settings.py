@@ -128,6 +128,7 @@ class Settings(BaseSettings):
     dci_signing_key_id: str = "dci-1"
     dci_signatures_required: bool = False
     dci_signature_max_age_seconds: int = Field(default=300, gt=0)
+    dci_max_subscriptions_per_client: int = Field(default=50, ge=0)
 
     # When set, ``/metrics`` answers only ``Authorization: Bearer <this token>`` (else 401).
     metrics_token: SecretStr | None = None

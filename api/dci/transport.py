@@ -49,9 +49,13 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     descriptions = {
         401: "No valid bearer token (`err.request.unauthorized`), or a signature missing or "
         "invalid (`err.signature.missing`, `err.signature.invalid`).",
-        403: "The client lacks the scope (`err.request.forbidden`), or the message is for "
-        "another registry (`err.receiver_id.invalid`) or encrypted (`err.encryption.invalid`).",
-        500: "An error on our side; quote the X-Request-ID to the operators.",
+        403: "The client lacks the scope (`err.request.forbidden`), is over its rate "
+        "(`err.request.too_many_requests`, with Retry-After) or sends as a sender id it has not "
+        "registered (`err.sender_id.invalid`); or the message is for another registry "
+        "(`err.receiver_id.invalid`), encrypted (`err.encryption.invalid`) or nested too deep "
+        "(`err.request.bad`).",
+        500: "The service is unavailable (`err.service.unavailable`, with Retry-After) or an "
+        "error on our side; quote the X-Request-ID to the operators.",
     }
     return {
         status: {
@@ -76,11 +80,16 @@ def _as_error(error: Exception) -> Response | None:
     if isinstance(error, Forbidden):
         return error_response(403, reasons.REQUEST_FORBIDDEN, str(error))
     if isinstance(error, TooManyRequests):
+        # The spec's paths answer 401, 403 and 500 only: a rate limit is its 403
+        # ``err.request.too_many_requests`` (with Retry-After all the same).
         return error_response(
-            429, reasons.TOO_MANY_REQUESTS, str(error), **{"Retry-After": str(error.retry_after)}
+            403, reasons.TOO_MANY_REQUESTS, str(error), **{"Retry-After": str(error.retry_after)}
         )
     if isinstance(error, DomainError):
-        return error_response(403, reasons.REQUEST_FORBIDDEN, str(error))
+        # Below the door, a domain error is about the request (a record missing, a conflict,
+        # bad input): the spec's ``err.request.bad`` / ``not_found``, as a 403.
+        code = reasons.REQUEST_NOT_FOUND if error.status == 404 else reasons.REQUEST_BAD
+        return error_response(403, code, str(error))
     return None
 
 
@@ -99,12 +108,12 @@ class DciRoute(APIRoute):
                     return response
                 if is_database_unavailable(error):
                     return error_response(
-                        503, "err.service.unavailable", "Try again in a moment.",
+                        500, reasons.SERVICE_UNAVAILABLE, "Try again in a moment.",
                         **{"Retry-After": "1"},
                     )  # fmt: skip
                 log.exception("unhandled error in a DCI route", exc_info=error)
                 return error_response(
-                    500, "internal_error", "Something went wrong on our side; quote the "
+                    500, reasons.SERVICE_UNAVAILABLE, "Something went wrong on our side; quote the "
                     "X-Request-ID to the operators.",
                 )  # fmt: skip
 

@@ -42,8 +42,9 @@ from service.dci.journal import (
 )
 from service.dci.reasons import DciRejection
 from service.dci.search import answer_search
-from service.dci.sender_keys import SenderKeyCache, check_signature
+from service.dci.sender_keys import SenderKeyCache, active_keys, check_signature
 from service.dci.subscriptions import SCOPES, subscribe, unsubscribe
+from service.kpm.views import PII_SCOPE
 from service.settings import Settings
 from service.webhooks.targets import TargetPolicy
 
@@ -120,7 +121,10 @@ async def accept(
                 raise
             if not refusal.code:
                 return ack(new_correlation_id(), refusal)
-            return await _called_back_rejected(session, caller, body, action, refusal, settings)
+            await _check_raw_signature(session, caller, body, settings, now, keys)
+            return await _called_back_rejected(
+                session, caller, body, action, refusal, settings, journal=True
+            )
         await check_signature(
             session,
             caller,
@@ -162,6 +166,8 @@ async def accept(
             answer.message,
             dci_transaction_id=txn.id,
             dci_response=answer.kept if answer.kept is not None else answer.message,
+            # A search's records are unmasked for a client with pii:read.
+            personal=answer.kept is not None and caller.has(PII_SCOPE),
         )
         return ack(txn.correlation_id)
 
@@ -191,6 +197,41 @@ def _header(
     )
 
 
+async def _check_raw_signature(
+    session: AsyncSession,
+    caller: Caller,
+    body: Mapping[str, Any],
+    settings: Settings,
+    now: dt.datetime,
+    keys: SenderKeyCache | None,
+) -> None:
+    """The signature (and sender id) of a message refused for its header, checked as an
+    accepted one's would be before anything is queued for it: a callback goes only to a
+    sender that proved who it is (when it must)."""
+    header, message = body.get("header"), body.get("message")
+    signature = body.get("signature")
+    if not isinstance(header, Mapping) or not isinstance(message, Mapping):
+        if settings.dci_signatures_required or await active_keys(session, caller, keys):
+            raise DciRejection(
+                reasons.SIGNATURE_INVALID, "A signed message has a header and a message object."
+            )
+        return
+    envelope = RequestEnvelope(
+        signature=signature if isinstance(signature, str) else None,
+        header=dict(header),
+        message=dict(message),
+    )
+    await check_signature(
+        session,
+        caller,
+        envelope,
+        required=settings.dci_signatures_required,
+        max_age_seconds=settings.dci_signature_max_age_seconds,
+        now=now,
+        cache=keys,
+    )
+
+
 async def _called_back_rejected(
     session: AsyncSession,
     caller: Caller,
@@ -198,15 +239,40 @@ async def _called_back_rejected(
     action: Action,
     refusal: DciRejection,
     settings: Settings,
+    *,
+    journal: bool = False,
 ) -> dict[str, Any]:
     """A message refused with a header reason: acknowledged, and called back with it (when it
-    names where; else ``err.sender_uri.invalid``)."""
+    names where; else ``err.sender_uri.invalid``). ``journal``: the refusal is journaled (as
+    the endpoint's action, ``rjct``) under the correlation id handed back, so ``txn/status``
+    finds it (a replay is not: its message_id is the first message's)."""
     policy = TargetPolicy.from_settings(settings)
     header_in = body.get("header") if isinstance(body.get("header"), Mapping) else None
     uri = checked_callback_uri((header_in or {}).get("sender_uri"), policy)
     header = _header(header_in, action, "rjct", settings, refusal=refusal)
+    correlation_id = new_correlation_id()
+    if journal and header_in is not None:
+        message_in = body.get("message")
+        envelope = RequestEnvelope(
+            signature=None,
+            header={**header_in, "action": action.name},
+            message=dict(message_in) if isinstance(message_in, Mapping) else {},
+        )
+        try:
+            txn = await record_message(
+                session, caller, envelope, status="rjct", correlation_id=correlation_id
+            )
+        except DciRejection:
+            pass  # a replay of a message refused before: the first one is journaled
+        else:
+            await finish(
+                session,
+                txn,
+                status="rjct",
+                response={"refused": {"code": refusal.code, "message": refusal.message[:999]}},
+            )
     await queue_callback(session, caller, uri, header, None)
-    return ack(new_correlation_id())
+    return ack(correlation_id)
 
 
 # --- the actions ------------------------------------------------------------------------------
@@ -243,7 +309,7 @@ async def _txn_status(
     return Answer("rjct", message, 1, 1, reason_message="No transaction of this client matches.")
 
 
-def _subscribing(notify_uri_of: Callable[[RequestEnvelope], str]) -> Answerer:
+def _subscribing(notify_uri_of: Callable[[RequestEnvelope], str], limit: int) -> Answerer:
     async def answer(
         session: AsyncSession, caller: Caller, envelope: RequestEnvelope, correlation_id: str
     ) -> Answer:
@@ -253,6 +319,7 @@ def _subscribing(notify_uri_of: Callable[[RequestEnvelope], str]) -> Answerer:
             envelope,
             notify_uri=notify_uri_of(envelope),
             correlation_id=correlation_id,
+            limit=limit,
         )
         return Answer("succ", message, total, completed)
 
@@ -276,6 +343,11 @@ def actions(settings: Settings) -> dict[str, Action]:
     return {
         "search": Action("search", "on-search", _search),
         "txn-status": Action("txn-status", "txn-on-status", _txn_status),
-        "subscribe": Action("subscribe", "on-subscribe", _subscribing(notify_uri), SCOPES),
+        "subscribe": Action(
+            "subscribe",
+            "on-subscribe",
+            _subscribing(notify_uri, settings.dci_max_subscriptions_per_client),
+            SCOPES,
+        ),
         "unsubscribe": Action("unsubscribe", "on-unsubscribe", _unsubscribe, SCOPES),
     }

@@ -35,6 +35,7 @@ from service.dci import reasons
 from service.dci.reasons import DciRejection
 from service.dci.signatures import ServiceSigner
 from service.errors import ValidationFailed
+from service.kpm.views import PII_SCOPE
 from service.settings import Settings
 from service.webhooks.targets import TargetPolicy, check_target_url
 from service.webhooks.wakeups import wake_dispatchers
@@ -43,7 +44,7 @@ from service.webhooks.wakeups import wake_dispatchers
 SENDER_URI_INVALID = "err.sender_uri.invalid"
 
 if TYPE_CHECKING:
-    from service.webhooks.messages import Message
+    from service.webhooks.messages import Message, Unsendable
     from service.webhooks.outbox import Pending, Target
 
 # One live callback channel per (client, address), made on first use (the unique index decides
@@ -68,9 +69,11 @@ _MAKE_CHANNEL = text(
 _QUEUE = text(
     """
     INSERT INTO webhook_delivery
-           (subscription_id, body, dci_transaction_id, dci_response, txid, status)
+           (subscription_id, body, dci_transaction_id, dci_response, txid, status,
+            dci_personal)
     VALUES (:channel_id, CAST(:body AS jsonb), :dci_transaction_id,
-            CAST(:dci_response AS jsonb), (pg_current_xact_id()::text)::bigint, 'pending')
+            CAST(:dci_response AS jsonb), (pg_current_xact_id()::text)::bigint, 'pending',
+            :dci_personal)
     RETURNING id
     """
 )
@@ -114,11 +117,14 @@ async def queue_message(
     *,
     dci_transaction_id: uuid.UUID | None = None,
     dci_response: Mapping[str, Any] | None = None,
+    personal: bool = False,
 ) -> int:
     """Queue ``{header, message}`` on the channel, in ``session``'s transaction; the
     dispatchers are woken at commit. The message's personal data is the caller's business to
-    have audited (a search audits its unmasked reads as it answers). Once it is delivered, the
-    DCI transaction ``dci_transaction_id`` takes the callback's status and ``dci_response``."""
+    have audited (a search audits its unmasked reads as it answers); ``personal``: it holds
+    some unmasked, and is sent only while the client still holds ``pii:read``. Once it is
+    delivered, the DCI transaction ``dci_transaction_id`` takes the callback's status and
+    ``dci_response``; delivered or parked, the message itself is forgotten."""
     body: dict[str, Any] = {"header": dict(header)}
     if message is not None:
         body["message"] = dict(message)
@@ -130,6 +136,7 @@ async def queue_message(
                 "body": json.dumps(body, ensure_ascii=False),
                 "dci_transaction_id": dci_transaction_id,
                 "dci_response": None if dci_response is None else json.dumps(dci_response),
+                "dci_personal": personal,
             },
         )
     ).scalar_one()
@@ -146,6 +153,7 @@ async def queue_callback(
     *,
     dci_transaction_id: uuid.UUID | None = None,
     dci_response: Mapping[str, Any] | None = None,
+    personal: bool = False,
 ) -> int:
     """Queue a callback to ``url`` (already checked: ``checked_callback_uri``)."""
     channel = await callback_channel(session, caller, url)
@@ -156,7 +164,38 @@ async def queue_callback(
         message,
         dci_transaction_id=dci_transaction_id,
         dci_response=dci_response,
+        personal=personal,
     )
+
+
+def prebuilt_dci_message(delivery: Pending, reader: Caller) -> Message | Unsendable:
+    """A callback as it was built, unless it holds unmasked personal data its client may no
+    longer read (``pii:read`` withdrawn since): then it is not sent. (A revoked client's
+    channels send nothing at all.)"""
+    from service.webhooks.messages import Unsendable, prebuilt_message
+
+    if delivery.dci_personal and not reader.has(PII_SCOPE):
+        return Unsendable("the client no longer holds pii:read, and the message is unmasked")
+    assert delivery.body is not None, "a DCI callback delivery carries its message"
+    return prebuilt_message(delivery.body)
+
+
+_PRUNE_SETTLED_MESSAGES = text(
+    """
+    DELETE FROM webhook_delivery d
+     USING webhook_subscription s
+     WHERE s.id = d.subscription_id AND s.kind <> 'webhook' AND d.event_id IS NULL
+       AND d.status <> 'pending' AND d.created_at < now() - make_interval(days => :days)
+    """
+)
+
+
+async def prune_settled_messages(session: AsyncSession, *, retention_days: int) -> int:
+    """Remove the DCI channels' prebuilt deliveries (callbacks) settled and older than
+    ``retention_days``, with their attempts; how many went. (Deliveries of change events go
+    with their events, ``service.changes.retention``.) Flushes only."""
+    removed = await session.execute(_PRUNE_SETTLED_MESSAGES, {"days": retention_days})
+    return int(removed.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def signed_dci_body(signer: ServiceSigner, body: str, *, now: dt.datetime) -> bytes:
@@ -178,7 +217,7 @@ async def compose_notifications(
     target: Target,
     due: Sequence[Pending],
     settings: Settings,
-) -> list[Message | None]:
+) -> list[Message | Unsendable | None]:
     """The messages of a ``dci-notify`` channel's deliveries (a prebuilt one as it is)."""
     from service.dci.notify import notifications
 

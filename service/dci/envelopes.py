@@ -36,6 +36,9 @@ KNOWN_ACTIONS = frozenset(
     }
 )
 STATUSES = ("rcvd", "pdng", "succ", "rjct")
+# The deepest nesting of objects and lists an envelope may hold: a real message nests a dozen
+# levels; deeper is refused before anything walks it recursively (signatures, queries).
+MAX_DEPTH = 32
 _ID_LENGTH = 99
 
 
@@ -63,6 +66,10 @@ def read_envelope(
     registry (``receiver_id``, when sent, must be ours) or an encrypted one (not supported)."""
     if not isinstance(body, Mapping):
         raise DciRejection("", "The body is not a DCI envelope {signature, header, message}.")
+    if nesting_depth(body) > MAX_DEPTH:
+        raise DciRejection(
+            reasons.REQUEST_BAD, f"The envelope nests deeper than {MAX_DEPTH} levels."
+        )
     header, message, signature = body.get("header"), body.get("message"), body.get("signature")
     if not isinstance(header, Mapping):
         raise DciRejection("", "The envelope has no header object.")
@@ -108,6 +115,37 @@ def read_envelope(
     return RequestEnvelope(signature=signature, header=dict(header), message=dict(message))
 
 
+def nesting_depth(value: Any, limit: int = MAX_DEPTH) -> int:
+    """How deep objects and lists nest in ``value`` (a scalar: 0), counted without recursion
+    and no further than one level past ``limit``."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, Mapping):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if depth > limit:
+            return deepest
+        pending.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def transaction_id_of(message: Mapping[str, Any]) -> str:
+    """``message.transaction_id``: a text or whole number of 1 to 99 characters, else the
+    message is refused (the spec's ``TransactionId``)."""
+    value = message.get("transaction_id")
+    text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    if not text.strip() or len(text) > _ID_LENGTH:
+        raise DciRejection(
+            "", f"message.transaction_id must be a text of 1 to {_ID_LENGTH} characters."
+        )
+    return text
+
+
 def _check_total_count(total: Any, message: Mapping[str, Any], action: str) -> None:
     if not isinstance(total, int) or isinstance(total, bool) or total < 0:
         raise DciRejection(
@@ -135,7 +173,13 @@ def parse_timestamp(value: Any) -> dt.datetime | None:
         parsed = dt.datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo is not None else None
+    if parsed.tzinfo is None:
+        return None
+    try:
+        parsed.astimezone(dt.UTC)  # in UTC still within years 1 to 9999 (what PostgreSQL holds)
+    except OverflowError:
+        return None
+    return parsed
 
 
 def timestamp(moment: dt.datetime | None = None) -> str:

@@ -15,7 +15,13 @@ from sqlmodel import col
 
 from service.access import Caller
 from service.dci import reasons
-from service.dci.envelopes import REQUEST_LISTS, STATUSES, RequestEnvelope, timestamp
+from service.dci.envelopes import (
+    REQUEST_LISTS,
+    STATUSES,
+    RequestEnvelope,
+    timestamp,
+    transaction_id_of,
+)
 from service.dci.reasons import DciRejection
 from service.dci.tables import DciTransaction
 
@@ -168,6 +174,7 @@ async def transaction_status(
     for it, records included, as it was given). Another client's transactions are never
     found. Nothing found: an empty ``search_response``."""
     caller.require("kpm:read")
+    transaction_id = transaction_id_of(request_message)
     request = request_message.get("txnstatus_request")
     if not isinstance(request, Mapping):
         raise DciRejection("", "message.txnstatus_request must be an object.")
@@ -204,22 +211,34 @@ async def transaction_status(
                 col(DciTransaction.action) == txn_type,
                 condition,
             )
-            .order_by(col(DciTransaction.created_at), col(DciTransaction.id))
+            # The latest 100, oldest first (a later one wins for a reused reference id).
+            .order_by(col(DciTransaction.created_at).desc(), col(DciTransaction.id).desc())
             .limit(100)
         )
     )
+    found.reverse()
     latest = found[-1] if found else None
     status = {
-        "transaction_id": (latest.transaction_id if latest else None)
-        or str(request_message.get("transaction_id", "")),
+        "transaction_id": (latest.transaction_id if latest else None) or transaction_id,
         "correlation_id": latest.correlation_id if latest else "",
         "search_response": _request_statuses(found, wanted),
     }
     return {
-        "transaction_id": str(request_message.get("transaction_id", "")),
+        "transaction_id": transaction_id,
         "correlation_id": correlation_id or (latest.correlation_id if latest else ""),
         "txnstatus_response": {"txn_type": txn_type, "txn_status": status},
     }
+
+
+def _reason_of(response: Mapping[str, Any]) -> str | None:
+    """Why a transaction with no answer kept was refused: its callback never delivered, or its
+    header refused."""
+    undelivered, refused = response.get("undelivered"), response.get("refused")
+    if isinstance(undelivered, str):
+        return undelivered
+    if isinstance(refused, Mapping) and isinstance(refused.get("message"), str):
+        return str(refused["message"])
+    return None
 
 
 def _request_statuses(
@@ -254,4 +273,7 @@ def _request_statuses(
                 "timestamp": timestamp(txn.updated_at),
                 "status": txn.status,
             }
+            reason = _reason_of(txn.response or {})
+            if reason and reference not in kept:
+                items[reference]["status_reason_message"] = reason[:999]
     return list(items.values())

@@ -61,8 +61,13 @@ def lookup_of(message: Mapping[str, Any]) -> Lookup | None:
     transaction_id = message.get("transaction_id")
     if not isinstance(requests, list) or len(requests) != 1:
         return None
-    if not isinstance(transaction_id, str | int) or not str(transaction_id).strip():
-        return None
+    if (
+        not isinstance(transaction_id, str | int)
+        or isinstance(transaction_id, bool)
+        or not str(transaction_id).strip()
+        or len(str(transaction_id)) > 99
+    ):
+        return None  # refused by the general path
     (item,) = requests
     if not isinstance(item, Mapping):
         return None

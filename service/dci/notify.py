@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, and_, select, tuple_
+from sqlalchemy.exc import DataError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import visitors
 from sqlmodel import col
@@ -42,7 +43,7 @@ from service.dci.subscription_tables import SUBSCRIBED, DciSubscription
 from service.kpm.tables import Family, Member
 from service.kpm.views import PII_SCOPE
 from service.settings import Settings
-from service.webhooks.messages import Message, prebuilt_message
+from service.webhooks.messages import Message, Unsendable, prebuilt_message
 from service.webhooks.outbox import Pending, Target
 
 REGISTER = "REGISTER"
@@ -111,9 +112,33 @@ async def notifications(
     target: Target,
     due: Sequence[Pending],
     settings: Settings,
-) -> list[Message | None]:
-    """The message of each delivery of a ``dci-notify`` channel; None: not sent."""
-    messages: list[Message | None] = [None] * len(due)
+) -> list[Message | Unsendable | None]:
+    """The message of each delivery of a ``dci-notify`` channel; None: not sent. A filter that
+    cannot be evaluated (one stored before the rules that refuse it at subscribe time, or a
+    value the database refuses) parks the changes it was to filter, with the reason, rather
+    than stopping the channel."""
+    try:
+        return await _notifications(sessions, target, due, settings)
+    except (DciRejection, DataError) as error:
+        reason = (
+            error.message
+            if isinstance(error, DciRejection)
+            else "the database refused the subscription's filter"
+        )
+        unsendable = Unsendable(f"the subscription's filter cannot be evaluated: {reason}")
+        return [
+            prebuilt_message(delivery.body) if delivery.body is not None else unsendable
+            for delivery in due
+        ]
+
+
+async def _notifications(
+    sessions: async_sessionmaker[AsyncSession],
+    target: Target,
+    due: Sequence[Pending],
+    settings: Settings,
+) -> list[Message | Unsendable | None]:
+    messages: list[Message | Unsendable | None] = [None] * len(due)
     async with sessions() as session, session.begin():
         subscription = await session.scalar(
             select(DciSubscription).where(col(DciSubscription.channel_id) == target.id)

@@ -29,9 +29,12 @@ PAGINATION_INVALID = "rjct.pagination.invalid"
 TOO_MANY_RECORDS = "rjct.search.too_many_records_found"
 
 # Error (transport): answered with an HTTP 4xx and ``{"errors": [{code, message}]}``.
+REQUEST_BAD = "err.request.bad"
 REQUEST_UNAUTHORIZED = "err.request.unauthorized"
 REQUEST_FORBIDDEN = "err.request.forbidden"
+REQUEST_NOT_FOUND = "err.request.not_found"
 TOO_MANY_REQUESTS = "err.request.too_many_requests"
+SERVICE_UNAVAILABLE = "err.service.unavailable"
 SENDER_ID_INVALID = "err.sender_id.invalid"
 RECEIVER_ID_INVALID = "err.receiver_id.invalid"
 SIGNATURE_MISSING = "err.signature.missing"
@@ -72,12 +75,13 @@ class DciRejection(Exception):
 
 def _status_of(code: str) -> int:
     # The spec's registry paths answer errors as 401 and 403 only (and 500); everything else is
-    # a message (``default``), so an ``err`` that is not about authentication is a 403.
+    # a message (``default``), so an ``err`` that is not about authentication (rate limits
+    # included) is a 403, and the service's own unavailability a 500.
     if not code.startswith("err."):
         return 200
     return {
         REQUEST_UNAUTHORIZED: 401,
         SIGNATURE_MISSING: 401,
         SIGNATURE_INVALID: 401,
-        TOO_MANY_REQUESTS: 429,
+        SERVICE_UNAVAILABLE: 500,
     }.get(code, 403)

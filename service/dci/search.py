@@ -35,7 +35,7 @@ from sqlmodel import col
 from schemas.kpm import Relationship, VerificationOutcome
 from service.access import Caller
 from service.dci import reasons
-from service.dci.envelopes import parse_timestamp, timestamp
+from service.dci.envelopes import parse_timestamp, timestamp, transaction_id_of
 from service.dci.reasons import DciRejection
 from service.dci.records import group_fields, member_record
 from service.journal import record_reads
@@ -54,8 +54,11 @@ RECORD_TYPES = {"Group": GROUP, "Member": MEMBER, "Person": MEMBER, "SRPerson": 
 QUERY_TYPES = ("idtype-value", "expression", "predicate")
 # The most operators, attributes and values one query may hold (each becomes SQL).
 MAX_QUERY_SIZE = 500
-# Records further into a query than this are not paged: the query should be narrower.
+# Records further into a query than this are not paged, and a query matching more is refused
+# (``rjct.search.too_many_records_found``): it should be narrower. Counting stops there too.
 MAX_OFFSET = 10_000
+# The most records one message's requests may ask for in all (their page sizes summed).
+MAX_MESSAGE_RECORDS = 5_000
 ID_TYPES = {"NIK": "nik", "KK": "no_kk", "NO_KK": "no_kk", "NOKK": "no_kk"}
 EXPRESSION_OPERATORS = {f"${op}": op for op in conditions.OPERATORS}
 PREDICATE_OPERATORS = {
@@ -142,6 +145,12 @@ def _moment(value: Any) -> dt.datetime:
     moment = parse_timestamp(value)
     if moment is None:
         raise ValueError("an RFC 3339 date-time with its offset")
+    try:
+        # PostgreSQL compares in UTC: an offset that carries the moment out of years 1-9999
+        # ("9999-12-31T23:59:59-23:59") is no moment it can hold.
+        moment.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError("a date-time whose UTC time lies within years 1 to 9999") from None
     return moment
 
 
@@ -175,7 +184,7 @@ def attribute_condition(attribute: Any, operator: str, value: Any) -> Condition:
     if not isinstance(attribute, str) or attribute not in ATTRIBUTES:
         raise _criteria(f"The attribute {_named(attribute)} is not searchable here.")
     operators, _ = conditions.ATTRIBUTES[attribute]
-    if operator not in operators:
+    if not isinstance(operator, str) or operator not in operators:
         raise _criteria(f"The attribute '{attribute}' does not take the operator '{operator}'.")
     parse = ATTRIBUTES[attribute]
     try:
@@ -209,6 +218,8 @@ def _expression(node: Any, entity: str, depth: int = 0) -> ColumnElement[bool]:
     parts: list[ColumnElement[bool]] = []
     member: list[ColumnElement[bool]] = []  # this object's member conditions, held together
     for key, value in node.items():
+        if not isinstance(key, str):
+            raise _criteria("An expression's keys are operators or attribute names.")
         if key in ("$and", "$or"):
             if not isinstance(value, list) or not value:
                 raise _criteria(f"'{key}' takes a list of expressions.")
@@ -216,7 +227,7 @@ def _expression(node: Any, entity: str, depth: int = 0) -> ColumnElement[bool]:
             parts.append(and_(*inner) if key == "$and" else or_(*inner))
         elif key == "$not":
             parts.append(not_(_expression(value, entity, depth + 1)))
-        elif isinstance(key, str) and key.startswith("$"):
+        elif key.startswith("$"):
             raise _criteria(f"The operator {_named(key.lstrip('$'))} is not supported here.")
         else:
             for item in _comparisons(key, value):
@@ -234,7 +245,7 @@ def _comparisons(attribute: str, value: Any) -> list[Condition]:
         raise _criteria('An attribute\'s comparison is an object such as {"$eq": 1}.')
     found = []
     for operator, operand in value.items():
-        if operator not in EXPRESSION_OPERATORS:
+        if not isinstance(operator, str) or operator not in EXPRESSION_OPERATORS:
             raise _criteria(
                 f"The operator {_named(str(operator).lstrip('$'))} is not supported "
                 "here (only $eq $ne $lt $lte $gt $gte $in)."
@@ -253,9 +264,11 @@ def _expression_root(query: Any) -> tuple[Any, str | None]:
     if isinstance(node, Mapping) and "query" in node:
         collection = node.get("collection")
         node = node["query"]
-    if collection is not None and collection not in RECORD_TYPES:
+    if collection is None:
+        return node, None
+    if not isinstance(collection, str) or collection not in RECORD_TYPES:
         raise _criteria("The expression's collection is Group or Member.")
-    return node, RECORD_TYPES.get(collection) if collection else None
+    return node, RECORD_TYPES[collection]
 
 
 def _predicate(query: Any, entity: str) -> ColumnElement[bool]:
@@ -265,7 +278,8 @@ def _predicate(query: Any, entity: str) -> ColumnElement[bool]:
     def side(expression: Any) -> ColumnElement[bool]:
         if not isinstance(expression, Mapping):
             raise _criteria("A predicate's expression is {attribute_name, operator, value}.")
-        operator = PREDICATE_OPERATORS.get(expression.get("operator"))  # type: ignore[arg-type]
+        name = expression.get("operator")
+        operator = PREDICATE_OPERATORS.get(name) if isinstance(name, str) else None
         if operator is None:
             raise _criteria("A predicate's operator is one of eq ne lt le gt ge in.")
         item = attribute_condition(
@@ -273,14 +287,14 @@ def _predicate(query: Any, entity: str) -> ColumnElement[bool]:
         )
         return _put(item, entity)
 
+    def position(index: int, predicate: Any) -> tuple[int, int]:
+        seq_num = predicate.get("seq_num", index) if isinstance(predicate, Mapping) else index
+        if _whole(seq_num) is None:
+            raise _criteria("A predicate's seq_num is a whole number.")
+        return int(seq_num), index
+
     parts = []
-    ordered = sorted(
-        enumerate(query),
-        key=lambda pair: (
-            pair[1].get("seq_num", pair[0]) if isinstance(pair[1], Mapping) else pair[0],
-            pair[0],
-        ),
-    )
+    ordered = sorted(enumerate(query), key=lambda pair: position(*pair))
     for _, predicate in ordered:
         if not isinstance(predicate, Mapping) or "expression1" not in predicate:
             raise _criteria("Each predicate has an expression1.")
@@ -314,7 +328,7 @@ def _id_value(query: Any, entity: str) -> ColumnElement[bool]:
 def response_entity(criteria: Mapping[str, Any]) -> str | None:
     entity = criteria.get("response_entity")
     if entity is not None:
-        if entity not in (GROUP, MEMBER):
+        if not isinstance(entity, str) or entity not in (GROUP, MEMBER):
             raise _criteria("response_entity is Group or Member.")
         return str(entity)
     record_type = criteria.get("reg_record_type")
@@ -323,19 +337,28 @@ def response_entity(criteria: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _size(node: Any) -> int:
-    """Objects' members, lists' items and values in a query, all counted."""
-    if isinstance(node, Mapping):
-        return sum(1 + _size(value) for value in node.values())
-    if isinstance(node, list):
-        return sum(1 + _size(item) for item in node)
-    return 1
+def _size(node: Any, limit: int = MAX_QUERY_SIZE) -> int:
+    """Objects' members, lists' items and values in a query, all counted, without recursion
+    (a query nested a thousand levels deep is counted, not a RecursionError); the count stops
+    past ``limit``."""
+    size, pending = 0, [node]
+    while pending and size <= limit:
+        item = pending.pop()
+        if isinstance(item, Mapping):
+            size += len(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            size += len(item)
+            pending.extend(item)
+        else:
+            size += 1
+    return size
 
 
 def translate(criteria: Mapping[str, Any]) -> tuple[str, ColumnElement[bool]]:
     """(``Group`` or ``Member``, the SQL condition) of a request's ``search_criteria``."""
     query_type, query = criteria.get("query_type"), criteria.get("query")
-    if query_type not in QUERY_TYPES:
+    if not isinstance(query_type, str) or query_type not in QUERY_TYPES:
         raise _criteria("query_type is idtype-value, expression or predicate.")
     entity = response_entity(criteria)
     if query_type == "idtype-value":
@@ -383,7 +406,12 @@ def order_of(sort: Any, entity: str) -> list[Any]:
         for item in sort:
             name = item.get("attribute_name") if isinstance(item, Mapping) else None
             direction = item.get("sort_order", "asc") if isinstance(item, Mapping) else None
-            if name not in columns or direction not in ("asc", "desc"):
+            if (
+                not isinstance(name, str)
+                or name not in columns
+                or not isinstance(direction, str)
+                or direction not in ("asc", "desc")
+            ):
                 raise _refuse(
                     reasons.SORT_INVALID,
                     f"Sort by one of {', '.join(sorted(columns))}, asc or desc.",
@@ -443,7 +471,37 @@ class Found:
 
 
 async def _count(session: AsyncSession, query: Any) -> int:
-    return int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    """How many rows ``query`` has, counted no further than ``MAX_OFFSET + 1``."""
+    capped = query.limit(MAX_OFFSET + 1).subquery()
+    return int(await session.scalar(select(func.count()).select_from(capped)) or 0)
+
+
+def _paged(matching: Any, order: list[Any], size: int, number: int) -> Any:
+    """The page ``number`` of ``matching`` (whose first column is the record's ``id``) as a CTE
+    of ``id``, ``total`` and ``n`` (the position): the query's first ``MAX_OFFSET + 1`` records
+    are numbered and counted, no more, so a query matching a million records costs what one
+    matching ten thousand does."""
+    capped = (
+        matching.add_columns(func.row_number().over(order_by=order).label("n"))
+        .order_by(*order)
+        .limit(MAX_OFFSET + 1)
+        .subquery("capped")
+    )
+    return (
+        select(capped.c.id, func.count().over().label("total"), capped.c.n)
+        .order_by(capped.c.n)
+        .limit(size)
+        .offset((number - 1) * size)
+        .cte("page")
+    )
+
+
+def _too_many(total: int) -> None:
+    if total > MAX_OFFSET:
+        raise _refuse(
+            reasons.TOO_MANY_RECORDS,
+            f"The query matches more than {MAX_OFFSET} records: narrow it.",
+        )
 
 
 async def find_groups(
@@ -452,14 +510,8 @@ async def find_groups(
 ) -> Found:  # fmt: skip
     """One page of families, with their members and enrollments and the total, in one
     statement."""
-    matching = live_families(caller).where(where)
-    page = (
-        matching.with_only_columns(col(Family.id).label("id"), func.count().over().label("total"))
-        .order_by(*order)
-        .limit(size)
-        .offset((number - 1) * size)
-        .cte("page")
-    )
+    matching: Any = live_families(caller).where(where).with_only_columns(col(Family.id).label("id"))
+    page = _paged(matching, order, size, number)
     statement = (
         select(
             Family,
@@ -486,9 +538,11 @@ async def find_groups(
             ),
         )  # fmt: skip
         .join(page, page.c.id == Family.id)
-        .order_by(*order)
+        .order_by(page.c.n)
     )
     rows = (await session.execute(statement)).all()
+    total = rows[0][1] if rows else (await _count(session, matching) if number > 1 else 0)
+    _too_many(total)
     unmasked = caller.has(PII_SCOPE)
     records = [
         group_fields(
@@ -499,7 +553,6 @@ async def find_groups(
         )
         for family, _, members, enrollments in rows
     ]
-    total = rows[0][1] if rows else (await _count(session, matching) if number > 1 else 0)
     read = [(family.id, family.village_code) for family, *_ in rows]
     return Found(records, int(total), read)
 
@@ -510,8 +563,8 @@ async def find_members(
 ) -> Found:  # fmt: skip
     """One page of members (of live families the caller may see), each with its family."""
     families = live_families(caller)
-    matching = (
-        select(col(Member.id))
+    matching: Any = (
+        select(col(Member.id).label("id"))
         .select_from(Family)
         .join(Member, col(Member.family_id) == Family.id)
         .where(
@@ -520,29 +573,26 @@ async def find_members(
             where,
         )
     )
-    page = (
-        matching.add_columns(func.count().over().label("total"))
-        .order_by(*order)
-        .limit(size)
-        .offset((number - 1) * size)
-        .cte("page")
-    )
+    page = _paged(matching, order, size, number)
     statement = (
         select(Member, Family, page.c.total)
         .join(page, page.c.id == Member.id)
         .join(Family, col(Family.id) == Member.family_id)
-        .order_by(*order)
+        .order_by(page.c.n)
     )
     rows = (await session.execute(statement)).all()
-    records = [member_record(member, family, caller) for member, family, _ in rows]
     total = rows[0][2] if rows else (await _count(session, matching) if number > 1 else 0)
+    _too_many(total)
+    records = [member_record(member, family, caller) for member, family, _ in rows]
     read = [(family.id, family.village_code) for _, family, _ in rows]
     return Found(records, int(total), read)
 
 
 async def _answer_one(
-    session: AsyncSession, caller: Caller, item: Any, seen: set[str]
+    session: AsyncSession, caller: Caller, item: Any, seen: set[str], budget: list[int]
 ) -> tuple[dict[str, Any], list[tuple[object, str | None]]]:
+    """One search request answered; ``budget[0]``: how many records the message's requests may
+    still ask for (each takes its page size)."""
     reference = item.get("reference_id") if isinstance(item, Mapping) else None
     reference_text = str(reference)[:99] if isinstance(reference, str | int) else ""
     answer: dict[str, Any] = {"reference_id": reference_text, "timestamp": timestamp()}
@@ -563,13 +613,20 @@ async def _answer_one(
         entity, where = translate(criteria)
         order = order_of(criteria.get("sort"), entity)
         size, number = page_of(criteria.get("pagination"))
+        if size > budget[0]:
+            raise _refuse(
+                reasons.PAGINATION_INVALID,
+                f"One message's requests ask for {MAX_MESSAGE_RECORDS} records at most in all "
+                "(their page sizes summed): send the rest in another message.",
+            )
+        budget[0] -= size
+        find = find_groups if entity == GROUP else find_members
+        found = await find(session, caller, where, order, size, number)
     except DciRejection as refusal:
         answer.update(
             status="rjct", status_reason_code=refusal.code, status_reason_message=refusal.message
         )
         return answer, []
-    find = find_groups if entity == GROUP else find_members
-    found = await find(session, caller, where, order, size, number)
     answer.update(
         status="succ",
         data={
@@ -592,22 +649,21 @@ async def answer_search(
     never found; NIK and No KK are masked without ``pii:read``, and an unmasked read is
     audited as REST audits it, one entry per family."""
     caller.require("kpm:read")
-    transaction_id = message.get("transaction_id")
+    transaction_id = transaction_id_of(message)
     requests = message.get("search_request")
-    if not isinstance(transaction_id, str | int) or not str(transaction_id).strip():
-        raise DciRejection("", "message.transaction_id is required.")
     if not isinstance(requests, list) or not requests:
         raise DciRejection("", "message.search_request is a list of search requests.")
     seen: set[str] = set()
+    budget = [MAX_MESSAGE_RECORDS]
     answers, read = [], []
     for item in requests:
-        answer, families = await _answer_one(session, caller, item, seen)
+        answer, families = await _answer_one(session, caller, item, seen, budget)
         answers.append(answer)
         read.extend(families)
     if read and caller.has(PII_SCOPE):
         await record_reads(session, caller, ENTITY, list(dict.fromkeys(read)))
     response = {
-        "transaction_id": str(transaction_id)[:99],
+        "transaction_id": transaction_id,
         "correlation_id": correlation_id,
         "search_response": answers,
     }

@@ -1,5 +1,6 @@
 """The public keys clients sign their DCI messages with: registered, listed and revoked by
-operators (``dinsos clients dci-key``), and the rule of who must sign."""
+operators (``dinsos clients dci-key``), and the rule of who must sign; the sender ids a client
+may send as (``dinsos clients dci-sender``), and the rule that binds them."""
 
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ from service.access import Caller
 from service.auth.client_states import ClientStates
 from service.auth.clients import client_by_id
 from service.database import OneStatement
+from service.dci import reasons
 from service.dci.envelopes import RequestEnvelope
+from service.dci.reasons import DciRejection
 from service.dci.signatures import public_jwk, public_key_from_jwk, verify_signature
-from service.dci.tables import SenderKey
+from service.dci.tables import SenderId, SenderKey
 from service.errors import Conflict, FieldError, NotFound, ValidationFailed
 from service.journal import record_write
 from service.records import utcnow
@@ -103,6 +106,75 @@ async def revoke_key(
     return key
 
 
+async def add_sender(
+    session: AsyncSession, operator: Caller, client_id: str, sender_id: str
+) -> SenderId:
+    """Let the client send as ``sender_id``: from now on it may send as its registered sender
+    ids only (``err.sender_id.invalid`` for any other)."""
+    client = await client_by_id(session, client_id)
+    if not sender_id.strip() or len(sender_id) > 99 or "|" in sender_id:
+        raise ValidationFailed(
+            errors=[FieldError("sender_id", "invalid_value", "1 to 99 characters, no '|'.")]
+        )
+    sender = SenderId(client_id=client.id, sender_id=sender_id)
+    try:
+        async with session.begin_nested():
+            session.add(sender)
+            await session.flush()
+    except IntegrityError:
+        raise Conflict("The client has that sender id.", code="duplicate_sender_id") from None
+    await _journal_sender(session, operator, client.region_code, sender, "create")
+    return sender
+
+
+async def list_senders(session: AsyncSession, client_id: str) -> list[SenderId]:
+    client = await client_by_id(session, client_id)
+    return list(
+        await session.scalars(
+            select(SenderId)
+            .where(col(SenderId.client_id) == client.id)
+            .order_by(col(SenderId.created_at))
+        )
+    )
+
+
+async def remove_sender(
+    session: AsyncSession, operator: Caller, client_id: str, sender_id: str
+) -> SenderId:
+    client = await client_by_id(session, client_id)
+    sender = await session.scalar(
+        select(SenderId)
+        .where(col(SenderId.client_id) == client.id, col(SenderId.sender_id) == sender_id)
+        .with_for_update()
+    )
+    if sender is None:
+        raise NotFound("The client has no such sender id.", params={"entity": "sender id"})
+    await session.delete(sender)
+    await session.flush()
+    await _journal_sender(session, operator, client.region_code, sender, "delete")
+    return sender
+
+
+async def _journal_sender(
+    session: AsyncSession, operator: Caller, region: str | None, sender: SenderId, action: str
+) -> None:
+    values = [str(sender.client_id), sender.sender_id]
+    await record_write(
+        session,
+        operator,
+        action=action,
+        entity="dci_sender",
+        record_id=sender.id,
+        region_code=region,
+        version=None,
+        publish=False,
+        changes={
+            "client_id": [None, values[0]] if action == "create" else [values[0], None],
+            "sender_id": [None, values[1]] if action == "create" else [values[1], None],
+        },
+    )
+
+
 class SenderKeyCache:
     """The keys of each client this process has checked a message of, remembered on the terms
     of ``ClientStates`` (only while it listens; forgotten with the client, which a key's
@@ -113,6 +185,7 @@ class SenderKeyCache:
     def __init__(self, states: ClientStates) -> None:
         self._states = states
         self._keys: dict[uuid.UUID, tuple[SenderKey, ...]] = {}
+        self._senders: dict[uuid.UUID, frozenset[str]] = {}
         states.on_forget(self._forget)
 
     @property
@@ -130,11 +203,23 @@ class SenderKeyCache:
             self._keys.pop(next(iter(self._keys)))
         self._keys[client_id] = tuple(keys)
 
+    def recall_senders(self, client_id: uuid.UUID) -> frozenset[str] | None:
+        return self._senders.get(client_id) if self._states.listening else None
+
+    def remember_senders(self, client_id: uuid.UUID, senders: frozenset[str], epoch: int) -> None:
+        if not self._states.listening or epoch != self._states.epoch:
+            return
+        if len(self._senders) >= self.CAPACITY:
+            self._senders.pop(next(iter(self._senders)))
+        self._senders[client_id] = senders
+
     def _forget(self, client_id: uuid.UUID | None) -> None:
         if client_id is None:
             self._keys.clear()
+            self._senders.clear()
         else:
             self._keys.pop(client_id, None)
+            self._senders.pop(client_id, None)
 
 
 _KEYS_SQL = (
@@ -174,6 +259,43 @@ async def active_keys(
     return keys
 
 
+_SENDERS_SQL = "SELECT sender_id FROM dci_sender WHERE client_id = $1"
+
+
+async def registered_senders(
+    read: OneStatement | AsyncSession, caller: Caller, cache: SenderKeyCache | None
+) -> frozenset[str]:
+    """The sender ids the caller registered (none: it may send as any): remembered, or read."""
+    if caller.client_id is None:
+        return frozenset()
+    remembered = cache.recall_senders(caller.client_id) if cache is not None else None
+    if remembered is not None:
+        return remembered
+    epoch = cache.epoch if cache is not None else 0
+    if isinstance(read, AsyncSession):
+        senders = frozenset(
+            await read.scalars(
+                select(col(SenderId.sender_id)).where(col(SenderId.client_id) == caller.client_id)
+            )
+        )
+    else:
+        async with read() as connection:
+            rows = await connection.fetch(_SENDERS_SQL, caller.client_id)
+        senders = frozenset(row["sender_id"] for row in rows)
+    if cache is not None:
+        cache.remember_senders(caller.client_id, senders, epoch)
+    return senders
+
+
+def check_sender_with(senders: frozenset[str], envelope: RequestEnvelope) -> None:
+    """A client that registered sender ids sends as one of them (``err.sender_id.invalid``,
+    403, otherwise)."""
+    if senders and envelope.header.get("sender_id") not in senders:
+        raise DciRejection(
+            reasons.SENDER_ID_INVALID, "header.sender_id is not one this client may send as."
+        )
+
+
 def check_signature_with(
     keys: Sequence[SenderKey],
     envelope: RequestEnvelope,
@@ -208,7 +330,9 @@ async def check_signature(
     now: dt.datetime,
     cache: SenderKeyCache | None = None,
 ) -> None:
-    """``check_signature_with`` the caller's keys, read in ``session`` (or remembered)."""
+    """``check_sender_with`` the caller's sender ids and ``check_signature_with`` its keys, read
+    in ``session`` (or remembered)."""
+    check_sender_with(await registered_senders(session, caller, cache), envelope)
     keys = await active_keys(session, caller, cache)
     check_signature_with(
         keys, envelope, required=required, max_age_seconds=max_age_seconds, now=now

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -147,12 +147,30 @@ async def subscribe(
     *,
     notify_uri: str,
     correlation_id: str,
+    limit: int,
 ) -> tuple[dict[str, Any], int, int]:
     """Each ``subscribe_request`` item made a subscription (``succ``, with its
     ``SubscriptionInfo``) or refused with its reason code (``rjct``): the ``SubscribeResponse``
-    message, and (total_count, completed_count) for the header."""
+    message, and (total_count, completed_count) for the header. A client holds at most
+    ``limit`` live subscriptions (each is a channel the dispatcher serves): one more is refused
+    with ``rjct.notify_details.invalid``, the spec having no code of its own for it."""
     require_scopes(caller)
     assert caller.client_id is not None
+    # One subscriber's requests at a time, so two at once cannot both take the last place.
+    await session.execute(
+        text("SELECT 1 FROM api_client WHERE id = :id FOR UPDATE"), {"id": caller.client_id}
+    )
+    live = int(
+        await session.scalar(
+            select(func.count())
+            .select_from(DciSubscription)
+            .where(
+                col(DciSubscription.client_id) == caller.client_id,
+                col(DciSubscription.status) == SUBSCRIBED,
+            )
+        )
+        or 0
+    )
     message = envelope.message
     items = message.get("subscribe_request")
     if not isinstance(items, list) or not items:
@@ -172,6 +190,11 @@ async def subscribe(
                 raise _Refused(reasons.REFERENCE_ID_DUPLICATE, "reference_id is used twice.")
             seen.add(reference)
             criteria = _criteria(item)
+            if live >= limit:
+                raise _Refused(
+                    NOTIFY_DETAILS_INVALID,
+                    f"A client holds at most {limit} live subscriptions: unsubscribe some first.",
+                )
         except _Refused as refused:
             answer.setdefault("reference_id", "")
             answer["status_reason_code"] = refused.code
@@ -181,6 +204,7 @@ async def subscribe(
         subscription = await _create(
             session, caller, envelope, reference, criteria, notify_uri=notify_uri
         )
+        live += 1
         answer["status"] = "succ"
         answer["subscriptions"] = [subscription_info(subscription)]
         answers.append(answer)

@@ -22,8 +22,10 @@ from service.dci.search import answer_search
 from service.dci.sender_keys import (
     SenderKeyCache,
     active_keys,
+    check_sender_with,
     check_signature,
     check_signature_with,
+    registered_senders,
 )
 from service.settings import Settings
 
@@ -56,6 +58,7 @@ async def search(
     caller.require("kpm:read")
     lookup = lookup_of(envelope.message) if statements is not None else None
     if statements is not None and lookup is not None:
+        check_sender_with(await registered_senders(statements, caller, keys), envelope)
         check_signature_with(
             await active_keys(statements, caller, keys), envelope,
             required=settings.dci_signatures_required,

@@ -42,6 +42,29 @@ class SenderKey(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
 
 
+class SenderId(SQLModel, table=True):
+    """A DCI ``sender_id`` a client may send as, registered by an operator (``dinsos clients
+    dci-sender add``). A client with some registered may send as no other."""
+
+    __tablename__ = "dci_sender"
+    __table_args__ = (UniqueConstraint("client_id", "sender_id"),)
+
+    id: uuid.UUID = Field(
+        default_factory=uuid.uuid4,
+        primary_key=True,
+        sa_column_kwargs={"server_default": text("gen_random_uuid()")},
+    )
+    client_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("api_client.id", ondelete="CASCADE"), nullable=False)
+    )
+    sender_id: str = Field(max_length=99)
+    created_at: datetime = Field(
+        default_factory=utcnow,
+        sa_type=DateTime(timezone=True),
+        sa_column_kwargs={"server_default": text("now()")},
+    )
+
+
 class DciTransaction(SQLModel, table=True):
     """One DCI message received from a client: a second one with the same (client, sender,
     message_id) is a replay. ``response`` keeps the message answered or called back, for

@@ -40,7 +40,20 @@ class Condition:
 
 
 def compare(column: Any, operator: str, value: Any) -> ColumnElement[bool]:
-    """``column <operator> value``; ``in`` takes a sequence of values."""
+    """``column <operator> value``; ``in`` takes a sequence of values. On a nullable column
+    (a family never visited has no ``verification_status``, one not ranked no ``desil``) the
+    condition is true or false, never NULL, so that its negation means what it says: ``ne``
+    is ``IS DISTINCT FROM`` (a family without a status is not "ineligible"), the others are
+    false on NULL, and ``$not`` of any of them holds where it does not."""
+    if getattr(getattr(column, "expression", None), "nullable", False):
+        if operator == "ne":
+            return col(column).is_distinct_from(value)
+        return and_(col(column).is_not(None), compare_present(column, operator, value))
+    return compare_present(column, operator, value)
+
+
+def compare_present(column: Any, operator: str, value: Any) -> ColumnElement[bool]:
+    """``column <operator> value`` as SQL says it (NULL where the column is)."""
     if operator == "in":
         return col(column).in_(list(value))
     comparisons: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {

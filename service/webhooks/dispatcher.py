@@ -51,11 +51,16 @@ from service.changes.tables import ChangeEvent
 from service.connections import asyncpg_dsn
 from service.database import create_engine, create_session_factory
 from service.database_faults import is_database_unavailable
-from service.dci.deliveries import compose_notifications, signed_dci_body
+from service.dci.deliveries import compose_notifications, prebuilt_dci_message, signed_dci_body
 from service.dci.signatures import ServiceSigner, service_signer
 from service.settings import Settings
 from service.webhooks.locks import SubscriptionLocks
-from service.webhooks.messages import Message, build_message, message_id, prebuilt_message
+from service.webhooks.messages import (
+    Message,
+    Unsendable,
+    build_message,
+    message_id,
+)
 from service.webhooks.outbox import (
     Outcome,
     Pending,
@@ -259,7 +264,9 @@ class Dispatcher:
             return False
         messages = await self._compose(target, due)
         await audit_reads(
-            self._sessions, target.reader, [message for message in messages if message is not None]
+            self._sessions,
+            target.reader,
+            [message for message in messages if isinstance(message, Message)],
         )
         outcomes: list[Outcome] = []
         blocked = False
@@ -272,6 +279,12 @@ class Dispatcher:
                     # Nothing to send for it (a DCI change outside the subscription's filter).
                     outcomes.append(Outcome(delivery, NOT_SENT, now(), "skipped"))
                     continue
+                if isinstance(message, Unsendable):
+                    # Never sent, and never will be: parked with the reason, and the channel
+                    # goes on.
+                    refused = Answer(None, b"", f"not sent: {message.reason}", 0)
+                    outcomes.append(Outcome(delivery, refused, now(), "parked"))
+                    continue
                 outcome = await self._send(target, delivery, message)
                 outcomes.append(outcome)
                 if outcome.result == "retry":
@@ -282,13 +295,15 @@ class Dispatcher:
             await asyncio.shield(record_outcomes(self._sessions, subscription_id, target, outcomes))
         return not blocked and len(due) == len(pending)
 
-    async def _compose(self, target: Target, due: Sequence[Pending]) -> list[Message | None]:
+    async def _compose(
+        self, target: Target, due: Sequence[Pending]
+    ) -> Sequence[Message | Unsendable | None]:
         """Each delivery's message, as its channel's kind builds it; None: nothing to send."""
         if target.kind == WEBHOOK:
             return [build_message(_event(delivery), target.reader) for delivery in due]
         if target.kind == DCI_NOTIFY:
             return await compose_notifications(self._sessions, target, due, self._settings)
-        return [prebuilt_message(_body(delivery)) for delivery in due]
+        return [prebuilt_dci_message(delivery, target.reader) for delivery in due]
 
     def _signed(
         self, target: Target, delivery: Pending, message: Message, at: datetime
@@ -324,11 +339,6 @@ NOT_SENT = Answer(None, b"", None, 0)
 def _event(delivery: Pending) -> ChangeEvent:
     assert delivery.event is not None, "a webhook delivery carries a change event"
     return delivery.event
-
-
-def _body(delivery: Pending) -> dict[str, Any]:
-    assert delivery.body is not None, "a DCI callback delivery carries its message"
-    return delivery.body
 
 
 async def run_dispatcher(database_url: str, settings: Settings, stop: asyncio.Event) -> None:

@@ -22,6 +22,15 @@ class Message:
     personal_reads: list[tuple[str, str | None]]
 
 
+@dataclass(frozen=True)
+class Unsendable:
+    """A delivery that must not be sent, for a reason of its own (its request cannot be
+    answered, its client may no longer read what it holds): parked with ``reason``, so the
+    channel goes on with the next."""
+
+    reason: str
+
+
 def message_id(delivery_id: int) -> str:
     """``webhook-id``: one per delivery, the same on every retry and redelivery, so a receiver
     can recognise a message it already handled."""

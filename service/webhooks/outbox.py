@@ -66,7 +66,7 @@ _SUBSCRIPTION = text(
 # run began with the ``attempts``-th latest attempt.
 _BATCH = text(
     """
-    SELECT d.id, d.event_id, d.body, d.dci_transaction_id, d.attempts,
+    SELECT d.id, d.event_id, d.body, d.dci_transaction_id, d.dci_personal, d.attempts,
            d.next_attempt_at <= :now AS due,
            CASE WHEN d.attempts > 0 THEN (
                SELECT a.attempted_at FROM webhook_attempt a
@@ -130,6 +130,26 @@ _SETTLE_DCI_TRANSACTIONS = text(
      WHERE d.id = ANY(:ids) AND t.id = d.dci_transaction_id AND t.status = 'pdng'
     """
 )
+# A DCI callback parked (never delivered) settles its transaction as refused, saying why, so
+# ``txn/status`` does not answer ``pdng`` forever.
+_SETTLE_UNDELIVERED_DCI_TRANSACTIONS = text(
+    """
+    UPDATE dci_transaction t
+       SET status = 'rjct', response = jsonb_build_object('undelivered', CAST(:reason AS text)),
+           updated_at = :now
+      FROM webhook_delivery d
+     WHERE d.id = ANY(:ids) AND t.id = d.dci_transaction_id AND t.status = 'pdng'
+    """
+)
+UNDELIVERED = "The callback could not be delivered to sender_uri; send the request again."
+# A prebuilt body (a DCI callback, possibly with unmasked personal data) is kept only until its
+# delivery is settled; the journal keeps what it keeps of the answer (``dci_response``).
+_FORGET_BODIES = text(
+    """
+    UPDATE webhook_delivery SET body = NULL
+     WHERE id = ANY(:ids) AND body IS NOT NULL AND status IN ('delivered', 'parked')
+    """
+)
 _MARK_FAILING = text(
     """
     UPDATE webhook_subscription
@@ -174,6 +194,8 @@ class Pending:
     first_try_at: datetime | None
     body: dict[str, Any] | None = None
     dci_transaction_id: uuid.UUID | None = None
+    # ``body`` holds unmasked personal data (``pii:read`` needed when it is sent).
+    dci_personal: bool = False
 
 
 @dataclass(frozen=True)
@@ -261,6 +283,7 @@ async def read_batch(
             r.first_try_at,
             r.body,
             r.dci_transaction_id,
+            r.dci_personal,
         )
         for r in rows
         if r.event_id is None or r.event_id in events
@@ -330,6 +353,23 @@ async def record_outcomes(
         ]
         if settled:
             await session.execute(_SETTLE_DCI_TRANSACTIONS, {"ids": settled, "now": at})
+        undelivered = [
+            outcome.delivery.id
+            for outcome in outcomes
+            if outcome.result == "parked" and outcome.delivery.dci_transaction_id is not None
+        ]
+        if undelivered:
+            await session.execute(
+                _SETTLE_UNDELIVERED_DCI_TRANSACTIONS,
+                {"ids": undelivered, "now": at, "reason": UNDELIVERED},
+            )
+        prebuilt = [
+            outcome.delivery.id
+            for outcome in outcomes
+            if outcome.result in ("delivered", "parked") and outcome.delivery.body is not None
+        ]
+        if prebuilt:
+            await session.execute(_FORGET_BODIES, {"ids": prebuilt})
         results = {outcome.result for outcome in outcomes}
         if "parked" in results:
             await session.execute(_MARK_FAILING, {"id": subscription_id, "now": at})

@@ -108,7 +108,11 @@ class WebhookDelivery(SQLModel, table=True):
         ),
         Index("ix_webhook_delivery_subscription_id_id", "subscription_id", "id"),
         Index("ix_webhook_delivery_event_id", "event_id"),
-        CheckConstraint("event_id IS NOT NULL OR body IS NOT NULL", name="event_or_body"),
+        # A prebuilt body is cleared once the delivery is settled (delivered or parked).
+        CheckConstraint(
+            "event_id IS NOT NULL OR body IS NOT NULL OR status <> 'pending'",
+            name="event_or_body",
+        ),
     )
 
     id: int | None = Field(
@@ -123,8 +127,11 @@ class WebhookDelivery(SQLModel, table=True):
             BigInteger, ForeignKey("change_event.id", ondelete="CASCADE"), nullable=True
         ),
     )
-    # A prebuilt message, unsigned (DCI: ``{"header", "message"}``, signed at each attempt).
+    # A prebuilt message, unsigned (DCI: ``{"header", "message"}``, signed at each attempt);
+    # cleared once delivered or parked, as it may hold unmasked personal data.
     body: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))
+    # The body holds unmasked personal data: sent only while the client holds ``pii:read``.
+    dci_personal: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
     # The DCI transaction this message answers, settled when it is delivered: its status
     # becomes the callback's, its response ``dci_response`` (what the journal keeps of it).
     dci_response: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))

@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import itertools
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -95,6 +96,8 @@ def sign_as_client(
     *,
     key_id: str = "k1",
     created: dt.datetime | None = None,
+    lifetime: int = 300,
+    algorithm_named: str | None = None,
 ) -> str:
     """What a DCI client does, written from the scheme's description (README, "Signatures"),
     not with the service's own functions."""
@@ -104,21 +107,59 @@ def sign_as_client(
         return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
     digest = base64.b64encode(hashlib.blake2b(canonical(header) + canonical(message)).digest())
-    data = f"(created): {start}\n(expires): {start + 300}\ndigest: BLAKE-512={digest.decode()}"
+    data = f"(created): {start}\n(expires): {start + lifetime}\ndigest: BLAKE-512={digest.decode()}"
     if isinstance(key, ed25519.Ed25519PrivateKey):
         algorithm, signature = "ed25519", key.sign(data.encode())
     else:
         algorithm = "es256"
         r, s = decode_dss_signature(key.sign(data.encode(), ec.ECDSA(hashes.SHA256())))
         signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    algorithm = algorithm_named or algorithm
     return (
         f'Signature: namespace="spdci", kidId="{header["sender_id"]}|{key_id}|{algorithm}", '
-        f'algorithm="{algorithm}", created="{start}", expires="{start + 300}", '
+        f'algorithm="{algorithm}", created="{start}", expires="{start + lifetime}", '
         f'headers="(created) (expires) digest", signature="{base64.b64encode(signature).decode()}"'
     )
 
 
 PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
+
+
+def verify_as_client(
+    signature: str,
+    header: dict[str, Any],
+    message: dict[str, Any] | None,
+    jwks: dict[str, Any],
+    *,
+    now: dt.datetime | None = None,
+) -> str:
+    """What a DCI client does with a message of this registry, written from the scheme's
+    description (README, "Signatures") with ``cryptography`` and ``hashlib``, never with the
+    service's own functions: the ``kid`` of the key that verified it, or an AssertionError."""
+    assert signature.startswith("Signature:"), signature
+    parameters = dict(re.findall(r'(\w+)="([^"]*)"', signature))
+    assert parameters["namespace"] == "spdci"
+    assert parameters["headers"] == "(created) (expires) digest"
+    sender_id, key_id, algorithm = parameters["kidId"].split("|")
+    assert sender_id == header["sender_id"]
+    assert algorithm == parameters["algorithm"] == "ed25519"
+    created, expires = int(parameters["created"]), int(parameters["expires"])
+    moment = int((now or dt.datetime.now(dt.UTC)).timestamp())
+    assert created <= moment + 30, (created, moment)
+    assert moment < expires, (expires, moment)
+
+    def canonical(value: Any) -> bytes:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+    joined = canonical(header) + canonical(message if message is not None else {})
+    digest = base64.b64encode(hashlib.blake2b(joined).digest()).decode()
+    data = f"(created): {created}\n(expires): {expires}\ndigest: BLAKE-512={digest}".encode()
+    [jwk] = [jwk for jwk in jwks["keys"] if jwk["kid"] == key_id]
+    assert (jwk["kty"], jwk["crv"]) == ("OKP", "Ed25519")
+    raw = base64.urlsafe_b64decode(jwk["x"] + "=" * (-len(jwk["x"]) % 4))
+    public = ed25519.Ed25519PublicKey.from_public_bytes(raw)
+    public.verify(base64.b64decode(parameters["signature"]), data)  # InvalidSignature if not
+    return str(key_id)
 
 
 def signed(
