@@ -221,6 +221,20 @@ class Query:
 
 
 @strawberry.type
+class Subscription:
+    changes = strawberry.subscription(
+        resolver=change_resolvers.live_changes,
+        permission_classes=[IsAuthenticated],
+        description="The change feed, live, over a WebSocket (graphql-transport-ws, token in "
+        "the connection_init payload as `Authorization: Bearer ...`): every change in your "
+        "region after `after`, in commit order, with the same records, masking and audit as "
+        "REST's GET /api/v1/changes, then each new one as it is committed. Every change comes "
+        "with its `cursor`: subscribe again with the last one you applied to go on without a "
+        "gap or a repeat. Needs changes:read.",
+    )
+
+
+@strawberry.type
 class Mutation:
     create_family = strawberry.mutation(
         resolver=kpm_resolvers.create_family,
@@ -491,6 +505,7 @@ def build_schema(settings: Settings) -> DinsosSchema:
     return DinsosSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALARS),
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
