@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from httpx_ws import AsyncWebSocketSession, WebSocketDisconnect, aconnect_ws
+from httpx_ws import (
+    AsyncWebSocketSession,
+    WebSocketDisconnect,
+    aconnect_ws,
+)
 from httpx_ws.transport import ASGIWebSocketTransport
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -56,7 +60,10 @@ async def through(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 async def connected(
     http: httpx.AsyncClient, payload: dict[str, Any]
 ) -> AsyncIterator[AsyncWebSocketSession]:
-    async with aconnect_ws("/graphql", http, subprotocols=["graphql-transport-ws"]) as socket:
+    opened: AbstractAsyncContextManager[AsyncWebSocketSession] = aconnect_ws(
+        "/graphql", http, subprotocols=["graphql-transport-ws"]
+    )
+    async with opened as socket:
         await socket.send_json({"type": "connection_init", "payload": payload})
         yield socket
 
@@ -223,6 +230,7 @@ async def test_revoking_the_client_closes_the_socket(
                 if states.listening:
                     break
                 await asyncio.sleep(0.05)
+            assert states.listening
             reader = await live_clients(region=VILLAGE, scopes=["changes:read"])
             _, cursor = await drain(ws_http, reader, None)
             async with subscribed(ws_http, reader, after=cursor) as socket:
@@ -235,3 +243,45 @@ async def test_revoking_the_client_closes_the_socket(
             assert closed.value.code == 4403
         finally:
             await states.close()
+
+
+async def test_a_client_holds_no_more_subscriptions_than_the_setting_allows(
+    live_app: FastAPI, live_clients: ClientFactory
+) -> None:
+    live_app.state.settings = live_app.state.settings.model_copy(
+        update={"graphql_max_subscriptions_per_client": 1}
+    )
+    async with through(live_app) as ws_http:
+        reader = await live_clients(region=VILLAGE, scopes=["changes:read"])
+        _, cursor = await drain(ws_http, reader, None)
+        async with subscribed(ws_http, reader, after=cursor) as socket:
+            await nothing_more(socket, 0.5)  # the first one is following the feed
+            await socket.send_json(
+                {
+                    "id": "2",
+                    "type": "subscribe",
+                    "payload": {"query": SUBSCRIPTION, "variables": {"after": cursor}},
+                }
+            )
+            message = await socket.receive_json(timeout=10)
+    assert message["id"] == "2"
+    (error,) = message["payload"]["errors"]
+    assert error["extensions"]["code"] == "rate_limited"
+
+
+async def test_a_handshake_from_another_sites_page_is_refused(live_app: FastAPI) -> None:
+    async with through(live_app) as ws_http:
+        with pytest.raises((WebSocketDisconnect, ExceptionGroup)) as refused:
+            async with aconnect_ws(
+                "/graphql",
+                ws_http,
+                subprotocols=["graphql-transport-ws"],
+                headers={"Origin": "https://elsewhere.example"},
+            ):
+                pass
+    # Closed before the handshake is accepted (a server answers it 403).
+    failure: BaseException = refused.value
+    while isinstance(failure, BaseExceptionGroup):
+        (failure,) = failure.exceptions
+    assert isinstance(failure, WebSocketDisconnect)
+    assert failure.code == 1008
