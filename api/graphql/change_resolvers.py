@@ -19,6 +19,7 @@ from api.observability import observe_change_feed
 from api.rest.changes import change_signal
 from service.changes import feed
 from service.changes.presenting import SeenChange
+from service.errors import BadRequest
 
 GqlInfo = Info[GraphQLContext, None]
 
@@ -86,8 +87,10 @@ async def live_changes(
 ) -> AsyncGenerator[LiveChange]:
     websocket = info.context.request
     caller = info.context.caller
-    if not isinstance(websocket, WebSocket):  # a subscription over HTTP is refused before this
-        return
+    if not isinstance(websocket, WebSocket):
+        # Strawberry would also stream it over HTTP (multipart): nothing there would end it
+        # when the client is revoked.
+        raise BadRequest("Subscribe over a WebSocket (graphql-transport-ws) at /graphql.")
     with SubscriptionSlots.of(websocket).taken(caller):
         pages = feed.follow_changes(
             websocket.app.state.sessions,

@@ -35,6 +35,7 @@ from api.graphql.limits import OneOperationByName, cost_limit
 from api.graphql.permissions import IsAuthenticated
 from api.graphql.router import DinsosSchema
 from api.graphql.scalars import SCALARS
+from api.graphql.subscriptions import SubscriptionsOverWebSocket
 from api.graphql.units_of_work import RootFieldsInTurn, RootFieldTransactions
 from service.settings import Settings
 
@@ -515,6 +516,7 @@ def build_schema(settings: Settings) -> DinsosSchema:
             # After the validation cache, which sets the validation's errors: this one's
             # refusal must not be overwritten by them.
             OneOperationByName,
+            SubscriptionsOverWebSocket,
             cost_limit(settings.graphql_max_cost),
             RootFieldTransactions,
         ],

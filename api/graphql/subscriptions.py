@@ -30,10 +30,13 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from graphql import GraphQLError
 from starlette.websockets import WebSocket
+from strawberry.extensions import SchemaExtension
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
+from strawberry.types.graphql import OperationType
 
 from api.deps import connection_caller
 from api.graphql.context import GraphQLContext
@@ -127,6 +130,9 @@ async def _close_when_invalid(
     state = websocket.app.state
     states = getattr(state, "client_states", None)
     with client_watch(websocket).watching(caller.client_id) as changed:
+        # Checked once at once: a change notified after the token was checked, but before this
+        # watch began, would otherwise go unseen.
+        changed.set()
         while True:
             left = expires_at - time.time()
             if left <= 0:
@@ -173,6 +179,27 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
         await super().shutdown()
+
+
+class SubscriptionsOverWebSocket(SchemaExtension):
+    """Strawberry would also run a subscription sent over HTTP (as a multipart stream, or as a
+    query that fails): refused, since nothing there ends it when the client is revoked."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        request = getattr(context.context, "request", None)
+        if (
+            context.graphql_document is not None
+            and context.operation_type is OperationType.SUBSCRIPTION
+            and not isinstance(request, WebSocket)
+        ):
+            context.pre_execution_errors = [
+                GraphQLError(
+                    "Subscribe over a WebSocket (graphql-transport-ws) at /graphql.",
+                    extensions={"code": "websocket_required", "status": 400},
+                )
+            ]
+        yield
 
 
 class SubscriptionSlots:

@@ -285,3 +285,17 @@ async def test_a_handshake_from_another_sites_page_is_refused(live_app: FastAPI)
         (failure,) = failure.exceptions
     assert isinstance(failure, WebSocketDisconnect)
     assert failure.code == 1008
+
+
+@pytest.mark.parametrize("accept", ["application/json", "multipart/mixed;subscriptionSpec=1.0"])
+async def test_over_http_the_subscription_is_refused(
+    live_http: httpx.AsyncClient, live_clients: ClientFactory, accept: str
+) -> None:
+    reader = await live_clients(region=VILLAGE, scopes=["changes:read"])
+    response = await live_http.post(
+        "/graphql",
+        json={"query": "subscription { changes { cursor } }"},
+        headers={**reader.headers, "Accept": accept},
+    )
+    assert "websocket_required" in response.text
+    assert '"cursor"' not in response.text
