@@ -24,6 +24,7 @@ from sqlmodel import col
 from service.audit.tables import AuditEntry
 from service.auth.client_states import ClientStates
 from service.auth.clients import operator, revoke_client
+from service.auth.tokens import issue_token, read_token
 from service.connections import asyncpg_dsn
 from service.database import create_session_factory
 from tests.api.changes_feed import drain, journal_change
@@ -299,3 +300,25 @@ async def test_over_http_the_subscription_is_refused(
     )
     assert "websocket_required" in response.text
     assert '"cursor"' not in response.text
+
+
+async def test_the_socket_is_closed_when_the_token_expires(
+    live_app: FastAPI, live_clients: ClientFactory
+) -> None:
+    reader = await live_clients(region=VILLAGE, scopes=["changes:read"])
+    keys = live_app.state.token_keys
+    claims = read_token(keys, reader.token)
+    short = issue_token(
+        keys,
+        client_id=claims.client_id,
+        scopes=sorted(claims.scopes),
+        region_code=claims.region_code,
+        secret_generation=claims.secret_generation,
+        ttl_seconds=2,
+    )
+    async with through(live_app) as ws_http, connected(ws_http, {"token": short}) as socket:
+        assert (await socket.receive_json(timeout=10))["type"] == "connection_ack"
+        with pytest.raises(WebSocketDisconnect) as closed:
+            await socket.receive_json(timeout=10)
+    assert closed.value.code == 4403
+    assert "expired" in closed.value.reason
