@@ -61,8 +61,14 @@ async def get_caller(
     return await _caller(request, session, authorization)
 
 
+async def connection_caller(connection: HTTPConnection, authorization: str | None) -> Caller:
+    """``get_standalone_caller`` for a connection that is no HTTP request (a WebSocket, whose
+    token comes in its first message)."""
+    return await _caller(connection, connection.app.state.sessions, authorization)
+
+
 async def _caller(
-    request: Request,
+    request: HTTPConnection,
     session: AsyncSession | Callable[[], AbstractAsyncContextManager[AsyncSession]],
     authorization: str | None,
 ) -> Caller:

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     graphql_max_tokens: int = 2000
     # The sum of the page sizes one GraphQL request may ask for (api/graphql/limits.py).
     graphql_max_cost: int = 2000
+    # Live change subscriptions (GraphQL over WebSocket) open at once: per client, and in all
+    # on one process (each holds a WebSocket and, while reading, a pooled connection).
+    graphql_max_subscriptions_per_client: int = 5
+    graphql_max_subscriptions: int = 500
 
     # Largest accepted request body (413 above it): JSON bodies in general, and a batch of
     # disbursements (10,000 realistic items, pretty-printed, measure 3.45 MB: twice that, rounded

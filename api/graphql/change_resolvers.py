@@ -1,19 +1,25 @@
-"""The change feed over GraphQL: the same service function and rules as REST's
-``GET /api/v1/changes``, without waiting (poll with ``nextCursor``)."""
+"""The change feed over GraphQL: the same service functions and rules as REST's
+``GET /api/v1/changes``: a page at a time (the ``changes`` query), or live (the ``changes``
+subscription, over a WebSocket, api/graphql/subscriptions.py)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import cast
 
 import strawberry
+from starlette.websockets import WebSocket
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from api.graphql.context import GraphQLContext
+from api.graphql.subscriptions import SubscriptionSlots
 from api.observability import observe_change_feed
+from api.rest.changes import change_signal
 from service.changes import feed
 from service.changes.presenting import SeenChange
+from service.errors import BadRequest
 
 GqlInfo = Info[GraphQLContext, None]
 
@@ -66,3 +72,33 @@ async def changes(
     return ChangePage(
         items=[Change.from_seen(seen) for seen in page.items], next_cursor=page.next_cursor
     )
+
+
+@strawberry.type(description="A change as it happens, with its place in the feed.")
+class LiveChange:
+    cursor: str = strawberry.field(
+        description="Subscribe again with this as `after` to go on right after this change."
+    )
+    change: Change
+
+
+async def live_changes(
+    info: GqlInfo, after: str | None = None, types: list[str] | None = None
+) -> AsyncGenerator[LiveChange]:
+    websocket = info.context.request
+    caller = info.context.caller
+    if not isinstance(websocket, WebSocket):
+        # Strawberry would also stream it over HTTP (multipart): nothing there would end it
+        # when the client is revoked.
+        raise BadRequest("Subscribe over a WebSocket (graphql-transport-ws) at /graphql.")
+    with SubscriptionSlots.of(websocket).taken(caller):
+        pages = feed.follow_changes(
+            websocket.app.state.sessions,
+            change_signal(websocket),
+            caller,
+            after=after,
+            types=types or (),
+        )
+        async for page in pages:
+            for seen, cursor in zip(page.items, page.item_cursors(), strict=True):
+                yield LiveChange(cursor=cursor, change=Change.from_seen(seen))

@@ -5,6 +5,7 @@ its own from ``read_sessions``."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 
@@ -70,6 +71,9 @@ class GraphQLContext(BaseContext):
     read_sessions: async_sessionmaker[AsyncSession]
     optional_caller: Caller | None
     loaders: Loaders = field(init=False)
+    # Over a WebSocket: the task that closes the connection when its token stops being valid
+    # (api/graphql/subscriptions.py).
+    connection_watcher: asyncio.Task[None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         super().__init__()

@@ -2,11 +2,11 @@
 (``openapi/parity.md``) and its test are generated from.
 
 Every REST operation (by its OpenAPI ``operationId``) names its GraphQL counterpart as
-``"Query.field"`` or ``"Mutation.field"`` (the schema's own, camelCase, names), or
-``"Type.field"`` where REST reads a sub-resource of one record (``"Family.verifications"``), or
-the reason it has none in ``WITHOUT_GRAPHQL``. Operations whose GraphQL field is still being built
-wait in ``NOT_YET`` (shown as missing in the table). A REST operation in none of the three is a
-gap the parity test names.
+``"Query.field"``, ``"Mutation.field"`` or ``"Subscription.field"`` (the schema's own,
+camelCase, names), or ``"Type.field"`` where REST reads a sub-resource of one record
+(``"Family.verifications"``), or the reason it has none in ``WITHOUT_GRAPHQL``. Operations
+whose GraphQL field is still being built wait in ``NOT_YET`` (shown as missing in the table).
+A REST operation in none of the three is a gap the parity test names.
 """
 
 from __future__ import annotations
@@ -104,6 +104,8 @@ GRAPHQL_FIELDS: dict[str, str] = {
     "redeliverParkedWebhookDeliveries": "Mutation.redeliverParkedWebhookDeliveries",
     # Changes
     "listChanges": "Query.changes",
+    # The catch-up stream, and the live feed after it: one subscription, over a WebSocket.
+    "streamChanges": "Subscription.changes",
 }
 
 # REST operations GraphQL leaves out on purpose, and why.
@@ -119,7 +121,6 @@ WITHOUT_GRAPHQL: dict[str, str] = {
     "exportAllocations": "A raw file download.",
     "exportDisbursements": "A raw file download.",
     "exportFacilitators": "A raw file download.",
-    "streamChanges": "A raw NDJSON stream; GraphQL callers page `changes`.",
     # The DCI door speaks its own standard (signed envelopes); its searches are GraphQL's
     # `families` and `family` reads.
     "dciSyncSearch": "The DCI Social Registry door: its own protocol, over the same service.",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from asgi_correlation_id import correlation_id
 from cross_web import AsyncHTTPRequestAdapter
@@ -16,14 +16,20 @@ from fastapi.responses import HTMLResponse
 from graphql import GraphQLError
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
+from starlette.websockets import WebSocket
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema import Schema
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.unset import UNSET, UnsetType
 
-from api.deps import get_standalone_caller, oauth2_scheme
+from api.deps import connection_caller
 from api.graphql.context import GraphQLContext
 from api.graphql.error_messages import make_safe
+from api.graphql.subscriptions import TransportWSHandler, authenticate
 from service.access import Caller
 from service.database import is_unstorable_value
 from service.database_faults import is_database_unavailable
@@ -133,21 +139,29 @@ class DinsosSchema(Schema):
                 log.warning("database unavailable: %s", type(original).__name__)
             else:
                 log.error("graphql resolver failed", exc_info=original)
+        # Over a WebSocket, Strawberry writes each error as graphql-core formats it: give it the
+        # same message and extensions (``code``...) as an answer over HTTP.
+        context = execution_context.context if execution_context else None
+        if isinstance(getattr(context, "request", None), WebSocket):
+            for error in errors:
+                formatted = _format_error(error)
+                error.message = formatted["message"]
+                error.extensions = formatted["extensions"]
 
 
-async def optional_caller(
-    request: Request, authorization: Annotated[str | None, Depends(oauth2_scheme)]
-) -> Caller | None:
+async def optional_caller(connection: HTTPConnection) -> Caller | None:
     """No token: introspection still works (the schema is public), data fields refuse.
     A bad token is refused outright, as on REST. Checked in a short transaction of its own, so
     the request's session takes a connection only when a resolver needs it (the money
-    mutations run transactions of their own, and must not hold two connections at once)."""
-    if authorization is None:
+    mutations run transactions of their own, and must not hold two connections at once).
+    A WebSocket is authenticated by its first message instead (``on_ws_connect``)."""
+    authorization = connection.headers.get("authorization")
+    if not authorization or isinstance(connection, WebSocket):
         return None
-    return await get_standalone_caller(request, authorization)
+    return await connection_caller(connection, authorization)
 
 
-async def graphql_session(request: Request) -> AsyncIterator[AsyncSession]:
+async def graphql_session(request: HTTPConnection) -> AsyncIterator[AsyncSession]:
     """The request's session, with no transaction around the whole request: each root field
     commits or rolls back its own (api/graphql/units_of_work.py). Closed before the response
     goes out; it takes a connection only once a resolver uses it."""
@@ -156,7 +170,7 @@ async def graphql_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 async def graphql_context(
-    request: Request,
+    request: HTTPConnection,
     session: Annotated[AsyncSession, Depends(graphql_session, scope="function")],
     caller: Annotated[Caller | None, Depends(optional_caller)],
 ) -> GraphQLContext:
@@ -173,6 +187,19 @@ async def graphql_context(
 
 
 class DinsosGraphQLRouter(GraphQLRouter[GraphQLContext, None]):
+    graphql_transport_ws_handler_class = TransportWSHandler
+
+    async def on_ws_connect(self, context: GraphQLContext) -> UnsetType | dict[str, object] | None:
+        """A WebSocket's ``connection_init``: its payload's token, checked as a request's."""
+        websocket = context.request
+        assert isinstance(websocket, WebSocket)
+        try:
+            caller, watcher = await authenticate(websocket, context.connection_params)
+        except DomainError as refusal:
+            raise ConnectionRejectionError({"code": refusal.code}) from refusal
+        context.optional_caller, context.connection_watcher = caller, watcher
+        return cast(UnsetType, UNSET)
+
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         return HTMLResponse(GRAPHIQL_PAGE)
 
@@ -209,4 +236,6 @@ def graphql_router(schema: Schema) -> DinsosGraphQLRouter:
         context_getter=graphql_context,
         graphql_ide="graphiql",
         multipart_uploads_enabled=True,
+        # Only the maintained protocol; the legacy `graphql-ws` one is not offered.
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
     )

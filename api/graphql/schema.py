@@ -35,6 +35,7 @@ from api.graphql.limits import OneOperationByName, cost_limit
 from api.graphql.permissions import IsAuthenticated
 from api.graphql.router import DinsosSchema
 from api.graphql.scalars import SCALARS
+from api.graphql.subscriptions import SubscriptionsOverWebSocket
 from api.graphql.units_of_work import RootFieldsInTurn, RootFieldTransactions
 from service.settings import Settings
 
@@ -217,6 +218,20 @@ class Query:
         description="The change feed, as REST's GET /api/v1/changes (without `wait`): what "
         "changed in your region, in commit order, never missing a committed change. Needs "
         "changes:read.",
+    )
+
+
+@strawberry.type
+class Subscription:
+    changes = strawberry.subscription(
+        resolver=change_resolvers.live_changes,
+        permission_classes=[IsAuthenticated],
+        description="The change feed, live, over a WebSocket (graphql-transport-ws, token in "
+        "the connection_init payload as `Authorization: Bearer ...`): every change in your "
+        "region after `after`, in commit order, with the same records, masking and audit as "
+        "REST's GET /api/v1/changes, then each new one as it is committed. Every change comes "
+        "with its `cursor`: subscribe again with the last one you applied to go on without a "
+        "gap or a repeat. Needs changes:read.",
     )
 
 
@@ -491,6 +506,7 @@ def build_schema(settings: Settings) -> DinsosSchema:
     return DinsosSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALARS),
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
@@ -500,6 +516,7 @@ def build_schema(settings: Settings) -> DinsosSchema:
             # After the validation cache, which sets the validation's errors: this one's
             # refusal must not be overwritten by them.
             OneOperationByName,
+            SubscriptionsOverWebSocket,
             cost_limit(settings.graphql_max_cost),
             RootFieldTransactions,
         ],

@@ -49,7 +49,8 @@ class RootFieldTransactions(SchemaExtension):
         *args: Any,
         **kwargs: Any,
     ) -> Any:
-        if info.path.prev is not None:
+        # A subscription reads and audits in transactions of its own (``feed.follow_changes``).
+        if info.path.prev is not None or info.operation.operation is OperationType.SUBSCRIPTION:
             return _next(root, info, *args, **kwargs)
         return self._in_transaction(_next, root, info, *args, **kwargs)
 

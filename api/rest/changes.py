@@ -6,6 +6,7 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from starlette.requests import HTTPConnection
 
 from api.deps import StandaloneCallerDep
 from api.observability import observe_change_feed
@@ -57,7 +58,7 @@ Wait = Annotated[
 ]
 
 
-def change_signal(request: Request) -> ChangeSignal:
+def change_signal(request: HTTPConnection) -> ChangeSignal:
     """The process's one listening connection, opened on first use, closed at shutdown."""
     signal: ChangeSignal | None = getattr(request.app.state, "change_signal", None)
     if signal is None:

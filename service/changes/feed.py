@@ -13,7 +13,7 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Select, Text, cast, func, or_, select, text, tuple_, type_coerce
@@ -100,6 +100,14 @@ class ChangePage:
     held_back_seconds: float
     # The page holds as many events as were asked for: more may follow at once.
     full: bool
+    # The events the items were made of (a reference, not a copy), for ``item_cursors``.
+    rows: list[StoredEvent] = field(default_factory=list, repr=False)
+
+    def item_cursors(self) -> list[str]:
+        """Each item's own cursor: ``after`` it, the feed goes on with the next item. The last
+        item's is ``next_cursor``, which also passes the events this reader does not see."""
+        cursors = [FeedPosition(row.txid, row.id).encode() for row in self.rows[:-1]]
+        return [*cursors, self.next_cursor] if self.rows else []
 
 
 RECHECK_FIRST_SECONDS = 0.05
@@ -203,6 +211,7 @@ class _FeedRead:
             next_cursor=reached.encode(),
             held_back_seconds=self.held_back_seconds,
             full=full,
+            rows=rows,
         )
 
     def after(self, page: ChangePage) -> _FeedRead:
@@ -367,3 +376,36 @@ async def wait_for_changes(
             )
             if not woken and recheck is None:
                 deadline = 0.0  # the time is up: one last read
+
+
+# A follower reads the feed in pages of up to this many events.
+FOLLOW_PAGE = 500
+
+
+async def follow_changes(
+    sessions: async_sessionmaker[AsyncSession],
+    signal: ChangeSignal,
+    caller: Caller,
+    *,
+    after: str | None,
+    types: Iterable[str] = (),
+) -> AsyncIterator[ChangePage]:
+    """Every change after ``after``, for as long as the caller keeps reading: the pages of
+    ``wait_for_changes`` one after another, each read (and its ``pii:read`` audit committed)
+    in a short transaction of its own, waiting between them on the change notifications, as
+    the long poll does. Empty pages are not handed on. A bad argument or a pruned cursor fails
+    at the first read."""
+    wanted = list(types)
+    while True:
+        page = await wait_for_changes(
+            sessions,
+            signal,
+            caller,
+            after=after,
+            types=wanted,
+            limit=FOLLOW_PAGE,
+            wait_seconds=MAX_WAIT_SECONDS,
+        )
+        after = page.next_cursor
+        if page.items:
+            yield page

@@ -148,10 +148,12 @@ def _refused_in_the_dci_protocol(
     if not case.operation.path.startswith("/dci/registry/") or response.status_code != 200:
         return False
     body = _problem(response)
-    message = body.get("message") if isinstance(body.get("message"), dict) else {}
+    message = body.get("message")
+    message = message if isinstance(message, dict) else {}
     if message.get("ack_status") in ("ERR", "ACK"):
         return True
-    header = body.get("header") if isinstance(body.get("header"), dict) else {}
+    header = body.get("header")
+    header = header if isinstance(header, dict) else {}
     if header.get("status") == "rjct":
         return True
     items = [
