@@ -129,6 +129,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         app.state.sessions = create_session_factory(app.state.engine)
         app.state.client_states = ClientStates(asyncpg_dsn(url))
         app.state.client_states.start()
+        app.state.rate_limits.use_database(url)
         # The GraphQL loaders' short read sessions: the same pool (tests bind them apart).
         app.state.read_sessions = app.state.sessions
         # What exists now lives as long as the process: take it out of the cycle collector's
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
                 await dispatching
             await wait_for_background(app, settings.shutdown_grace_seconds)
             await app.state.client_states.close()
+            await app.state.rate_limits.close()
             signal = getattr(app.state, "change_signal", None)
             if signal is not None:
                 await signal.close()
