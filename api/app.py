@@ -152,6 +152,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         app.state.client_states.start()
         # The DCI sender keys, remembered on the same terms as the clients.
         app.state.dci_sender_keys = SenderKeyCache(app.state.client_states)
+        app.state.rate_limits.use_database(url)
         # The GraphQL loaders' short read sessions: the same pool (tests bind them apart).
         app.state.read_sessions = app.state.sessions
         # What exists now lives as long as the process: take it out of the cycle collector's
@@ -179,6 +180,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
                 await stop_worker(importer, importing, settings.shutdown_grace_seconds)
             await wait_for_background(app, settings.shutdown_grace_seconds)
             await app.state.client_states.close()
+            await app.state.rate_limits.close()
             signal = getattr(app.state, "change_signal", None)
             if signal is not None:
                 await signal.close()

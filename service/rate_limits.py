@@ -1,9 +1,10 @@
 """Request rates per caller and per address, counted with ``limits``.
 
 The store is this process's memory by default, which is right for one process only: several
-replicas behind a load balancer must share one (``DINSOS_RATE_LIMIT_STORAGE``, Redis or
-Valkey), or each would grant the whole rate again. A refused hit is not counted, so a caller
-that keeps trying while refused does not push its own window further out."""
+replicas behind a load balancer must share one (``DINSOS_RATE_LIMIT_STORAGE``: ``postgresql``
+for the service's own database, or a Redis or Valkey URL), or each would grant the whole rate
+again. A refused hit is not counted, so a caller that keeps trying while refused does not push
+its own window further out."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 
 from service.errors import TooManyRequests
+from service.rate_limit_counts.storage import PostgresStorage
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,11 @@ log = logging.getLogger(__name__)
 
 def _rate(value: str) -> RateLimitItem | None:
     return parse(value) if value.strip() else None
+
+
+def uses_database(uri: str) -> bool:
+    """``postgresql``: the service's own database (its URL is the service's, not repeated)."""
+    return uri.strip().removesuffix("://") in ("postgresql", "postgres")
 
 
 def _shared_storage(uri: str) -> AsyncStorage:
@@ -54,8 +61,7 @@ class _Local:
 class _Shared:
     """Both strategies on a store that every replica reaches."""
 
-    def __init__(self, uri: str) -> None:
-        storage = _shared_storage(uri)
+    def __init__(self, storage: AsyncStorage) -> None:
         self.exact = AsyncMovingWindow(storage)
         self.counted = AsyncSlidingWindowCounter(storage)
 
@@ -67,11 +73,26 @@ class RateLimits:
         # a thread for every key it expires, measured at 30 us a request against 5 here.
         local = uri.removeprefix("async+").startswith("memory://")
         self._local = _Local() if local else None
-        self._shared = None if local else _Shared(uri)
+        self._database = (
+            PostgresStorage(settings.rate_limit_storage_timeout_seconds)
+            if uses_database(uri)
+            else None
+        )
+        self._shared = None if local else _Shared(self._database or _shared_storage(uri))
         self._token_address = _rate(settings.rate_limit_token_per_address)
         self._token_client = _rate(settings.rate_limit_token_per_client)
         self._api = _rate(settings.rate_limit_api_per_client)
         self._disclosures = _rate(settings.rate_limit_identity_disclosures_per_client)
+
+    def use_database(self, url: str) -> None:
+        """The service's database, known when the application starts (an embedded server's
+        address only then): where ``postgresql`` counts. Nothing to do for the other stores."""
+        if self._database is not None:
+            self._database.bind(url)
+
+    async def close(self) -> None:
+        if self._database is not None:
+            await self._database.close()
 
     # Small rates (tokens, regency answers) in an exact moving window; the API's large one in
     # a sliding-window counter: constant memory and time per client, where a moving window

@@ -113,9 +113,12 @@ class Settings(BaseSettings):
     # The token endpoint per client address and per client id (each attempt costs an Argon2
     # hash), every authenticated request per client, and the answers to a client that name the
     # regency of a NIK held outside its region (an oracle for guessed NIKs). Counted in this
-    # process's memory unless ``rate_limit_storage`` names a shared store ("redis://host:6379",
-    # "valkey://host:6379"), which several replicas need to count together.
+    # process's memory unless ``rate_limit_storage`` names a shared store ("postgresql": the
+    # service's own database; "redis://host:6379", "valkey://host:6379"), which several
+    # replicas need to count together. The database store waits at most
+    # ``rate_limit_storage_timeout_seconds`` for a count, then lets the request pass uncounted.
     rate_limit_storage: str = "memory://"
+    rate_limit_storage_timeout_seconds: float = Field(default=0.5, gt=0)
     rate_limit_token_per_address: str = "30/minute"
     rate_limit_token_per_client: str = "10/minute"
     rate_limit_api_per_client: str = "10000/second"

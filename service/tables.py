@@ -26,6 +26,7 @@ from service.kube.tables import (
     KubeMember,
 )
 from service.programs.tables import Program
+from service.rate_limit_counts.tables import RateLimitCount
 from service.records import metadata
 from service.regions.tables import Region
 from service.training.tables import (
@@ -55,6 +56,7 @@ __all__ = [
     "ImportRefusal",
     "Member",
     "Program",
+    "RateLimitCount",
     "Region",
     "SenderKey",
     "Verification",
