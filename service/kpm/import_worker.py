@@ -31,16 +31,15 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
-import asyncpg
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col
 
+from service.advisory_locks import SessionLocks
 from service.connections import asyncpg_dsn
 from service.database import create_engine, create_session_factory
-from service.database_faults import DatabaseUnreachable, is_database_unavailable
+from service.database_faults import is_database_unavailable
 from service.kpm.importer import LostClaim, Progress, run_import
 from service.kpm.imports import CHANNEL, caller_of
 from service.kpm.tables import ImportJob
@@ -49,101 +48,25 @@ from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# A stalled server must not hold the worker's loop for asyncpg's default minute.
-CONNECT_TIMEOUT_SECONDS = 10.0
-
 # The first key of the two-key advisory lock: this lock family ("KI", kpm import).
 LOCK_FAMILY = 0x4B49
-
 # Jobs looked at per pass; the rest at the next.
 CLAIMABLE_PER_PASS = 100
 
 
-def lock_key(job_id: uuid.UUID) -> int:
-    """The second key: 32 bits of the id. Two jobs sharing it merely run one after the other."""
-    return int.from_bytes(job_id.bytes[:4], "big", signed=True)
-
-
-class JobLocks:
+class JobLocks(SessionLocks):
     """Advisory locks of import jobs, on one connection of their own that never opens a
     transaction; with ``on_notify``, the same connection LISTENs for queued jobs."""
 
     def __init__(self, dsn: str, on_notify: Callable[[], None] | None = None) -> None:
-        self._dsn = dsn
-        self._on_notify = on_notify
-        self._connection: asyncpg.Connection | None = None
-        # One connection runs one statement at a time; the calls are short.
-        self._busy = asyncio.Lock()
-        self._held: set[uuid.UUID] = set()
-
-    @property
-    def alive(self) -> bool:
-        return self._connection is not None and not self._connection.is_closed()
-
-    def holds(self, job_id: uuid.UUID) -> bool:
-        return self.alive and job_id in self._held
-
-    async def connect(self) -> None:
-        """(Re)connect. The locks of a lost connection were released by the server."""
-        async with self._busy:
-            if self.alive:
-                return
-            self._held.clear()
-            try:
-                connection = await asyncpg.connect(
-                    self._dsn,
-                    server_settings={"application_name": "dinsos-imports"},
-                    timeout=CONNECT_TIMEOUT_SECONDS,
-                )
-            except OSError as error:  # the server stopped: a database fault, not a bug
-                raise DatabaseUnreachable(type(error).__name__) from error
-            if self._on_notify is not None:
-                await connection.add_listener(CHANNEL, self._notified)
-            connection.add_termination_listener(self._lost)
-            self._connection = connection
-
-    async def try_lock(self, job_id: uuid.UUID) -> bool:
-        async with self._busy:
-            if self._connection is None or self._connection.is_closed():
-                return False
-            if job_id in self._held:
-                return False  # session locks stack: taken twice, it would need two unlocks
-            taken = await self._connection.fetchval(
-                "SELECT pg_try_advisory_lock($1, $2)", LOCK_FAMILY, lock_key(job_id)
-            )
-            if taken:
-                self._held.add(job_id)
-            return bool(taken)
-
-    async def unlock(self, job_id: uuid.UUID) -> None:
-        async with self._busy:
-            if job_id not in self._held:
-                return
-            self._held.discard(job_id)
-            if self._connection is None or self._connection.is_closed():
-                return
-            await self._connection.fetchval(
-                "SELECT pg_advisory_unlock($1, $2)", LOCK_FAMILY, lock_key(job_id)
-            )
-
-    async def close(self) -> None:
-        """Closing the connection releases every lock it holds."""
-        async with self._busy:
-            connection, self._connection = self._connection, None
-            self._held.clear()
-            if connection is not None and not connection.is_closed():
-                connection.remove_termination_listener(self._lost)
-                await connection.close()
-
-    def _notified(self, *_: Any) -> None:
-        if self._on_notify is not None:
-            self._on_notify()
-
-    def _lost(self, *_: Any) -> None:
-        log.warning("the import lock connection was lost; its jobs are free for any process")
-        self._held.clear()
-        if self._on_notify is not None:
-            self._on_notify()
+        super().__init__(
+            dsn,
+            family=LOCK_FAMILY,
+            application_name="dinsos-imports",
+            channels=(CHANNEL,) if on_notify is not None else (),
+            on_notify=on_notify,
+            lost_message="the import lock connection was lost; its jobs are free for any process",
+        )
 
 
 @contextlib.asynccontextmanager
