@@ -36,7 +36,7 @@ from api.graphql.permissions import IsAuthenticated
 from api.graphql.router import DinsosSchema
 from api.graphql.scalars import SCALARS
 from api.graphql.subscriptions import SubscriptionsOverWebSocket
-from api.graphql.units_of_work import RootFieldsInTurn, RootFieldTransactions
+from api.graphql.units_of_work import RootFieldsInTurn
 from service.settings import Settings
 
 KUBE_READ = "Needs kube:read."
@@ -518,7 +518,6 @@ def build_schema(settings: Settings) -> DinsosSchema:
             OneOperationByName,
             SubscriptionsOverWebSocket,
             cost_limit(settings.graphql_max_cost),
-            RootFieldTransactions,
         ],
         execution_context_class=RootFieldsInTurn,
     )

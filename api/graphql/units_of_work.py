@@ -15,6 +15,10 @@ session, and nested fields read through DataLoaders, each batch in a short sessi
   loaders' fresh sessions see what it wrote; the loaders are renewed after each mutation, so
   nothing cached before it is served after it.
 
+Both happen in ``RootFieldsInTurn``, the execution context, so that only the root fields pay
+for them: a schema extension's ``resolve`` hook would wrap every field's resolver (thousands for
+a page of families) to act on a handful.
+
 The money mutations run their own transactions from ``app.state.sessions`` and never touch the
 request's session, so they hold one connection at a time; the commit that follows them is a
 no-op."""
@@ -25,8 +29,10 @@ from collections.abc import Callable
 from inspect import isawaitable
 from typing import Any
 
-from graphql import GraphQLResolveInfo, OperationType
-from strawberry.extensions import SchemaExtension
+from graphql import GraphQLObjectType, GraphQLResolveInfo, OperationType
+from graphql.execution.collect_fields import GroupedFieldSet
+from graphql.execution.middleware import MiddlewareManager
+from graphql.pyutils import Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from api.graphql.context import GraphQLContext
@@ -34,46 +40,84 @@ from service.kpm.disclosures import IdentityConflict, keep_disclosures
 
 
 class RootFieldsInTurn(StrawberryGraphQLCoreExecutionContext):
-    """Executes the root fields of every operation serially, as the spec does for mutations."""
+    """Executes the root fields of every operation serially, as the spec does for mutations,
+    each root field's resolver in a unit of work of its own (the module's docstring)."""
 
     def execute_operation(self, serially: bool | None = None) -> Any:
+        # A subscription's events come with ``serially=False``: they are left as they are.
         return super().execute_operation(True if serially is None else serially)
 
-
-class RootFieldTransactions(SchemaExtension):
-    def resolve(
+    def execute_root_grouped_field_set(
         self,
-        _next: Callable[..., Any],
-        root: Any,
-        info: GraphQLResolveInfo[Any],
-        *args: Any,
-        **kwargs: Any,
+        root_type: GraphQLObjectType,
+        root_value: Any,
+        grouped_field_set: GroupedFieldSet,
+        serially: bool,
+        position_context: Any,
     ) -> Any:
         # A subscription reads and audits in transactions of its own (``feed.follow_changes``).
-        if info.path.prev is not None or info.operation.operation is OperationType.SUBSCRIPTION:
-            return _next(root, info, *args, **kwargs)
-        return self._in_transaction(_next, root, info, *args, **kwargs)
+        if not serially or self.operation.operation is OperationType.SUBSCRIPTION:
+            return super().execute_root_grouped_field_set(
+                root_type, root_value, grouped_field_set, serially, position_context
+            )
+        return self._root_fields_in_turn(root_type, root_value, grouped_field_set, position_context)
 
-    async def _in_transaction(
+    async def _root_fields_in_turn(
         self,
-        _next: Callable[..., Any],
-        root: Any,
-        info: GraphQLResolveInfo[Any],
-        *args: Any,
-        **kwargs: Any,
-    ) -> Any:
-        context: GraphQLContext = info.context
-        try:
-            result = _next(root, info, *args, **kwargs)
-            if isawaitable(result):
-                result = await result
-            await context.session.commit()
-        except BaseException as failure:
-            await context.session.rollback()
-            if isinstance(failure, IdentityConflict) and context.request is not None:
-                state = context.request.app.state
-                await keep_disclosures(state.sessions, state.rate_limits, failure)
-            raise
-        if info.operation.operation is OperationType.MUTATION:
-            context.forget_loaded()
-        return result
+        root_type: GraphQLObjectType,
+        root_value: Any,
+        grouped_field_set: GroupedFieldSet,
+        position_context: Any,
+    ) -> dict[str, Any]:
+        results: dict[str, Any] = {}
+        in_transaction = MiddlewareManager(
+            *(self.middleware_manager.middlewares if self.middleware_manager else ()),
+            _in_transaction,
+        )
+        for response_name, field_details_list in grouped_field_set.items():
+            if self.abort_signal is not None and self.abort_signal.aborted:
+                raise self.abort_error()
+            # ``execute_field`` wraps the resolver with ``middleware_manager`` before anything
+            # is awaited, and the field's nested fields are executed later: swapped for this
+            # call alone, the transaction wraps the root resolver and nothing beneath it.
+            nested = self.middleware_manager
+            self.middleware_manager = in_transaction
+            try:
+                result = self.execute_field(
+                    root_type,
+                    root_value,
+                    field_details_list,
+                    Path(None, response_name, root_type.name),
+                    position_context,
+                )
+            finally:
+                self.middleware_manager = nested
+            if result is Undefined:
+                continue
+            results[response_name] = await result if self.is_awaitable(result) else result
+        return results
+
+
+async def _in_transaction(
+    _next: Callable[..., Any],
+    root: Any,
+    info: GraphQLResolveInfo[Any],
+    *args: Any,
+    **kwargs: Any,
+) -> Any:
+    """A root field's resolver: committed when it returns, rolled back when it fails."""
+    context: GraphQLContext = info.context
+    try:
+        result = _next(root, info, *args, **kwargs)
+        if isawaitable(result):
+            result = await result
+        await context.session.commit()
+    except BaseException as failure:
+        await context.session.rollback()
+        if isinstance(failure, IdentityConflict) and context.request is not None:
+            state = context.request.app.state
+            await keep_disclosures(state.sessions, state.rate_limits, failure)
+        raise
+    if info.operation.operation is OperationType.MUTATION:
+        context.forget_loaded()
+    return result

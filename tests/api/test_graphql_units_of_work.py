@@ -14,7 +14,7 @@ from sqlmodel import col
 from strawberry.types import Info
 
 from api.graphql.context import GraphQLContext
-from api.graphql.units_of_work import RootFieldsInTurn, RootFieldTransactions
+from api.graphql.units_of_work import RootFieldsInTurn
 from service.audit.tables import AuditEntry
 from tests.api.graphql_calls import gql
 from tests.api.kube_setup import create_group, families
@@ -46,11 +46,7 @@ async def test_a_root_field_may_await_a_loader(
 ) -> None:
     # With the loaders taking turns on the request's session behind the root field's lock,
     # this waited forever: the root field held the lock its loader needed.
-    schema = strawberry.Schema(
-        query=RegionNames,
-        extensions=[RootFieldTransactions],
-        execution_context_class=RootFieldsInTurn,
-    )
+    schema = strawberry.Schema(query=RegionNames, execution_context_class=RootFieldsInTurn)
     async with sessions() as session:
         context = GraphQLContext(session=session, read_sessions=read_sessions, optional_caller=None)
         result = await asyncio.wait_for(
