@@ -33,13 +33,13 @@ from graphql import GraphQLObjectType, GraphQLResolveInfo, OperationType
 from graphql.execution.collect_fields import GroupedFieldSet
 from graphql.execution.middleware import MiddlewareManager
 from graphql.pyutils import Path, Undefined
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from api.graphql.context import GraphQLContext
+from api.graphql.plain_fields import PlainLeavesAtOnce
 from service.kpm.disclosures import IdentityConflict, keep_disclosures
 
 
-class RootFieldsInTurn(StrawberryGraphQLCoreExecutionContext):
+class RootFieldsInTurn(PlainLeavesAtOnce):
     """Executes the root fields of every operation serially, as the spec does for mutations,
     each root field's resolver in a unit of work of its own (the module's docstring)."""
 
