@@ -67,21 +67,47 @@ def _loaders(sessions: async_sessionmaker[AsyncSession]) -> Loaders:
 
 @dataclass
 class GraphQLContext(BaseContext):
-    session: AsyncSession
+    # The request's session is opened on first use (many requests never use it: a read of one
+    # statement, the money mutations) and closed by ``close`` before the response goes out.
+    open_session: async_sessionmaker[AsyncSession]
     read_sessions: async_sessionmaker[AsyncSession]
     optional_caller: Caller | None
-    loaders: Loaders = field(init=False)
     # Over a WebSocket: the task that closes the connection when its token stops being valid
     # (api/graphql/subscriptions.py).
     connection_watcher: asyncio.Task[None] | None = field(default=None, init=False)
+    _session: AsyncSession | None = field(default=None, init=False)
+    _loaders: Loaders | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         super().__init__()
-        self.loaders = _loaders(self.read_sessions)
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            self._session = self.open_session()
+        return self._session
+
+    @property
+    def opened_session(self) -> AsyncSession | None:
+        """The request's session if a resolver has used it (api/graphql/units_of_work.py
+        commits it)."""
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    @property
+    def loaders(self) -> Loaders:
+        """Made on first use: most requests need none of them."""
+        if self._loaders is None:
+            self._loaders = _loaders(self.read_sessions)
+        return self._loaders
 
     def forget_loaded(self) -> None:
         """After a mutation: what the loaders cached may have changed."""
-        self.loaders = _loaders(self.read_sessions)
+        self._loaders = None
 
     @property
     def caller(self) -> Caller:

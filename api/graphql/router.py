@@ -4,7 +4,6 @@ GraphiQL served from local files (no CDN)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any, cast
 
@@ -15,7 +14,6 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from graphql import GraphQLError
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocket
 from strawberry.exceptions import ConnectionRejectionError
@@ -161,17 +159,8 @@ async def optional_caller(connection: HTTPConnection) -> Caller | None:
     return await connection_caller(connection, authorization)
 
 
-async def graphql_session(request: HTTPConnection) -> AsyncIterator[AsyncSession]:
-    """The request's session, with no transaction around the whole request: each root field
-    commits or rolls back its own (api/graphql/units_of_work.py). Closed before the response
-    goes out; it takes a connection only once a resolver uses it."""
-    async with request.app.state.sessions() as session:
-        yield session
-
-
 async def graphql_context(
     request: HTTPConnection,
-    session: Annotated[AsyncSession, Depends(graphql_session, scope="function")],
     caller: Annotated[Caller | None, Depends(optional_caller)],
 ) -> GraphQLContext:
     # A multipart request (an upload) is one a web page may send across sites without asking
@@ -179,8 +168,11 @@ async def graphql_context(
     # and an anonymous upload is refused before a byte of it is parsed.
     if caller is None and request.headers.get("content-type", "").startswith("multipart/"):
         raise Unauthorized("Uploads need a bearer token from POST /oauth/token.")
+    # The request's session, with no transaction around the whole request: each root field
+    # commits or rolls back its own (api/graphql/units_of_work.py). Opened when a resolver
+    # first uses it, closed by ``run`` before the response goes out.
     return GraphQLContext(
-        session=session,
+        open_session=request.app.state.sessions,
         read_sessions=request.app.state.read_sessions,
         optional_caller=caller,
     )
@@ -199,6 +191,18 @@ class DinsosGraphQLRouter(GraphQLRouter[GraphQLContext, None]):
             raise ConnectionRejectionError({"code": refusal.code}) from refusal
         context.optional_caller, context.connection_watcher = caller, watcher
         return cast(UnsetType, UNSET)
+
+    async def run(
+        self,
+        request: Request | WebSocket,
+        context: GraphQLContext | UnsetType = UNSET,
+        root_value: None | UnsetType = UNSET,
+    ) -> Any:
+        try:
+            return await super().run(request, context, root_value)  # type: ignore[arg-type]
+        finally:
+            if isinstance(context, GraphQLContext):
+                await context.close()
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         return HTMLResponse(GRAPHIQL_PAGE)

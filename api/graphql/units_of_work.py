@@ -111,9 +111,12 @@ async def _in_transaction(
         result = _next(root, info, *args, **kwargs)
         if isawaitable(result):
             result = await result
-        await context.session.commit()
+        # A root field that used no session (a read of one statement) has nothing to commit.
+        if (session := context.opened_session) is not None:
+            await session.commit()
     except BaseException as failure:
-        await context.session.rollback()
+        if (session := context.opened_session) is not None:
+            await session.rollback()
         if isinstance(failure, IdentityConflict) and context.request is not None:
             state = context.request.app.state
             await keep_disclosures(state.sessions, state.rate_limits, failure)

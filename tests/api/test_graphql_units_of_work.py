@@ -47,8 +47,10 @@ async def test_a_root_field_may_await_a_loader(
     # With the loaders taking turns on the request's session behind the root field's lock,
     # this waited forever: the root field held the lock its loader needed.
     schema = strawberry.Schema(query=RegionNames, execution_context_class=RootFieldsInTurn)
-    async with sessions() as session:
-        context = GraphQLContext(session=session, read_sessions=read_sessions, optional_caller=None)
+    context = GraphQLContext(
+        open_session=sessions, read_sessions=read_sessions, optional_caller=None
+    )
+    try:
         result = await asyncio.wait_for(
             schema.execute(
                 '{ a: regionName(code: "33.28") b: regionName(code: "33") }',
@@ -56,6 +58,8 @@ async def test_a_root_field_may_await_a_loader(
             ),
             timeout=30,
         )
+    finally:
+        await context.close()
     assert result.errors is None
     assert result.data == {"a": "Kabupaten Tegal", "b": "Jawa Tengah"}
 
