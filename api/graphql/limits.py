@@ -1,5 +1,6 @@
-"""Guards that run before a GraphQL operation executes: one operation chosen by name, and a cost
-limit on how many records a request may ask for.
+"""Guards that run before a GraphQL operation executes (``request_guards``, one extension): the
+document's size, depth and aliases, one operation chosen by name, subscriptions over a WebSocket
+only, and a cost limit on how many records a request may ask for.
 
 The cost of a request is the sum of the page sizes it asks for: every field with a ``limit``
 argument costs its limit (the argument's default when not given), times the limits of the list
@@ -11,9 +12,11 @@ refused whole with code ``query_too_costly``."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from typing import Any
 
 from graphql import (
+    ASTValidationRule,
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
@@ -28,36 +31,38 @@ from graphql import (
     SelectionSetNode,
     VariableNode,
     get_named_type,
+    parse,
 )
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.utilities.coerce_input_value import coerce_default_value
 from strawberry.extensions import SchemaExtension
+from strawberry.extensions.max_aliases import create_validator as aliases_validator
+from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
+from strawberry.schema.schema import validate_document
+from strawberry.types import ExecutionContext
 
+from api.graphql.subscriptions import subscription_over_http
 from service.pagination import MAX_LIMIT
+from service.settings import Settings
 
 
 def _operations(document: DocumentNode) -> list[OperationDefinitionNode]:
     return [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
 
 
-class OneOperationByName(SchemaExtension):
+def unchosen_operation(context: ExecutionContext) -> GraphQLError | None:
     """A document with several operations runs only the one `operationName` names (the spec's
     GetOperation); Strawberry would run the first."""
-
-    def on_validate(self) -> Iterator[None]:
-        context = self.execution_context
-        document = context.graphql_document
-        # Strawberry fills `operation_name` from the first operation when none was sent; only
-        # the name the client sent tells the two apart.
-        sent = getattr(context, "_provided_operation_name", None)
-        if document is not None and sent is None and len(_operations(document)) > 1:
-            context.pre_execution_errors = [
-                GraphQLError(
-                    "The document has several operations: send operationName to choose one.",
-                    extensions={"code": "operation_name_required", "status": 400},
-                )
-            ]
-        yield
+    document = context.graphql_document
+    # Strawberry fills `operation_name` from the first operation when none was sent; only
+    # the name the client sent tells the two apart.
+    sent = getattr(context, "_provided_operation_name", None)
+    if document is not None and sent is None and len(_operations(document)) > 1:
+        return GraphQLError(
+            "The document has several operations: send operationName to choose one.",
+            extensions={"code": "operation_name_required", "status": 400},
+        )
+    return None
 
 
 def _page_size(field: FieldNode, default: Any, variables: Mapping[str, Any]) -> int:
@@ -149,29 +154,82 @@ def operation_cost(
     )
 
 
-def cost_limit(max_cost: int) -> type[SchemaExtension]:
-    class CostLimit(SchemaExtension):
-        def on_execute(self) -> Iterator[None]:
+def too_costly(context: ExecutionContext, max_cost: int) -> GraphQLExecutionResult | None:
+    if context.graphql_document is None:
+        return None
+    cost = operation_cost(
+        context.schema._schema,
+        context.graphql_document,
+        context.operation_name,
+        context.variables or {},
+    )
+    if cost <= max_cost:
+        return None
+    return GraphQLExecutionResult(
+        data=None,
+        errors=[
+            GraphQLError(
+                f"The query asks for up to {cost} records; the limit is "
+                f"{max_cost} (the sum of the page sizes, times the pages they "
+                "sit in). Ask for smaller pages or fewer lists.",
+                extensions={"code": "query_too_costly", "status": 400},
+            )
+        ],
+    )
+
+
+# Parsed and validated documents kept per process, by query text: a client sends the same few
+# queries again and again, and parsing and validating one cost more than running it.
+DOCUMENTS_CACHED = 256
+
+
+def request_guards(settings: Settings) -> type[SchemaExtension]:
+    """Every guard of a request, in one extension: Strawberry enters each extension's hooks on
+    every request, and seven extensions of one hook or two each cost more than the guards.
+
+    In order: the token limit and the limits' validation rules; the document parsed and
+    validated once per query text (Strawberry's ParserCache and ValidationCache, the same LRU
+    caches); then the refusals of this door, each overriding the validation's errors (one
+    operation chosen by name, subscriptions over a WebSocket only); and the cost limit before
+    anything executes."""
+    # The limits' validation rules made once, not per request: the validation cache is keyed
+    # by the rules too, and new rule classes for every request would never hit it.
+    limits: tuple[type[ASTValidationRule], ...] = (
+        depth_validator(settings.graphql_max_depth, None, None),
+        aliases_validator(settings.graphql_max_aliases),
+    )
+    max_tokens = settings.graphql_max_tokens
+    max_cost = settings.graphql_max_cost
+    parse_document = lru_cache(maxsize=DOCUMENTS_CACHED)(parse)
+    validate = lru_cache(maxsize=DOCUMENTS_CACHED)(validate_document)
+
+    class RequestGuards(SchemaExtension):
+        def on_operation(self) -> Iterator[None]:
             context = self.execution_context
-            if context.graphql_document is not None:
-                cost = operation_cost(
-                    context.schema._schema,
-                    context.graphql_document,
-                    context.operation_name,
-                    context.variables or {},
-                )
-                if cost > max_cost:
-                    context.result = GraphQLExecutionResult(
-                        data=None,
-                        errors=[
-                            GraphQLError(
-                                f"The query asks for up to {cost} records; the limit is "
-                                f"{max_cost} (the sum of the page sizes, times the pages they "
-                                "sit in). Ask for smaller pages or fewer lists.",
-                                extensions={"code": "query_too_costly", "status": 400},
-                            )
-                        ],
-                    )
+            context.parse_options["max_tokens"] = max_tokens
+            context.validation_rules = context.validation_rules + limits
             yield
 
-    return CostLimit
+        def on_parse(self) -> Iterator[None]:
+            context = self.execution_context
+            context.graphql_document = parse_document(context.query, **context.parse_options)
+            yield
+
+        def on_validate(self) -> Iterator[None]:
+            context = self.execution_context
+            context.pre_execution_errors = validate(
+                context.schema._schema, context.graphql_document, context.validation_rules
+            )
+            refusal = unchosen_operation(context) or subscription_over_http(context)
+            if refusal is not None:
+                context.pre_execution_errors = [refusal]
+            yield
+
+        def on_execute(self) -> Iterator[None]:
+            context = self.execution_context
+            refusal = too_costly(context, max_cost)
+            if refusal is not None:
+                context.result = refusal
+            yield
+
+    return RequestGuards

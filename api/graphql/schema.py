@@ -7,15 +7,6 @@ its permission and the text integrators read. The resolvers parse, call the serv
 from __future__ import annotations
 
 import strawberry
-from graphql import ASTValidationRule
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxTokensLimiter,
-    ParserCache,
-    ValidationCache,
-)
-from strawberry.extensions.max_aliases import create_validator as aliases_validator
-from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 from strawberry.schema.config import StrawberryConfig
 
 from api.graphql import (
@@ -31,11 +22,10 @@ from api.graphql import (
     training_resolvers,
     webhook_resolvers,
 )
-from api.graphql.limits import OneOperationByName, cost_limit
+from api.graphql.limits import request_guards
 from api.graphql.permissions import IsAuthenticated
 from api.graphql.router import DinsosSchema
 from api.graphql.scalars import SCALARS
-from api.graphql.subscriptions import SubscriptionsOverWebSocket
 from api.graphql.units_of_work import RootFieldsInTurn
 from service.settings import Settings
 
@@ -491,33 +481,12 @@ class Mutation:
     )
 
 
-# Parsed and validated documents kept per process, by query text: a client sends the same few
-# queries again and again, and parsing and validating one cost more than running it.
-DOCUMENTS_CACHED = 256
-
-
 def build_schema(settings: Settings) -> DinsosSchema:
-    # The limits' validation rules made once, not per request: the validation cache is keyed
-    # by the rules too, and new rule classes for every request would never hit it.
-    limits: list[type[ASTValidationRule]] = [
-        depth_validator(settings.graphql_max_depth, None, None),
-        aliases_validator(settings.graphql_max_aliases),
-    ]
     return DinsosSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALARS),
-        extensions=[
-            lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
-            lambda: AddValidationRules(limits),
-            lambda: ParserCache(maxsize=DOCUMENTS_CACHED),
-            lambda: ValidationCache(maxsize=DOCUMENTS_CACHED),
-            # After the validation cache, which sets the validation's errors: this one's
-            # refusal must not be overwritten by them.
-            OneOperationByName,
-            SubscriptionsOverWebSocket,
-            cost_limit(settings.graphql_max_cost),
-        ],
+        extensions=[request_guards(settings)],
         execution_context_class=RootFieldsInTurn,
     )

@@ -32,10 +32,10 @@ from contextlib import contextmanager
 
 from graphql import GraphQLError
 from starlette.websockets import WebSocket
-from strawberry.extensions import SchemaExtension
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
+from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
 from api.deps import connection_caller
@@ -181,25 +181,20 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
         await super().shutdown()
 
 
-class SubscriptionsOverWebSocket(SchemaExtension):
+def subscription_over_http(context: ExecutionContext) -> GraphQLError | None:
     """Strawberry would also run a subscription sent over HTTP (as a multipart stream, or as a
     query that fails): refused, since nothing there ends it when the client is revoked."""
-
-    def on_validate(self) -> Iterator[None]:
-        context = self.execution_context
-        request = getattr(context.context, "request", None)
-        if (
-            context.graphql_document is not None
-            and context.operation_type is OperationType.SUBSCRIPTION
-            and not isinstance(request, WebSocket)
-        ):
-            context.pre_execution_errors = [
-                GraphQLError(
-                    "Subscribe over a WebSocket (graphql-transport-ws) at /graphql.",
-                    extensions={"code": "websocket_required", "status": 400},
-                )
-            ]
-        yield
+    request = getattr(context.context, "request", None)
+    if (
+        context.graphql_document is not None
+        and context.operation_type is OperationType.SUBSCRIPTION
+        and not isinstance(request, WebSocket)
+    ):
+        return GraphQLError(
+            "Subscribe over a WebSocket (graphql-transport-ws) at /graphql.",
+            extensions={"code": "websocket_required", "status": 400},
+        )
+    return None
 
 
 class SubscriptionSlots:
