@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import sqlalchemy.exc
@@ -91,6 +92,46 @@ def one_statement_connections(engine: AsyncEngine) -> OneStatement:
             yield raw
 
     return connection
+
+
+async def create_statement_pool(url: str, settings: Settings) -> asyncpg.Pool:
+    """asyncpg's own pool for reads of one statement (``pooled_statements``): opened with the
+    engine's connector (the same timeouts and server settings), one connection at first."""
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        min_size=1,
+        max_size=settings.db_statement_pool_size,
+        connect=cast(Any, _pool_connector(url, settings)),
+        # Nothing to reset: these connections only ever run one statement outside a
+        # transaction, never LISTEN, lock or SET (the default reset is one round trip).
+        reset=_nothing_to_reset,
+        # No timer armed on every release to close idle connections: the pool keeps what it
+        # opened, as the engine's does.
+        max_inactive_connection_lifetime=0,
+    )
+    return pool
+
+
+def _pool_connector(url: str, settings: Settings) -> Callable[..., Awaitable[asyncpg.Connection]]:
+    connect = _connector(url, settings)
+
+    async def pool_connect(*_args: Any, **_kwargs: Any) -> asyncpg.Connection:
+        return await connect()
+
+    return pool_connect
+
+
+async def _nothing_to_reset(_connection: asyncpg.Connection) -> None:
+    return None
+
+
+def pooled_statements(pool: asyncpg.Pool, settings: Settings) -> OneStatement:
+    """``OneStatement`` from asyncpg's pool: one statement sees one snapshot and commits by
+    itself, so a checked-out connection needs neither BEGIN nor COMMIT, and nothing is sent on
+    checkout or return. A checkout waits as long as the engine's would (then TimeoutError,
+    a 503 like the engine's)."""
+    return cast(
+        OneStatement, functools.partial(pool.acquire, timeout=settings.db_pool_timeout_seconds)
+    )
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
