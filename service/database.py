@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -127,11 +126,19 @@ async def _nothing_to_reset(_connection: asyncpg.Connection) -> None:
 def pooled_statements(pool: asyncpg.Pool, settings: Settings) -> OneStatement:
     """``OneStatement`` from asyncpg's pool: one statement sees one snapshot and commits by
     itself, so a checked-out connection needs neither BEGIN nor COMMIT, and nothing is sent on
-    checkout or return. A checkout waits as long as the engine's would (then TimeoutError,
-    a 503 like the engine's)."""
-    return cast(
-        OneStatement, functools.partial(pool.acquire, timeout=settings.db_pool_timeout_seconds)
-    )
+    checkout or return. A wait for a connection is bounded as the engine's is (then
+    TimeoutError, a 503 like the engine's)."""
+    timeout = settings.db_pool_timeout_seconds
+
+    def connection() -> AbstractAsyncContextManager[asyncpg.Connection]:
+        # An idle connection is handed over at once; only a wait needs the timeout, which
+        # asyncpg runs as a task of its own (4% of a region read when paid on every checkout).
+        return cast(
+            AbstractAsyncContextManager[asyncpg.Connection],
+            pool.acquire(timeout=None if pool.get_idle_size() else timeout),
+        )
+
+    return connection
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
