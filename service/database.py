@@ -95,9 +95,11 @@ def one_statement_connections(engine: AsyncEngine) -> OneStatement:
 
 async def create_statement_pool(url: str, settings: Settings) -> asyncpg.Pool:
     """asyncpg's own pool for reads of one statement (``pooled_statements``): opened with the
-    engine's connector (the same timeouts and server settings), one connection at first."""
+    engine's connector (the same timeouts and server settings). Connections are opened when
+    first needed, as the engine's are: no floor to keep, so no background task reconnecting
+    (with a traceback in the log) while the database is away."""
     pool: asyncpg.Pool = await asyncpg.create_pool(
-        min_size=1,
+        min_size=0,
         max_size=settings.db_statement_pool_size,
         connect=cast(Any, _pool_connector(url, settings)),
         # Nothing to reset: these connections only ever run one statement outside a
