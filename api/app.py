@@ -10,14 +10,15 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from api.body_limits import BodyLimitMiddleware
+from api.body_limits import BodyLimits
 from api.dci.async_routes import router as dci_async_router
 from api.dci.router import router as dci_router
 from api.docs import install_docs, page_policies
+from api.edge import EdgeMiddleware
 from api.graphql.router import graphql_router
 from api.graphql.schema import build_schema
+from api.hot_routes import HotRoutes
 from api.imports import wait_for_background
-from api.observability import install_observability
 from api.openapi import build_openapi
 from api.problems import install_problem_handlers
 from api.rest import (
@@ -36,12 +37,16 @@ from api.rest import (
     training,
     webhooks,
 )
-from api.security_headers import SecurityHeadersMiddleware
 from service.auth.client_states import ClientStates
 from service.auth.keys import token_keys
 from service.auth.token_cache import TokenCache
 from service.connections import asyncpg_dsn
-from service.database import create_engine, create_session_factory
+from service.database import (
+    create_engine,
+    create_session_factory,
+    create_statement_pool,
+    pooled_statements,
+)
 from service.dci.sender_keys import SenderKeyCache
 from service.dci.signatures import service_signer
 from service.disbursements.reconciliation import MAX_BYTES as RECONCILIATION_MAX_BYTES
@@ -148,6 +153,11 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         url = database_url or resolve_database_url(settings)
         app.state.engine = create_engine(url, settings)
         app.state.sessions = create_session_factory(app.state.engine)
+        # The hot reads of one statement, from asyncpg's own pool (unless a test set its own).
+        statement_pool = None
+        if getattr(app.state, "statements", None) is None:
+            statement_pool = await create_statement_pool(url, settings)
+            app.state.statements = pooled_statements(statement_pool, settings)
         app.state.client_states = ClientStates(asyncpg_dsn(url))
         app.state.client_states.start()
         # The DCI sender keys, remembered on the same terms as the clients.
@@ -184,6 +194,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             signal = getattr(app.state, "change_signal", None)
             if signal is not None:
                 await signal.close()
+            if statement_pool is not None:
+                await statement_pool.close()
+                del app.state.statements
             await app.state.engine.dispose()
 
     app = FastAPI(
@@ -203,17 +216,20 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.state.rate_limits = RateLimits(settings)
     app.state.background_tasks = set()
     install_problem_handlers(app)
-    # Inside the request-id and metrics middleware (added after), so a refused body is counted
-    # and its problem carries the request id; the headers go on that refusal too.
+    # One pure-ASGI layer outside the exception handlers: the request id, the metrics, the
+    # security headers and the body limits (a refused body is counted, its problem carries the
+    # request id and the headers), and the hot reads served without the router's walk.
     app.state.body_limits = body_limits(settings)
     app.add_middleware(
-        BodyLimitMiddleware,
-        default=settings.body_max_bytes,
-        limits=app.state.body_limits,
-        upload_limits=upload_limits(settings),
+        EdgeMiddleware,
+        page_policies=page_policies(app),
+        body_limits=BodyLimits(
+            default=settings.body_max_bytes,
+            limits=app.state.body_limits,
+            upload_limits=upload_limits(settings),
+        ),
+        hot_routes=HotRoutes({"getRegion": regions.serve_region, "getFamily": kpm.serve_family}),
     )
-    app.add_middleware(SecurityHeadersMiddleware, page_policies=page_policies(app))
-    install_observability(app)
     install_docs(app)
     # First: a request is matched against the routes in order, and /graphql serves one route
     # for every GraphQL request, which would otherwise be tried against every REST path first.

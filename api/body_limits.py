@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from api.problems import problem_response
 
@@ -31,21 +31,20 @@ class BodyTooLarge(HTTPException):
         super().__init__(status_code=413, detail=too_large_detail(limit))
 
 
-class BodyLimitMiddleware:
-    """Pure ASGI. ``limits`` maps a path to its own limit; every other path gets ``default``.
+class BodyLimits:
+    """``limits`` maps a path to its own limit; every other path gets ``default``.
     ``upload_limits`` maps a path to the limit of its ``multipart/form-data`` bodies (GraphQL's
     file uploads, whose JSON bodies keep the path's own limit): only files may be large there,
-    each other part is held to the form parser's 1 MB."""
+    each other part is held to the form parser's 1 MB. Enforced by the edge middleware
+    (``api.edge``) through ``guard``."""
 
     def __init__(
         self,
-        app: ASGIApp,
         *,
         default: int,
         limits: Mapping[str, int],
         upload_limits: Mapping[str, int] | None = None,
     ) -> None:
-        self.app = app
         self.default = default
         self.limits = dict(limits)
         self.upload_limits = dict(upload_limits or {})
@@ -56,19 +55,14 @@ class BodyLimitMiddleware:
             return self.upload_limits[path]
         return self.limits.get(path, self.default)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    def guard(self, scope: Scope, receive: Receive) -> Receive | int:
+        """The ``receive`` to read the body with (``receive`` itself when the declared length is
+        within the limit: the server delivers no more than that), or the limit when the declared
+        length is already over it (then ``refuse``)."""
         limit = self._limit(scope)
         declared = _content_length(scope)
         if declared is not None:
-            if declared > limit:
-                await _refuse(scope, receive, send, limit)
-            else:
-                # The server delivers no more than the declared length: nothing to count.
-                await self.app(scope, receive, send)
-            return
+            return limit if declared > limit else receive
         received = 0
 
         async def receive_within_limit() -> Message:
@@ -80,7 +74,7 @@ class BodyLimitMiddleware:
                     raise BodyTooLarge(limit)
             return message
 
-        await self.app(scope, receive_within_limit, send)
+        return receive_within_limit
 
 
 def _is_multipart(scope: Scope) -> bool:
@@ -100,7 +94,7 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _refuse(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+async def refuse(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
     request = Request(scope, receive)
     response = problem_response(
         request, status=413, code=CONTENT_TOO_LARGE, detail=too_large_detail(limit)

@@ -137,6 +137,12 @@ async def get_standalone_caller(
     return await _caller(request, request.app.state.sessions, authorization)
 
 
+async def standalone_caller_of(request: Request) -> Caller:
+    """``get_standalone_caller`` for the hot routes (``api.hot_routes``), which FastAPI does
+    not resolve: the token from the header, as ``oauth2_scheme`` takes it."""
+    return await _caller(request, request.app.state.sessions, request.headers.get("authorization"))
+
+
 StandaloneCallerDep = Annotated[Caller, Depends(get_standalone_caller)]
 
 

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from typing import Any
+from uuid import uuid4
 
-from asgi_correlation_id import CorrelationIdFilter, CorrelationIdMiddleware
-from fastapi import FastAPI
+from asgi_correlation_id import CorrelationIdFilter, correlation_id
+from asgi_correlation_id.extensions.sentry import get_sentry_extension
+from asgi_correlation_id.middleware import FAILED_VALIDATION_MESSAGE
 from prometheus_client import Counter, Gauge, Histogram
 from pythonjsonlogger.json import JsonFormatter
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 access_log = logging.getLogger("dinsos.access")
 
@@ -57,43 +58,72 @@ def configure_logging(level: str) -> None:
         logging.getLogger(name).propagate = True
 
 
-class MetricsMiddleware:
-    """Pure ASGI (no BaseHTTPMiddleware): counts and times requests by route template."""
+def take_request_id(scope: Scope) -> str:
+    """The request's id, as asgi_correlation_id's middleware takes it: the ``X-Request-ID`` it
+    came with when valid, else a new one (and the request's header replaced, so the handlers see
+    the id the answer carries); set in the ``correlation_id`` that logs and problems read."""
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    sent: str | None = None
+    for name, value in headers:
+        if name == b"x-request-id":
+            sent = value.decode("latin-1")
+            break
+    if not sent:
+        request_id = _new_request_id()
+    elif not _REQUEST_ID.match(sent):
+        request_id = _new_request_id()
+        logging.getLogger("asgi_correlation_id").warning(FAILED_VALIDATION_MESSAGE, request_id)
+    else:
+        request_id = sent
+    if request_id != sent:
+        # As Starlette's MutableHeaders sets it: the first such header replaced, others dropped.
+        kept = [(name, value) for name, value in headers if name != b"x-request-id"]
+        kept.append((b"x-request-id", request_id.encode("latin-1")))
+        scope["headers"] = kept
+    correlation_id.set(request_id)
+    _sentry(request_id)
+    return request_id
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status_holder: dict[str, Any] = {"status": 500}
+def _new_request_id() -> str:
+    return uuid4().hex
 
-        async def send_with_status(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
-            await send(message)
 
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            elapsed = time.perf_counter() - started
-            method = scope["method"]
-            REQUESTS.labels(method, template, str(status_holder["status"])).inc()
-            LATENCY.labels(method, template).observe(elapsed)
-            if access_log.isEnabledFor(logging.INFO):  # not even the record's fields otherwise
-                access_log.info(
-                    "request",
-                    extra={
-                        "method": method,
-                        "route": template,
-                        "status": status_holder["status"],
-                        "duration_ms": round(elapsed * 1000, 2),
-                    },
-                )
+_sentry = get_sentry_extension()
+
+
+class RequestMetrics:
+    """Counts and times requests by route template, and writes the access log line. The
+    labelled children are kept per (method, template, status): ``labels()`` locks and builds a
+    tuple on every call."""
+
+    def __init__(self) -> None:
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe(self, scope: Scope, status: int, elapsed: float) -> None:
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"
+        method = scope["method"]
+        key = (method, template, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                REQUESTS.labels(method, template, str(status)),
+                LATENCY.labels(method, template),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(elapsed)
+        if access_log.isEnabledFor(logging.INFO):  # not even the record's fields otherwise
+            access_log.info(
+                "request",
+                extra={
+                    "method": method,
+                    "route": template,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
+            )
 
 
 def observe_change_feed(held_back_seconds: float, warn_after_seconds: float) -> None:
@@ -104,13 +134,3 @@ def observe_change_feed(held_back_seconds: float, warn_after_seconds: float) -> 
             "change feed held back by a long-running transaction",
             extra={"held_back_seconds": round(held_back_seconds, 1)},
         )
-
-
-def install_observability(app: FastAPI) -> None:
-    app.add_middleware(MetricsMiddleware)
-    # Added last, so it runs first: every log line of the request carries its id.
-    app.add_middleware(
-        CorrelationIdMiddleware,
-        header_name="X-Request-ID",
-        validator=lambda value: bool(_REQUEST_ID.match(value)),
-    )

@@ -9,14 +9,12 @@
   ``/redoc``, GraphiQL at ``/graphql``): scripts only from this service or with a known hash,
   no framing by another site.
 
-Pure ASGI (no ``BaseHTTPMiddleware``): every request passes here, so the cost is one dict look-up
-and a list concatenation."""
+Every request passes here (from ``api.edge``), so the cost is one dict look-up and a list
+concatenation."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -26,11 +24,11 @@ _PRIVATE_PREFIXES = ("/api/v1/", "/graphql")
 _PRIVATE_PATHS = ("/api/v1", "/oauth/token")
 
 
-class SecurityHeadersMiddleware:
-    """``page_policies`` maps the path of each browser page to its Content-Security-Policy."""
+class SecurityHeaders:
+    """``page_policies`` maps the path of each browser page to its Content-Security-Policy. Put
+    on every answer by the edge middleware (``api.edge``)."""
 
-    def __init__(self, app: ASGIApp, *, page_policies: Mapping[str, str]) -> None:
-        self.app = app
+    def __init__(self, *, page_policies: Mapping[str, str]) -> None:
         self.page_headers: dict[str, Headers] = {
             path: [
                 *_NOSNIFF,
@@ -40,21 +38,14 @@ class SecurityHeadersMiddleware:
             for path, policy in page_policies.items()
         }
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path: str = scope["path"]
-        extra = self.page_headers.get(path, _NOSNIFF)
+    def for_path(self, path: str) -> tuple[Headers, bool]:
+        """The headers every answer on ``path`` gets, and whether it must not be stored."""
         no_store = path.startswith(_PRIVATE_PREFIXES) or path in _PRIVATE_PATHS
+        return self.page_headers.get(path, _NOSNIFF), no_store
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                headers += extra
-                if no_store and not any(name == b"cache-control" for name, _ in headers):
-                    headers += _NO_STORE
-                message["headers"] = headers
-            await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+def add_security_headers(headers: Headers, extra: Headers, no_store: bool) -> None:
+    """``extra``, and ``Cache-Control: no-store`` unless the route set its own."""
+    headers += extra
+    if no_store and not any(name == b"cache-control" for name, _ in headers):
+        headers += _NO_STORE

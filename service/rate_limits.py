@@ -49,11 +49,27 @@ def _shared_storage(uri: str) -> AsyncStorage:
     return storage
 
 
+class _InlineExpiryStorage(MemoryStorage):
+    """limits' memory store with its expired counters dropped by the hit that counts, at most
+    once a second. The store's own way starts a timer thread whenever the previous one has run
+    (every 10 ms under load): measured at 5% of a region read for the thread starts alone, each
+    of which also waits for the new thread to run. Dropping expired entries only frees memory:
+    every read of the store checks expiry itself."""
+
+    _next_expiry = 0.0
+
+    def _MemoryStorage__schedule_expiry(self) -> None:  # the store's private hook, replaced
+        now = time.monotonic()
+        if now >= self._next_expiry:
+            self._next_expiry = now + 1.0
+            self._MemoryStorage__expire_events()  # type: ignore[attr-defined]
+
+
 class _Local:
     """Both strategies on this process's memory."""
 
     def __init__(self) -> None:
-        storage = MemoryStorage()
+        storage = _InlineExpiryStorage()
         self.exact = MovingWindowRateLimiter(storage)
         self.counted = SlidingWindowCounterRateLimiter(storage)
 

@@ -25,6 +25,11 @@ class Settings(BaseSettings):
     # cost); a burst beyond the pool waits for a connection instead.
     db_pool_size: int = 30
     db_max_overflow: int = 0
+    # A second, small pool (asyncpg's own) for the hot reads of one statement, which need no
+    # transaction: checking a connection out of it costs a fraction of SQLAlchemy's checkout.
+    # A process holds up to ``db_pool_size + db_max_overflow + db_statement_pool_size``
+    # connections, plus one that listens for client changes.
+    db_statement_pool_size: int = Field(default=10, ge=1)
     # Bounded waits, so a stalled database answers 503 in seconds instead of hanging every
     # request: for a pooled connection, for a new connection, for one command's answer
     # (asyncpg ``command_timeout``), and PostgreSQL's own ``statement_timeout`` on each

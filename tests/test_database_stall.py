@@ -122,7 +122,7 @@ async def _load(
     http: httpx.AsyncClient, headers: dict[str, str]
 ) -> list[tuple[str, httpx.Response]]:
     """PARALLEL requests at once: reads on REST and GraphQL, a long poll of the change feed,
-    and program creations."""
+    program creations, and the hot read of one statement (on a pool of its own)."""
 
     async def one(kind: int) -> tuple[str, httpx.Response]:
         if kind == 0:
@@ -132,10 +132,12 @@ async def _load(
             return "", await http.get("/api/v1/programs?limit=50", headers=headers)
         if kind == 2:  # a long poll: the change notification connection, then a read
             return "", await http.get("/api/v1/changes?wait=1", headers=headers)
-        query = {"query": '{ region(code: "33.28") { name } }'}
-        return "", await http.post("/graphql", json=query, headers=headers)
+        if kind == 3:
+            query = {"query": '{ region(code: "33.28") { name } }'}
+            return "", await http.post("/graphql", json=query, headers=headers)
+        return "", await http.get("/api/v1/regions/33.28", headers=headers)
 
-    return await asyncio.gather(*(one(n % 4) for n in range(PARALLEL)))
+    return await asyncio.gather(*(one(n % 5) for n in range(PARALLEL)))
 
 
 def _assert_only_retry_answers(answers: list[tuple[str, httpx.Response]]) -> None:
@@ -154,12 +156,20 @@ def _assert_only_retry_answers(answers: list[tuple[str, httpx.Response]]) -> Non
 
 
 async def _recovered(http: httpx.AsyncClient, headers: dict[str, str]) -> str:
-    """Writes again, without a restart: the code of a program created after the stall."""
+    """Writes and reads again, without a restart: the code of a program created after the
+    stall, once the hot read (its own pool) answers too."""
     for _ in range(120):
         body = program_body()
         response = await http.post("/api/v1/programs", json=body, headers=headers)
         if response.status_code == 201:
-            return str(body["code"])
+            for _ in range(120):
+                region = await http.get("/api/v1/regions/33.28", headers=headers)
+                if region.status_code == 200:
+                    assert region.json()["name"] == "Kabupaten Tegal"
+                    return str(body["code"])
+                assert region.status_code == 503, region.text
+                await asyncio.sleep(0.5)
+            raise AssertionError("the hot read did not recover")
         assert response.status_code == 503, response.text
         await asyncio.sleep(0.5)
     raise AssertionError("the service did not recover")

@@ -14,6 +14,7 @@ from api.deps import (
     etag,
     one_statement,
     parse_if_match,
+    standalone_caller_of,
 )
 from api.exports import ExportFormat, export_responses, file_response
 from api.imports import receive_upload, start_in_background
@@ -240,6 +241,13 @@ async def get_family(
         media_type="application/json",
         headers={"ETag": etag(record.family.version)},
     )
+
+
+async def serve_family(request: Request) -> Response:
+    """``get_family`` as a hot route (``api.hot_routes``): the router's walk and FastAPI's
+    dependency resolution skipped, the same endpoint called."""
+    caller = await standalone_caller_of(request)
+    return await get_family(request, caller, request.path_params["family_id"])
 
 
 @router.patch(
