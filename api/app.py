@@ -42,10 +42,12 @@ from service.auth.keys import token_keys
 from service.auth.token_cache import TokenCache
 from service.connections import asyncpg_dsn
 from service.database import (
+    close_statement_pool,
     create_engine,
     create_session_factory,
     create_statement_pool,
     pooled_statements,
+    recycle_statement_pool,
 )
 from service.dci.sender_keys import SenderKeyCache
 from service.dci.signatures import service_signer
@@ -155,9 +157,11 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         app.state.sessions = create_session_factory(app.state.engine)
         # The hot reads of one statement, from asyncpg's own pool (unless a test set its own).
         statement_pool = None
+        recycling = None
         if getattr(app.state, "statements", None) is None:
             statement_pool = await create_statement_pool(url, settings)
             app.state.statements = pooled_statements(statement_pool, settings)
+            recycling = asyncio.create_task(recycle_statement_pool(statement_pool))
         app.state.client_states = ClientStates(asyncpg_dsn(url))
         app.state.client_states.start()
         # The DCI sender keys, remembered on the same terms as the clients.
@@ -194,10 +198,14 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             signal = getattr(app.state, "change_signal", None)
             if signal is not None:
                 await signal.close()
-            if statement_pool is not None:
-                await statement_pool.close()
-                del app.state.statements
-            await app.state.engine.dispose()
+            try:
+                if statement_pool is not None:
+                    del app.state.statements
+                    await close_statement_pool(
+                        statement_pool, recycling, settings.shutdown_grace_seconds
+                    )
+            finally:
+                await app.state.engine.dispose()
 
     app = FastAPI(
         title="Dinsos data exchange",

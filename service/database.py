@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -9,9 +10,9 @@ from typing import Any, cast
 
 import asyncpg
 import sqlalchemy.exc
-from sqlalchemy import Select
+from sqlalchemy import Select, event
 from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -31,7 +32,49 @@ def async_url(url: str) -> str:
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
+# How long a pooled connection serves before it is replaced, in both pools (the engine's
+# ``pool_recycle``; ``recycle_statement_pool`` for asyncpg's).
+POOL_RECYCLE_SECONDS = 1800
+
+# Errors after which a pool's idle connections are likely stale too: the connection lost, the
+# server shutting down, or a server that turned read-only (a failover left this replica on the
+# old primary, now a standby): the next statements must reconnect rather than each fail once.
+# Not a statement timeout or a wait for the pool, after which the connections are sound.
+STALE_CONNECTION_FAULTS: tuple[type[Exception], ...] = (
+    ConnectionError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.ReadOnlySQLTransactionError,
+)
+
+
+def is_stale_connection(error: BaseException) -> bool:
+    """Whether ``error`` (or what it wraps) is one of ``STALE_CONNECTION_FAULTS``."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, STALE_CONNECTION_FAULTS):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
+
+
 def create_engine(url: str, settings: Settings) -> AsyncEngine:
+    engine = _create_engine(url, settings)
+    # SQLAlchemy discards its whole pool after a disconnect it recognises; a read-only server
+    # is not one of those for its dialect, and is treated alike here (the statement pool does
+    # the same in ``pooled_statements``).
+    event.listen(engine.sync_engine, "handle_error", _stale_is_disconnect)
+    return engine
+
+
+def _stale_is_disconnect(context: ExceptionContext) -> None:
+    if not context.is_disconnect and is_stale_connection(context.original_exception):
+        context.is_disconnect = True
+
+
+def _create_engine(url: str, settings: Settings) -> AsyncEngine:
     return create_async_engine(
         async_url(url),
         pool_size=settings.db_pool_size,
@@ -40,7 +83,7 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         # server dropped fails its statement, which answers 503 with Retry-After, and
         # SQLAlchemy then discards the whole pool, so the retry gets fresh connections.
         pool_pre_ping=False,
-        pool_recycle=1800,
+        pool_recycle=POOL_RECYCLE_SECONDS,
         # A logged database error must not carry the statement's values (a NIK, say).
         hide_parameters=True,
         pool_timeout=settings.db_pool_timeout_seconds,
@@ -106,10 +149,34 @@ async def create_statement_pool(url: str, settings: Settings) -> asyncpg.Pool:
         # transaction, never LISTEN, lock or SET (the default reset is one round trip).
         reset=_nothing_to_reset,
         # No timer armed on every release to close idle connections: the pool keeps what it
-        # opened, as the engine's does.
+        # opened, as the engine's does. Their lifetime is bounded by ``recycle_statement_pool``
+        # (and asyncpg's ``max_queries``, 50,000 statements a connection).
         max_inactive_connection_lifetime=0,
     )
     return pool
+
+
+async def close_statement_pool(
+    pool: asyncpg.Pool, recycling: asyncio.Task[None] | None, grace: float
+) -> None:
+    """Closes the pool at shutdown: reads still running get ``grace`` seconds to finish, then
+    the connections are terminated (a closing pool otherwise waits for them without end)."""
+    if recycling is not None:
+        recycling.cancel()
+        await asyncio.wait([recycling])
+    try:
+        await asyncio.wait_for(pool.close(), grace)
+    except TimeoutError:
+        pool.terminate()
+
+
+async def recycle_statement_pool(pool: asyncpg.Pool, every: float = POOL_RECYCLE_SECONDS) -> None:
+    """The statement pool's ``pool_recycle``: every ``every`` seconds its connections are
+    marked old, and each is replaced when next checked out or returned. One timer for the
+    pool, run as a task for the application's life, instead of one armed per checkout."""
+    while True:
+        await asyncio.sleep(every)
+        await pool.expire_connections()
 
 
 def _pool_connector(url: str, settings: Settings) -> Callable[..., Awaitable[asyncpg.Connection]]:
@@ -129,18 +196,54 @@ def pooled_statements(pool: asyncpg.Pool, settings: Settings) -> OneStatement:
     """``OneStatement`` from asyncpg's pool: one statement sees one snapshot and commits by
     itself, so a checked-out connection needs neither BEGIN nor COMMIT, and nothing is sent on
     checkout or return. A wait for a connection is bounded as the engine's is (then
-    TimeoutError, a 503 like the engine's)."""
+    TimeoutError, a 503 like the engine's).
+
+    An idle connection is handed over at once, so only a wait needs the timeout, which asyncpg
+    runs as a task of its own (4% of a region read when paid on every checkout). An idle
+    connection that must be reopened first (closed, or recycled) is bounded by the connect
+    timeout instead, as a new connection of the engine's pool is (its ``pool_timeout`` bounds
+    only the wait for a free one).
+
+    After a fault that leaves the idle connections stale too (``is_stale_connection``: the
+    server restarted, failed over, or turned read-only), the pool's connections are all
+    replaced, as SQLAlchemy discards its pool after a disconnect."""
     timeout = settings.db_pool_timeout_seconds
 
     def connection() -> AbstractAsyncContextManager[asyncpg.Connection]:
-        # An idle connection is handed over at once; only a wait needs the timeout, which
-        # asyncpg runs as a task of its own (4% of a region read when paid on every checkout).
-        return cast(
-            AbstractAsyncContextManager[asyncpg.Connection],
-            pool.acquire(timeout=None if pool.get_idle_size() else timeout),
-        )
+        return _PooledStatement(pool, None if pool.get_idle_size() else timeout)
 
     return connection
+
+
+class _PooledStatement:
+    """``pool.acquire()`` that expires the pool's connections after a stale-connection fault
+    (a class rather than a generator: nothing more than the acquire's own cost per read)."""
+
+    __slots__ = ("_acquire", "_pool")
+
+    def __init__(self, pool: asyncpg.Pool, timeout: float | None) -> None:
+        self._pool = pool
+        self._acquire = pool.acquire(timeout=timeout)
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        try:
+            return cast(asyncpg.Connection, await self._acquire.__aenter__())
+        except BaseException as error:
+            await self._expire_if_stale(error)
+            raise
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: Any
+    ) -> None:
+        try:
+            await self._acquire.__aexit__(kind, error, trace)
+        finally:
+            if error is not None:
+                await self._expire_if_stale(error)
+
+    async def _expire_if_stale(self, error: BaseException) -> None:
+        if is_stale_connection(error):
+            await self._pool.expire_connections()
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -27,6 +27,9 @@ DATABASE_FAULTS: tuple[type[Exception], ...] = (
     asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.ConnectionDoesNotExistError,
+    # A server that turned read-only (SQLSTATE 25006): after a failover, connections still on
+    # the old primary, now a standby, until they are replaced (both pools replace them).
+    asyncpg.exceptions.ReadOnlySQLTransactionError,
 )
 
 

@@ -8,8 +8,10 @@ its own window further out."""
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
+import threading
 import time
 
 from limits import RateLimitItem, parse
@@ -49,27 +51,91 @@ def _shared_storage(uri: str) -> AsyncStorage:
     return storage
 
 
-class _InlineExpiryStorage(MemoryStorage):
-    """limits' memory store with its expired counters dropped by the hit that counts, at most
+class _SweptStorage(MemoryStorage):
+    """limits' memory store with its expired counters dropped by one long-lived daemon thread,
     once a second. The store's own way starts a timer thread whenever the previous one has run
     (every 10 ms under load): measured at 5% of a region read for the thread starts alone, each
-    of which also waits for the new thread to run. Dropping expired entries only frees memory:
-    every read of the store checks expiry itself."""
+    of which also waits for the new thread to run. Sweeping in the request instead would walk
+    every key on the event loop (300 ms with 200,000 keys). Dropping expired entries only frees
+    memory: every read of the store checks expiry itself.
 
-    _next_expiry = 0.0
+    The sweep takes each key's lock from the store's ``locks``, as the store's own methods do
+    when they change that key (``acquire_entry``, ``incr``, ``decr``), and checks expiry again
+    under it, so a hit counted on the event loop meanwhile is kept."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._sweeper: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._starting = threading.Lock()
 
     def _MemoryStorage__schedule_expiry(self) -> None:  # the store's private hook, replaced
-        now = time.monotonic()
-        if now >= self._next_expiry:
-            self._next_expiry = now + 1.0
-            self._MemoryStorage__expire_events()  # type: ignore[attr-defined]
+        if self._sweeper is None:
+            self._start_sweeper()
+
+    def _start_sweeper(self) -> None:
+        with self._starting:
+            if self._sweeper is None:
+                self._stop = threading.Event()
+                self._sweeper = threading.Thread(
+                    target=self._sweep_until_stopped,
+                    args=(self._stop,),
+                    name="rate-limit-expiry",
+                    daemon=True,
+                )
+                self._sweeper.start()
+
+    def _sweep_until_stopped(self, stop: threading.Event) -> None:
+        while not stop.wait(1.0):
+            try:
+                self.sweep()
+            except Exception:  # noqa: BLE001 - the next sweep tries again; hits are unaffected
+                log.exception("rate limit expiry sweep failed")
+
+    def sweep(self) -> None:
+        """Drops the expired moving-window entries and counters (keys whose lock is not
+        otherwise in use lose it too, as in the store's own sweep)."""
+        now = time.time()
+        for key in list(self.events):  # a copy: the event loop adds keys meanwhile
+            events = self.events.get(key)
+            if events and events[-1].expiry > now:
+                continue  # the oldest entry (last) still counts: nothing to drop
+            with self.locks[key]:
+                events = self.events.get(key)
+                if events:
+                    keep = bisect.bisect_left(events, -now, key=lambda entry: -entry.expiry)
+                    if keep < len(events):
+                        self.events[key] = events[:keep]
+                if not self.events.get(key):
+                    self.events.pop(key, None)
+                self._forget_lock(key)
+        for key in [key for key, expiry in list(self.expirations.items()) if expiry <= now]:
+            with self.locks[key]:
+                if self.expirations.get(key, math.inf) <= now:
+                    self.storage.pop(key, None)
+                    self.expirations.pop(key, None)
+                self._forget_lock(key)
+
+    def _forget_lock(self, key: str) -> None:
+        """Under the key's lock, the last thing done with it: a key with nothing left."""
+        if key not in self.storage and key not in self.events:
+            self.locks.pop(key, None)
+
+    def close(self) -> None:
+        """Stops the sweeper (a later hit starts it again)."""
+        with self._starting:
+            sweeper, self._sweeper = self._sweeper, None
+            self._stop.set()
+        if sweeper is not None:
+            sweeper.join()
 
 
 class _Local:
     """Both strategies on this process's memory."""
 
     def __init__(self) -> None:
-        storage = _InlineExpiryStorage()
+        self.storage = _SweptStorage()
+        storage = self.storage
         self.exact = MovingWindowRateLimiter(storage)
         self.counted = SlidingWindowCounterRateLimiter(storage)
 
@@ -106,7 +172,13 @@ class RateLimits:
         if self._database is not None:
             self._database.bind(url)
 
+    def storage_in_memory(self) -> _SweptStorage | None:
+        """This process's store, when the counts live in memory (tests read it back)."""
+        return self._local.storage if self._local is not None else None
+
     async def close(self) -> None:
+        if self._local is not None:
+            self._local.storage.close()
         if self._database is not None:
             await self._database.close()
 

@@ -3,6 +3,7 @@ problem+json with Retry-After (issue 10, defect 3)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -12,6 +13,8 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from service.errors import TooManyRequests
+from service.rate_limits import RateLimits
 from service.settings import Settings
 from tests.conftest import _app_on
 from tests.factories import ClientFactory
@@ -162,3 +165,45 @@ async def test_a_shared_store_that_cannot_answer_lets_requests_pass(
         reads = [await http.get(REGION_URL, headers=client.headers) for _ in range(3)]
         assert [read.status_code for read in reads] == [200, 200, 200]
         assert (await _token(http, client.client_id, client.secret)).status_code == 200
+
+
+async def test_counters_in_memory_expire_and_their_memory_is_freed(settings: Settings) -> None:
+    """A real window of one second: the refused caller is served again once it has passed, and
+    the store's sweeper drops the expired entries and counters (memory bounded by the callers
+    of the last window, not of the process's life)."""
+    rates = RateLimits(
+        settings.model_copy(
+            update={
+                "rate_limit_storage": "memory://",
+                "rate_limit_token_per_address": "2/second",
+                "rate_limit_api_per_client": "2/second",
+            }
+        )
+    )
+    store = rates.storage_in_memory()
+    assert store is not None
+    try:
+        for _ in range(2):
+            await rates.hit_token_address("192.0.2.7")
+            await rates.hit_api("client-7")
+        with pytest.raises(TooManyRequests):
+            await rates.hit_token_address("192.0.2.7")
+        with pytest.raises(TooManyRequests):
+            await rates.hit_api("client-7")
+        assert store.events  # what the sweeper will have to drop
+        assert store.storage
+
+        # Wait (bounded) until the sweeper thread has dropped everything: the moving window's
+        # entries after one second, the sliding counters after their two.
+        for _ in range(100):
+            if not store.events and not store.storage and not store.expirations:
+                break
+            await asyncio.sleep(0.1)
+        assert (store.events, dict(store.storage), store.expirations) == ({}, {}, {})
+        assert not store.locks
+
+        # And the callers are served again.
+        await rates.hit_token_address("192.0.2.7")
+        await rates.hit_api("client-7")
+    finally:
+        await rates.close()
