@@ -13,8 +13,10 @@ handful of statements whatever its size:
    database's CHECK (committed <= amount) stands behind the arithmetic;
 5. append the history, the audit entries and the change events, one statement each.
 
-A single payment (``create_payment``) takes its allocation's lock last instead: parallel
-payments against one allocation queue on its row, and a lock taken in step 1 would be held
+A single payment over HTTP takes ``service.disbursements.payment``'s two statements. On the
+general path of ``service.idempotency`` (a key in use, abandoned or expired, or a caller
+without pooled statements) it is ``create_payment``, which takes its allocation's lock last:
+parallel payments against one allocation queue on its row, and a lock taken in step 1 would be held
 through the insert, the history, the journal and the stored answer. It reads the allocation
 unlocked (a payment that clearly does not fit is still refused early, with the same message),
 writes everything else, and leaves the conditional ``UPDATE`` to a ``BudgetCharge`` its caller

@@ -1,4 +1,4 @@
-"""A single payment locks its allocation last, just before commit. These tests hold the
+"""A single payment locks its allocation for one statement and its commit. These tests hold the
 allocation's row from a connection of their own to put a payment in the two places that order
 makes possible: the room gone while the payment was being written, and a payment waiting in a
 circle with a batch that locked the allocation first."""
@@ -138,9 +138,11 @@ async def test_a_payment_caught_in_a_circle_with_a_batch_is_run_again(
     engine: AsyncEngine,
     database_url: str,
 ) -> None:
-    """A batch locks its allocations first and then inserts; a payment inserts first and then
-    locks. When both pay the same family for the same period they wait for each other;
-    PostgreSQL cancels one, and a cancelled payment runs again instead of answering 500."""
+    """A batch locks its allocations first and then inserts; a payment that inserted first and
+    then locked would wait for the batch in a circle when both pay the same family for the
+    same period. Its statement now takes the allocation's lock first, so it waits behind the
+    batch and goes in once the batch is gone; should PostgreSQL still report a circle, the
+    payment runs again instead of answering 500."""
     office = await live_clients(region="33.28")
     allocation, program = await _allocation(live_http, office, 4 * AMOUNT)
     allocation_id = uuid.UUID(allocation["id"])
