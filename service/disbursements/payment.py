@@ -119,11 +119,17 @@ _PAY = (
     "WITH charged AS (UPDATE budget_allocation a SET committed = a.committed + $2"
     " WHERE a.id = $1 AND a.version = $3"
     " RETURNING a.id, a.version, a.region_code, a.amount, a.committed, a.confirmed),"
+    # The key before the row: a retry that waited for the first request finds its key taken
+    # (and replays its answer), not its period.
+    " claimed AS (INSERT INTO idempotency_key (client_id, key, request_hash, status,"
+    " claim_token, response_status, response_body, claimed_at, expires_at)"
+    " SELECT $21, $22, $23, 'done', gen_random_uuid(), 201, $19::jsonb, now(),"
+    " now() + $24::interval FROM charged RETURNING 1),"
     " paid AS (INSERT INTO disbursement (id, created_at, updated_at, allocation_id,"
     " program_code, recipient_kind, recipient_id, region_code, amount, purpose, channel, period,"
     " status, external_reference)"
-    " SELECT $4, $5, $5, id, $6, $7, $8, $9, $2, $10, $11, $12, 'scheduled', $13 FROM charged"
-    " RETURNING id),"
+    " SELECT $4, $5, $5, id, $6, $7, $8, $9, $2, $10, $11, $12, 'scheduled', $13"
+    " FROM charged, claimed RETURNING id),"
     " step AS (INSERT INTO disbursement_transition (disbursement_id, to_status, by_client,"
     " actor, request_id) SELECT id, 'scheduled', $14, $15, $16 FROM paid),"
     " audited AS (INSERT INTO audit_entry (client_id, actor, action, entity, record_id,"
@@ -137,11 +143,7 @@ _PAY = (
     " 'confirmed', c.confirmed, 'remaining', c.amount - c.committed) FROM charged c),"
     " pruned AS (DELETE FROM idempotency_key WHERE (client_id, key) IN ("
     " SELECT client_id, key FROM idempotency_key WHERE expires_at < now() - $25::interval"
-    " ORDER BY expires_at LIMIT $26 FOR UPDATE SKIP LOCKED)),"
-    " claimed AS (INSERT INTO idempotency_key (client_id, key, request_hash, status,"
-    " claim_token, response_status, response_body, claimed_at, expires_at)"
-    " SELECT $21, $22, $23, 'done', gen_random_uuid(), 201, $19::jsonb, now(),"
-    " now() + $24::interval FROM paid)"
+    " ORDER BY expires_at LIMIT $26 FOR UPDATE SKIP LOCKED))"
     " SELECT count(*) FROM paid"
 )
 

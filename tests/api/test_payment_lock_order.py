@@ -45,15 +45,16 @@ async def _allocation(
     return created.json(), program["code"]
 
 
-async def _until_someone_waits_for_a_lock(watcher: asyncpg.Connection) -> None:
-    """Until another backend of this database waits for a lock (the payment, on the row held
-    by the test). Bounded, so a payment that never waits fails the test instead of hanging."""
+async def _until_someone_waits_for_a_lock(watcher: asyncpg.Connection, count: int = 1) -> None:
+    """Until ``count`` other backends of this database wait for a lock (the payments, on the
+    row held by the test). Bounded, so a payment that never waits fails the test instead of
+    hanging."""
     for _ in range(1200):
         waiting = await watcher.fetchval(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
             " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
         )
-        if waiting:
+        if waiting >= count:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("the payment never waited for the allocation's row")
@@ -295,3 +296,108 @@ async def test_a_payment_publishes_the_allocation_as_changed_while_it_was_writte
     ).json()
     assert (read["version"], read["amount"], read["committed"], read["confirmed"]) == expected
     assert event == read
+
+
+async def test_a_payment_leaves_its_row_history_journal_and_answer_at_once(
+    live_http: httpx.AsyncClient,
+    live_clients: ClientFactory,
+    engine: AsyncEngine,
+    database_url: str,
+) -> None:
+    """Everything a payment writes is there when its answer is: the row, one history step,
+    one audit entry, its change event and the allocation's, and its key with that very
+    answer; the retry is answered with it and writes nothing."""
+    office = await live_clients(region="33.28")
+    allocation, _ = await _allocation(live_http, office, 4 * AMOUNT)
+    (family,) = await committed_families(engine, "33.28.02.2001", 1)
+    key = str(uuid.uuid4())
+    body = disbursement_body(allocation["id"], family)
+    watcher = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        before = await _counts(watcher, key)
+        paid = await live_http.post(
+            "/api/v1/disbursements", json=body, headers=money_headers(office, key)
+        )
+        assert paid.status_code == 201, paid.text
+        answer = paid.json()
+        after = await _counts(watcher, key)
+        assert {name: after[name] - before[name] for name in after} == {
+            "disbursement": 1,
+            "history": 1,
+            "audit": 1,
+            "events": 2,
+            "key": 1,
+        }
+        stored = await watcher.fetchrow(
+            "SELECT status, response_status, response_body FROM idempotency_key WHERE key = $1",
+            key,
+        )
+        assert stored is not None
+        assert (stored["status"], stored["response_status"]) == ("done", 201)
+        assert json.loads(stored["response_body"]) == answer
+        event = await watcher.fetchval(
+            "SELECT payload FROM change_event WHERE entity = 'disbursement' AND record_id = $1",
+            answer["id"],
+        )
+        assert json.loads(event) == answer
+        step = await watcher.fetchrow(
+            "SELECT from_status, to_status FROM disbursement_transition WHERE disbursement_id = $1",
+            uuid.UUID(answer["id"]),
+        )
+        assert step is not None
+        assert (step["from_status"], step["to_status"]) == (None, "scheduled")
+        retried = await live_http.post(
+            "/api/v1/disbursements", json=body, headers=money_headers(office, key)
+        )
+        assert retried.headers["idempotent-replayed"] == "true"
+        assert retried.content == paid.content
+        assert await _counts(watcher, key) == after
+    finally:
+        await watcher.close()
+    read = await live_http.get(f"/api/v1/disbursements/{answer['id']}", headers=office.headers)
+    assert read.json() == answer
+
+
+async def test_a_retry_waiting_behind_its_first_request_gets_its_answer(
+    live_http: httpx.AsyncClient,
+    live_clients: ClientFactory,
+    engine: AsyncEngine,
+    database_url: str,
+) -> None:
+    """A request and its retry (same key, same body) both wait for the allocation: the first
+    pays, the retry waits for its key and answers with the first answer, neither a 409 nor a
+    second payment."""
+    office = await live_clients(region="33.28")
+    allocation, _ = await _allocation(live_http, office, 4 * AMOUNT)
+    (family,) = await committed_families(engine, "33.28.02.2001", 1)
+    headers = money_headers(office)
+    body = disbursement_body(allocation["id"], family)
+    holder = await asyncpg.connect(asyncpg_dsn(database_url))
+    watcher = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        transaction = holder.transaction()
+        await transaction.start()
+        await holder.execute(
+            "SELECT id FROM budget_allocation WHERE id = $1 FOR UPDATE",
+            uuid.UUID(allocation["id"]),
+        )
+        requests = [
+            asyncio.create_task(live_http.post("/api/v1/disbursements", json=body, headers=headers))
+            for _ in range(2)
+        ]
+        await _until_someone_waits_for_a_lock(watcher, count=2)
+        await transaction.commit()
+        responses = await asyncio.gather(*requests)
+    finally:
+        await holder.close()
+        await watcher.close()
+    assert [response.status_code for response in responses] == [201, 201]
+    assert responses[0].content == responses[1].content
+    assert sorted(response.headers.get("idempotent-replayed", "") for response in responses) == [
+        "",
+        "true",
+    ]
+    read = (
+        await live_http.get(f"/api/v1/allocations/{allocation['id']}", headers=office.headers)
+    ).json()
+    assert read["committed"] == AMOUNT
