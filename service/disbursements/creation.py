@@ -11,7 +11,8 @@ handful of statements whatever its size:
    instead, so the item that lost is refused, not the batch;
 4. add what went in to each allocation's ``committed`` sum, in one conditional ``UPDATE``; the
    database's CHECK (committed <= amount) stands behind the arithmetic;
-5. append the history, the audit entries and the change events, one statement each.
+5. append the history, the audit entries and the change events, all in one statement that
+   builds them from the new rows (only their ids travel).
 
 A single payment over HTTP takes ``service.disbursements.payment``'s two statements. On the
 general path of ``service.idempotency`` (a key in use, abandoned or expired, or a caller
@@ -37,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import asyncpg
+from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.disbursements import DisbursementCreate, DisbursementOut
@@ -93,12 +95,15 @@ async def create_disbursements(
 ) -> list[ItemOutcome]:
     """Create what can be created; ``items`` may hold refusals already (items that were not
     even well-formed), which are reported in their place."""
-    outcomes, created, entries, _ = await _write(session, caller, items, lock_allocations=True)
+    outcomes, created, context = await _write(session, caller, items, lock_allocations=True)
+    connection = await driver_connection(session)
     # The allocations are locked and the sums were checked against them: they fit.
-    budget_changes = await _charge(await driver_connection(session), created)
+    budget_changes = await _charge(connection, created)
     if budget_changes is None:
         raise RuntimeError("an allocation's committed sum would exceed its amount")
-    await record_writes(session, caller, entries + budget_changes)
+    if created and context is not None:
+        await _journal_created(connection, caller, created, context.written_at)
+    await record_writes(session, caller, budget_changes)
     return outcomes
 
 
@@ -129,13 +134,16 @@ async def create_payment(
 ) -> tuple[ItemOutcome, BudgetCharge | None]:
     """One disbursement, its allocation not locked: the ``BudgetCharge`` (none when refused)
     must be applied before the commit."""
-    (outcome,), created, entries, allocations = await _write(
-        session, caller, [item], lock_allocations=False
-    )
-    await record_writes(session, caller, entries)
-    if not created:
+    (outcome,), created, context = await _write(session, caller, [item], lock_allocations=False)
+    if not created or context is None:
         return outcome, None
-    return outcome, BudgetCharge(caller, created[0], allocations[item.allocation_id])
+    await record_steps(
+        session, caller, [Step(entry.disbursement_id, None, "scheduled") for entry in created]
+    )
+    entries = [_journal_entry(entry, context.written_at) for entry in created]
+    outcome.record = cast(DisbursementOut, entries[0].payload)
+    await record_writes(session, caller, entries)
+    return outcome, BudgetCharge(caller, created[0], context.allocations[item.allocation_id])
 
 
 async def _write(
@@ -144,9 +152,9 @@ async def _write(
     items: Sequence[DisbursementCreate | Refusal],
     *,
     lock_allocations: bool,
-) -> tuple[list[ItemOutcome], list[_Accepted], list[Write], dict[uuid.UUID, asyncpg.Record]]:
-    """Steps 1 to 3 and the history: the outcomes, the items that went in, their journal
-    entries (not yet written) and the allocations' rows as read."""
+) -> tuple[list[ItemOutcome], list[_Accepted], _Context | None]:
+    """Steps 1 to 3: the outcomes, the items that went in and what the checks looked up (none
+    when no item was even well-formed)."""
     caller.require(WRITE_SCOPE)
     outcomes = [ItemOutcome(index) for index in range(len(items))]
     valid: list[tuple[int, DisbursementCreate]] = []
@@ -156,7 +164,7 @@ async def _write(
         else:
             valid.append((index, item))
     if not valid:
-        return outcomes, [], [], {}
+        return outcomes, [], None
     connection = await driver_connection(session)
     context = await _look_up(session, connection, [item for _, item in valid], lock_allocations)
 
@@ -193,13 +201,7 @@ async def _write(
     for entry in created:
         outcomes[entry.index].disbursement_id = entry.disbursement_id
         outcomes[entry.index].amount = entry.item.amount
-    await record_steps(
-        session, caller, [Step(entry.disbursement_id, None, "scheduled") for entry in created]
-    )
-    entries = [_journal_entry(entry, context.written_at) for entry in created]
-    for entry, write in zip(created, entries, strict=True):
-        outcomes[entry.index].record = cast(DisbursementOut, write.payload)
-    return outcomes, created, entries, context.allocations
+    return outcomes, created, context
 
 
 async def _look_up(
@@ -433,6 +435,61 @@ async def _charge(connection: asyncpg.Connection, created: list[_Accepted]) -> l
     if len(updated) != len(ids):
         return None
     return sums_changed(updated, sums)
+
+
+# The journal of new disbursements, written by the database from their rows: the history step,
+# the audit entry (the changes ``_journal_entry`` lists) and the change event (the record as
+# ``present_disbursement`` shows it, every field of ``DisbursementOut`` from its column, the
+# times as Pydantic writes them: the rows share the transaction's time), in item order.
+_CHANGES = (
+    "jsonb_build_object('allocation_id', jsonb_build_array(NULL, d.allocation_id::text),"
+    " 'recipient', jsonb_build_array(NULL, d.recipient_kind || ':' || d.recipient_id::text),"
+    " 'amount', jsonb_build_array(NULL, d.amount), 'status', jsonb_build_array(NULL, d.status))"
+    " || CASE WHEN d.period IS NULL THEN '{}'::jsonb"
+    " ELSE jsonb_build_object('period', jsonb_build_array(NULL, d.period)) END"
+)
+_CHANGED_FIELDS = (
+    "CASE WHEN d.period IS NULL THEN ARRAY['allocation_id', 'amount', 'recipient', 'status']"
+    " ELSE ARRAY['allocation_id', 'amount', 'period', 'recipient', 'status'] END"
+)
+_PAYLOAD = (
+    "jsonb_build_object("
+    + ", ".join(
+        f"'{name}', " + ("$5::text" if name in ("created_at", "updated_at") else f"d.{name}")
+        for name in DisbursementOut.model_fields
+    )
+    + ")"
+)
+_JOURNAL = (
+    "WITH new AS (SELECT d.*, n.ord FROM unnest($1::uuid[]) WITH ORDINALITY AS n(id, ord)"
+    " JOIN disbursement d USING (id)),"
+    " step AS (INSERT INTO disbursement_transition (disbursement_id, to_status, by_client, actor,"
+    " request_id) SELECT d.id, d.status, $2, $3, $4 FROM new d ORDER BY d.ord),"
+    " audited AS (INSERT INTO audit_entry (client_id, actor, action, entity, record_id,"
+    f" region_code, changes, request_id) SELECT $2, $3, 'create', '{ENTITY}', d.id::text,"
+    f" d.region_code, {_CHANGES}, $4 FROM new d ORDER BY d.ord)"
+    " INSERT INTO change_event (entity, record_id, action, region_code, version, changed_fields,"
+    f" client_id, payload) SELECT '{ENTITY}', d.id::text, 'create', d.region_code, d.version,"
+    f" {_CHANGED_FIELDS}, $2, {_PAYLOAD} FROM new d ORDER BY d.ord"
+)
+_TIME = TypeAdapter(dt.datetime)
+
+
+async def _journal_created(
+    connection: asyncpg.Connection,
+    caller: Caller,
+    created: list[_Accepted],
+    written_at: dt.datetime,
+) -> None:
+    """Step 5 for the new disbursements, in one statement: only their ids travel."""
+    await connection.execute(
+        _JOURNAL,
+        [entry.disbursement_id for entry in created],
+        caller.client_id,
+        caller.name,
+        caller.request_id,
+        _TIME.dump_python(written_at, mode="json"),
+    )
 
 
 @dataclass(frozen=True)
