@@ -162,29 +162,29 @@ async def pay_once(
     """One payment at most once per (client, key), as the module docstring says; ``fallback``
     runs it on the general path of ``service.idempotency``."""
     for _ in range(_ATTEMPTS):
-        async with statements() as connection:
-            look = await connection.fetchrow(
-                _LOOK[item.recipient_kind.value],
-                item.allocation_id,
-                item.recipient_id,
-                item.recipient_kind.value,
-                item.period,
-                item.external_reference,
-                client_id,
-                key,
-            )
-        assert look is not None
-        if look["key_status"] is not None:
-            replay = _known_key(look, fingerprint)
-            if replay is None:
-                break
-            return replay
-        accepted, written_at = _checked(caller, item, look)
-        write = _journal_entry(accepted, written_at)
-        assert isinstance(write.payload, BaseModel)
-        body = write.payload.model_dump(mode="json")
         try:
+            # One pooled connection for both statements; each commits on its own.
             async with statements() as connection:
+                look = await connection.fetchrow(
+                    _LOOK[item.recipient_kind.value],
+                    item.allocation_id,
+                    item.recipient_id,
+                    item.recipient_kind.value,
+                    item.period,
+                    item.external_reference,
+                    client_id,
+                    key,
+                )
+                assert look is not None
+                if look["key_status"] is not None:
+                    replay = _known_key(look, fingerprint)
+                    if replay is None:
+                        break
+                    return replay
+                accepted, written_at = _checked(caller, item, look)
+                write = _journal_entry(accepted, written_at)
+                assert isinstance(write.payload, BaseModel)
+                body = write.payload.model_dump(mode="json")
                 paid = await connection.fetchval(
                     _PAY,
                     *_pay_arguments(caller, accepted, written_at, write.changes or {}, look),

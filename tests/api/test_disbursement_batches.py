@@ -264,7 +264,11 @@ async def test_a_batch_journals_each_item_as_a_single_payment_does(
         shown = read.json()
         event = (
             await session.execute(
-                select(ChangeEvent.payload, ChangeEvent.changed_fields, ChangeEvent.version).where(
+                select(
+                    col(ChangeEvent.payload),
+                    col(ChangeEvent.changed_fields),
+                    col(ChangeEvent.version),
+                ).where(
                     col(ChangeEvent.entity) == "disbursement",
                     col(ChangeEvent.record_id) == disbursement_id,
                 )
@@ -281,7 +285,9 @@ async def test_a_batch_journals_each_item_as_a_single_payment_does(
         assert (event.changed_fields, event.version) == (sorted(changes), 1)
         audit = (
             await session.execute(
-                select(AuditEntry.action, AuditEntry.changes, AuditEntry.region_code).where(
+                select(
+                    col(AuditEntry.action), col(AuditEntry.changes), col(AuditEntry.region_code)
+                ).where(
                     col(AuditEntry.entity) == "disbursement",
                     col(AuditEntry.record_id) == disbursement_id,
                 )
@@ -290,9 +296,10 @@ async def test_a_batch_journals_each_item_as_a_single_payment_does(
         assert tuple(audit) == ("create", changes, shown["region_code"])
         step = (
             await session.execute(
-                select(DisbursementTransition.from_status, DisbursementTransition.to_status).where(
-                    col(DisbursementTransition.disbursement_id) == disbursement_id
-                )
+                select(
+                    col(DisbursementTransition.from_status),
+                    col(DisbursementTransition.to_status),
+                ).where(col(DisbursementTransition.disbursement_id) == disbursement_id)
             )
         ).one()
         assert tuple(step) == (None, "scheduled")
