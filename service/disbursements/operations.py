@@ -54,8 +54,9 @@ async def create_once(
 ) -> Outcome:
     """One disbursement: 201 with it, or the refusal as an error (nothing stored). Two
     statements on the driver (``service.disbursements.payment``); a key used before in any
-    state but done takes the general path of ``service.idempotency`` with ``work``, and so
-    does every payment when no ``statements`` are given."""
+    state but done, and a payment that waited ``payment.LOCK_WAIT`` for a lock, take the
+    general path of ``service.idempotency`` with ``work``, and so does every payment when no
+    ``statements`` are given."""
     caller.require(WRITE_SCOPE)
 
     async def work(session: AsyncSession) -> Deferred:

@@ -20,8 +20,9 @@ its work is run again from the start in a new transaction (``_DEADLOCK_ATTEMPTS`
 
 A single payment does all of this in one statement instead (``service.disbursements.payment``):
 it inserts its key ``done``, with the answer, in the statement that pays, so a concurrent retry
-waits on the key's unique index and then gets the stored answer; only keys found in another state
-come here.
+that waited behind it looks again and gets the stored answer. Keys found in another state come
+here, and so does a payment whose statement waited too long for a lock (its first request may
+still be running: the claim here answers the second of them 409 ``idempotency_in_progress``).
 
 Each step holds one database connection at a time, so requests waiting for the pool can never
 hold the connections the others need. A claim whose request died (process killed, database
