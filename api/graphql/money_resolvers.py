@@ -10,6 +10,7 @@ from starlette.datastructures import UploadFile
 from strawberry.file_uploads import Upload
 from strawberry.types import Info
 
+from api.deps import one_statement
 from api.graphql.context import GraphQLContext
 from api.graphql.inputs import check_list_arguments, sent_fields
 from api.graphql.money_types import (
@@ -120,7 +121,12 @@ async def create_disbursement(
 ) -> Disbursement:
     body = DisbursementCreate.model_validate(vars(input))
     outcome = await money.create_once(
-        info.context.sessions, info.context.caller, idempotency_key, body
+        info.context.sessions,
+        info.context.caller,
+        idempotency_key,
+        body,
+        # REST's two statements when there is a request to take a pooled connection from.
+        one_statement(info.context.request) if info.context.request is not None else None,
     )
     return Disbursement.from_out(DisbursementOut.model_validate(outcome.response.body))
 

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from api.deps import CallerDep, SessionDep, StandaloneCallerDep, etag
+from api.deps import CallerDep, SessionDep, StandaloneCallerDep, etag, one_statement
 from api.exports import PAGE_SIZE, ExportFormat, export_list, export_responses, table
 from api.idempotency import REPLAYED_RESPONSE_HEADER, IdempotencyKeyHeader, idempotent_response
 from api.problems import problem_responses
@@ -143,7 +143,7 @@ async def create_disbursement(
       the period (failed and reversed ones do not count); `duplicate_external_reference`.
     """
     outcome = await operations.create_once(
-        request.app.state.sessions, caller, idempotency_key, body
+        request.app.state.sessions, caller, idempotency_key, body, one_statement(request)
     )
     return idempotent_response(
         outcome, location=f"/api/v1/disbursements/{outcome.response.body['id']}"

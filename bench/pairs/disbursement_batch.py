@@ -270,7 +270,8 @@ def result(timings: dict[str, list[float]], budget: asyncpg.Record, rounds: int)
     )
     notes = [
         "service: token and client, idempotency claim, every item's rules, the allocation "
-        "locked, COPY of the rows, the budget, history, audit and change events, the stored "
+        "locked, COPY of the rows, the budget, then history, audit and change events in one "
+        "statement the database builds from the new rows (only their ids travel), the stored "
         "answer; one commit. Raw: the same rows (ids made in Python), one transaction, commit; "
         "no budget, no history, no audit",
         f"seconds per round (service / executemany / COPY): {per_round}; a warm-up round "

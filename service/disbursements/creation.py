@@ -11,18 +11,22 @@ handful of statements whatever its size:
    instead, so the item that lost is refused, not the batch;
 4. add what went in to each allocation's ``committed`` sum, in one conditional ``UPDATE``; the
    database's CHECK (committed <= amount) stands behind the arithmetic;
-5. append the history, the audit entries and the change events, one statement each.
+5. append the history, the audit entries and the change events, all in one statement that
+   builds them from the new rows (only their ids travel).
 
-A single payment (``create_payment``) takes its allocation's lock last instead: parallel
-payments against one allocation queue on its row, and a lock taken in step 1 would be held
-through the insert, the history, the journal and the stored answer. It reads the allocation
-unlocked (a payment that clearly does not fit is still refused early, with the same message),
-writes everything else, and leaves the conditional ``UPDATE`` to a ``BudgetCharge`` its caller
-runs just before commit: the row is locked for one statement and the commit, and a payment that
-no longer fits then fails the whole transaction with the same refusal. Holding no allocation
-lock while it inserts, it can wait in a circle with a batch (the batch holds the allocation and
-waits for a period or reference the payment just took); PostgreSQL breaks such a circle and
-``service.idempotency`` runs the work again.
+A single payment (REST's and GraphQL's ``createDisbursement``, whenever the caller has pooled
+single statements) takes ``service.disbursements.payment``'s two statements. On the general
+path of ``service.idempotency`` (a key in use, abandoned or expired, a payment that waited too
+long for its allocation, or a caller without pooled statements) it is ``create_payment``, which
+takes its allocation's lock last: parallel payments against one allocation queue on its row,
+and a lock taken in step 1 would be held through the insert, the history, the journal and the
+stored answer. It reads the allocation unlocked (a payment that clearly does not fit is still
+refused early, with the same message), writes everything else, and leaves the conditional
+``UPDATE`` to a ``BudgetCharge`` its caller runs just before commit: the row is locked for one
+statement and the commit, and a payment that no longer fits then fails the whole transaction
+with the same refusal. Holding no allocation lock while it inserts, it can wait in a circle with
+a batch (the batch holds the allocation and waits for a period or reference the payment just
+took); PostgreSQL breaks such a circle and ``service.idempotency`` runs the work again.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import asyncpg
+from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.disbursements import DisbursementCreate, DisbursementOut
@@ -56,12 +61,13 @@ class ItemOutcome:
     disbursement_id: uuid.UUID | None = None
     amount: int = 0
     refusal: Refusal | None = None
-    # The new disbursement as a read of it shows it, from what the insert wrote.
+    # A single payment's new disbursement as a read of it shows it (``create_payment`` only: a
+    # batch's items are journaled by the database from their rows, see step 5).
     record: DisbursementOut | None = None
 
 
 @dataclass(frozen=True)
-class _Accepted:
+class Accepted:
     index: int
     item: DisbursementCreate
     disbursement_id: uuid.UUID
@@ -74,7 +80,7 @@ _PeriodKey = tuple[uuid.UUID, str, str, str]
 
 
 @dataclass
-class _Context:
+class CheckContext:
     """What the checks need to know, looked up for all the items at once."""
 
     allocations: dict[uuid.UUID, asyncpg.Record]
@@ -91,12 +97,15 @@ async def create_disbursements(
 ) -> list[ItemOutcome]:
     """Create what can be created; ``items`` may hold refusals already (items that were not
     even well-formed), which are reported in their place."""
-    outcomes, created, entries, _ = await _write(session, caller, items, lock_allocations=True)
+    outcomes, created, context = await _write(session, caller, items, lock_allocations=True)
+    connection = await driver_connection(session)
     # The allocations are locked and the sums were checked against them: they fit.
-    budget_changes = await _charge(await driver_connection(session), created)
+    budget_changes = await _charge(connection, created)
     if budget_changes is None:
         raise RuntimeError("an allocation's committed sum would exceed its amount")
-    await record_writes(session, caller, entries + budget_changes)
+    if created and context is not None:
+        await _journal_created(connection, caller, created, context.written_at)
+    await record_writes(session, caller, budget_changes)
     return outcomes
 
 
@@ -108,7 +117,7 @@ class BudgetCharge:
     and all, must roll back."""
 
     caller: Caller
-    created: _Accepted
+    created: Accepted
     # The allocation's row as the payment read it.
     allocation: asyncpg.Record
 
@@ -119,7 +128,7 @@ class BudgetCharge:
                 "SELECT amount - committed FROM budget_allocation WHERE id = $1",
                 item.allocation_id,
             )
-            raise _exhausted(remaining).as_error()
+            raise exhausted(remaining).as_error()
 
 
 async def create_payment(
@@ -127,13 +136,16 @@ async def create_payment(
 ) -> tuple[ItemOutcome, BudgetCharge | None]:
     """One disbursement, its allocation not locked: the ``BudgetCharge`` (none when refused)
     must be applied before the commit."""
-    (outcome,), created, entries, allocations = await _write(
-        session, caller, [item], lock_allocations=False
-    )
-    await record_writes(session, caller, entries)
-    if not created:
+    (outcome,), created, context = await _write(session, caller, [item], lock_allocations=False)
+    if not created or context is None:
         return outcome, None
-    return outcome, BudgetCharge(caller, created[0], allocations[item.allocation_id])
+    await record_steps(
+        session, caller, [Step(entry.disbursement_id, None, "scheduled") for entry in created]
+    )
+    entries = [_journal_entry(entry, context.written_at) for entry in created]
+    outcome.record = cast(DisbursementOut, entries[0].payload)
+    await record_writes(session, caller, entries)
+    return outcome, BudgetCharge(caller, created[0], context.allocations[item.allocation_id])
 
 
 async def _write(
@@ -142,9 +154,9 @@ async def _write(
     items: Sequence[DisbursementCreate | Refusal],
     *,
     lock_allocations: bool,
-) -> tuple[list[ItemOutcome], list[_Accepted], list[Write], dict[uuid.UUID, asyncpg.Record]]:
-    """Steps 1 to 3 and the history: the outcomes, the items that went in, their journal
-    entries (not yet written) and the allocations' rows as read."""
+) -> tuple[list[ItemOutcome], list[Accepted], CheckContext | None]:
+    """Steps 1 to 3: the outcomes, the items that went in and what the checks looked up (none
+    when no item was even well-formed)."""
     caller.require(WRITE_SCOPE)
     outcomes = [ItemOutcome(index) for index in range(len(items))]
     valid: list[tuple[int, DisbursementCreate]] = []
@@ -154,13 +166,13 @@ async def _write(
         else:
             valid.append((index, item))
     if not valid:
-        return outcomes, [], [], {}
+        return outcomes, [], None
     connection = await driver_connection(session)
     context = await _look_up(session, connection, [item for _, item in valid], lock_allocations)
 
-    accepted: list[_Accepted] = []
+    accepted: list[Accepted] = []
     for index, item in valid:
-        refusal = _check(caller, item, context)
+        refusal = check_item(caller, item, context)
         if refusal is not None:
             outcomes[index].refusal = refusal
             continue
@@ -174,7 +186,7 @@ async def _write(
             context.taken_references.add(item.external_reference)
         context.remaining[item.allocation_id] -= item.amount
         accepted.append(
-            _Accepted(
+            Accepted(
                 index,
                 item,
                 uuid.uuid4(),
@@ -191,13 +203,7 @@ async def _write(
     for entry in created:
         outcomes[entry.index].disbursement_id = entry.disbursement_id
         outcomes[entry.index].amount = entry.item.amount
-    await record_steps(
-        session, caller, [Step(entry.disbursement_id, None, "scheduled") for entry in created]
-    )
-    entries = [_journal_entry(entry, context.written_at) for entry in created]
-    for entry, write in zip(created, entries, strict=True):
-        outcomes[entry.index].record = cast(DisbursementOut, write.payload)
-    return outcomes, created, entries, context.allocations
+    return outcomes, created, context
 
 
 async def _look_up(
@@ -205,7 +211,7 @@ async def _look_up(
     connection: asyncpg.Connection,
     items: list[DisbursementCreate],
     lock_allocations: bool,
-) -> _Context:
+) -> CheckContext:
     recipients: dict[tuple[str, uuid.UUID], str] = {}
     by_kind: dict[str, set[uuid.UUID]] = defaultdict(set)
     for item in items:
@@ -240,7 +246,7 @@ async def _look_up(
         if references
         else []
     )
-    return _Context(
+    return CheckContext(
         allocations=allocations,
         recipients=recipients,
         remaining={row["id"]: row["remaining"] for row in allocation_rows},
@@ -255,7 +261,7 @@ async def _look_up(
     )
 
 
-def _check(caller: Caller, item: DisbursementCreate, context: _Context) -> Refusal | None:
+def check_item(caller: Caller, item: DisbursementCreate, context: CheckContext) -> Refusal | None:
     """The rules for one item, in the order a single request reports them."""
     allocation = context.allocations.get(item.allocation_id)
     if allocation is None:
@@ -299,11 +305,11 @@ def _check(caller: Caller, item: DisbursementCreate, context: _Context) -> Refus
             "Another disbursement has that reference.",
         )
     if item.amount > context.remaining[item.allocation_id]:
-        return _exhausted(context.remaining[item.allocation_id])
+        return exhausted(context.remaining[item.allocation_id])
     return None
 
 
-def _exhausted(remaining: int) -> Refusal:
+def exhausted(remaining: int) -> Refusal:
     return Refusal(
         "allocation_exhausted", "amount", f"The allocation has {max(remaining, 0)} rupiah left."
     )
@@ -330,7 +336,7 @@ _COPY_FROM = 50
 
 
 async def _insert(
-    session: AsyncSession, connection: asyncpg.Connection, accepted: list[_Accepted]
+    session: AsyncSession, connection: asyncpg.Connection, accepted: list[Accepted]
 ) -> set[uuid.UUID]:
     """The accepted items, many with COPY: the checks above already refused every item that
     would break a unique index, so this nearly always succeeds. Should a concurrent request
@@ -381,7 +387,7 @@ async def _insert_each(
     return {row["id"] for row in inserted}
 
 
-async def _race_refusals(connection: asyncpg.Connection, lost: list[_Accepted]) -> list[Refusal]:
+async def _race_refusals(connection: asyncpg.Connection, lost: list[Accepted]) -> list[Refusal]:
     """Items another request beat to a unique index between our checks and our insert."""
     if not lost:
         return []
@@ -410,7 +416,7 @@ async def _race_refusals(connection: asyncpg.Connection, lost: list[_Accepted]) 
     ]
 
 
-async def _charge(connection: asyncpg.Connection, created: list[_Accepted]) -> list[Write] | None:
+async def _charge(connection: asyncpg.Connection, created: list[Accepted]) -> list[Write] | None:
     """Add the payments to their allocations' committed sums, in id order (the order every
     writer locks allocations in); the sums' change events, or None when an allocation has no
     room left for them (then the transaction must roll back)."""
@@ -431,6 +437,78 @@ async def _charge(connection: asyncpg.Connection, created: list[_Accepted]) -> l
     if len(updated) != len(ids):
         return None
     return sums_changed(updated, sums)
+
+
+# The journal of new disbursements, written by the database from their rows: the history step,
+# the audit entry (the changes ``_journal_entry`` lists) and the change event (the record as
+# ``present_disbursement`` shows it, every field of ``DisbursementOut`` from its column, the
+# times as Pydantic writes them: the rows share the transaction's time), in item order.
+CHANGES_SQL = (
+    "jsonb_build_object('allocation_id', jsonb_build_array(NULL, d.allocation_id::text),"
+    " 'recipient', jsonb_build_array(NULL, d.recipient_kind || ':' || d.recipient_id::text),"
+    " 'amount', jsonb_build_array(NULL, d.amount), 'status', jsonb_build_array(NULL, d.status))"
+    " || CASE WHEN d.period IS NULL THEN '{}'::jsonb"
+    " ELSE jsonb_build_object('period', jsonb_build_array(NULL, d.period)) END"
+)
+CHANGED_FIELDS_SQL = (
+    "CASE WHEN d.period IS NULL THEN ARRAY['allocation_id', 'amount', 'recipient', 'status']"
+    " ELSE ARRAY['allocation_id', 'amount', 'period', 'recipient', 'status'] END"
+)
+
+
+def record_json(time_text: str) -> str:
+    """The new disbursement ``d`` as ``present_disbursement`` shows it, in SQL: every field of
+    ``DisbursementOut`` from its column, its two times the text ``time_text``."""
+    return (
+        "jsonb_build_object("
+        + ", ".join(
+            f"'{name}', " + (time_text if name in ("created_at", "updated_at") else f"d.{name}")
+            for name in DisbursementOut.model_fields
+        )
+        + ")"
+    )
+
+
+# A time as Pydantic writes it in JSON (UTC, ``Z``, the microseconds only when there are any).
+def json_time(column: str) -> str:
+    return (
+        f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+        f" || CASE WHEN extract(microseconds FROM {column})::bigint % 1000000 = 0 THEN ''"
+        f" ELSE to_char({column} AT TIME ZONE 'UTC', '.US') END || 'Z'"
+    )
+
+
+_PAYLOAD = record_json("$5::text")
+_JOURNAL = (
+    "WITH new AS (SELECT d.*, n.ord FROM unnest($1::uuid[]) WITH ORDINALITY AS n(id, ord)"
+    " JOIN disbursement d USING (id)),"
+    " step AS (INSERT INTO disbursement_transition (disbursement_id, to_status, by_client, actor,"
+    " request_id) SELECT d.id, d.status, $2, $3, $4 FROM new d ORDER BY d.ord),"
+    " audited AS (INSERT INTO audit_entry (client_id, actor, action, entity, record_id,"
+    f" region_code, changes, request_id) SELECT $2, $3, 'create', '{ENTITY}', d.id::text,"
+    f" d.region_code, {CHANGES_SQL}, $4 FROM new d ORDER BY d.ord)"
+    " INSERT INTO change_event (entity, record_id, action, region_code, version, changed_fields,"
+    f" client_id, payload) SELECT '{ENTITY}', d.id::text, 'create', d.region_code, d.version,"
+    f" {CHANGED_FIELDS_SQL}, $2, {_PAYLOAD} FROM new d ORDER BY d.ord"
+)
+_TIME = TypeAdapter(dt.datetime)
+
+
+async def _journal_created(
+    connection: asyncpg.Connection,
+    caller: Caller,
+    created: list[Accepted],
+    written_at: dt.datetime,
+) -> None:
+    """Step 5 for the new disbursements, in one statement: only their ids travel."""
+    await connection.execute(
+        _JOURNAL,
+        [entry.disbursement_id for entry in created],
+        caller.client_id,
+        caller.name,
+        caller.request_id,
+        _TIME.dump_python(written_at, mode="json"),
+    )
 
 
 @dataclass(frozen=True)
@@ -455,7 +533,7 @@ class _WrittenRow:
     external_reference: str | None
 
 
-def _journal_entry(entry: _Accepted, written_at: dt.datetime) -> Write:
+def _journal_entry(entry: Accepted, written_at: dt.datetime) -> Write:
     item = entry.item
     changes: dict[str, list[Any]] = {
         "allocation_id": [None, str(item.allocation_id)],

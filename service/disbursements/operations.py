@@ -22,7 +22,9 @@ from schemas.disbursements import (
     TransitionRequest,
 )
 from service.access import Caller
+from service.database import OneStatement
 from service.disbursements.creation import ItemOutcome, create_disbursements, create_payment
+from service.disbursements.payment import pay_once
 from service.disbursements.queries import present_disbursement
 from service.disbursements.reconciliation import reconcile
 from service.disbursements.rules import WRITE_SCOPE, Refusal
@@ -32,6 +34,8 @@ from service.idempotency.service import (
     Outcome,
     StoredResponse,
     canonical_json,
+    check_key,
+    key_owner,
     request_hash,
     run_once,
 )
@@ -42,9 +46,17 @@ _ITEM = TypeAdapter(DisbursementCreate)
 
 
 async def create_once(
-    sessions: Sessions, caller: Caller, key: str | None, data: DisbursementCreate
+    sessions: Sessions,
+    caller: Caller,
+    key: str | None,
+    data: DisbursementCreate,
+    statements: OneStatement | None = None,
 ) -> Outcome:
-    """One disbursement: 201 with it, or the refusal as an error (nothing stored)."""
+    """One disbursement: 201 with it, or the refusal as an error (nothing stored). Two
+    statements on the driver (``service.disbursements.payment``); a key used before in any
+    state but done, and a payment that waited ``payment.LOCK_WAIT`` for a lock, take the
+    general path of ``service.idempotency`` with ``work``, and so does every payment when no
+    ``statements`` are given."""
     caller.require(WRITE_SCOPE)
 
     async def work(session: AsyncSession) -> Deferred:
@@ -58,7 +70,17 @@ async def create_once(
         return Deferred(answer, charge.apply)
 
     fingerprint = request_hash("createDisbursement", canonical_json(data.model_dump(mode="json")))
-    return await run_once(sessions, caller, key, fingerprint, work)
+    if statements is None:
+        return await run_once(sessions, caller, key, fingerprint, work)
+    return await pay_once(
+        statements,
+        caller,
+        key_owner(caller),
+        check_key(key),
+        fingerprint,
+        data,
+        lambda: run_once(sessions, caller, key, fingerprint, work),
+    )
 
 
 def parse_item(raw: Any) -> DisbursementCreate | Refusal:

@@ -18,6 +18,12 @@ the commit instead of through the whole work. A step like that can make the work
 circle with another transaction; PostgreSQL then cancels one of them with a deadlock error, and
 its work is run again from the start in a new transaction (``_DEADLOCK_ATTEMPTS`` times at most).
 
+A single payment does all of this in one statement instead (``service.disbursements.payment``):
+it inserts its key ``done``, with the answer, in the statement that pays, so a concurrent retry
+that waited behind it looks again and gets the stored answer. Keys found in another state come
+here, and so does a payment whose statement waited too long for a lock (its first request may
+still be running: the claim here answers the second of them 409 ``idempotency_in_progress``).
+
 Each step holds one database connection at a time, so requests waiting for the pool can never
 hold the connections the others need. A claim whose request died (process killed, database
 restarted) is unlocked yet still ``in_progress``; a retry takes it over once it is older than
@@ -58,7 +64,7 @@ _KEY_SHAPE = re.compile(r"^[\x21-\x7e]{1,255}$")
 # Operator actions (the command line) have no client id; they share one key space.
 _OPERATOR = uuid.UUID(int=0)
 # Expired keys are pruned a few at a time by the claims themselves.
-_PRUNE_BATCH = 20
+PRUNE_BATCH = 20
 # Runs of a work whose transaction PostgreSQL cancelled to break a deadlock; see above.
 _DEADLOCK_ATTEMPTS = 3
 _DEADLOCK_DETECTED = "40P01"
@@ -142,7 +148,7 @@ async def run_once(
     """Run ``work`` at most once per (client, key), in a transaction this function commits;
     answer a retry with the stored response."""
     claim_key = check_key(key)
-    client_id = caller.client_id or _OPERATOR
+    client_id = key_owner(caller)
     claimed = await _claim(sessions, client_id, claim_key, fingerprint)
     if isinstance(claimed, StoredResponse):
         return Outcome(claimed, replayed=True)
@@ -202,7 +208,7 @@ async def _claim(
                     "token": token,
                     "lifetime": LIFETIME,
                     "abandoned": ABANDONED_AFTER,
-                    "prune": _PRUNE_BATCH,
+                    "prune": PRUNE_BATCH,
                 },
             )
             if inserted is not None:
@@ -219,14 +225,7 @@ async def _claim(
             row, now = found
             expired = row.expires_at <= now
             if not expired and row.request_hash != fingerprint:
-                raise ValidationFailed(
-                    f"This {HEADER} was used for a different request. Use a new key for a new "
-                    "request; reuse a key only to retry the very same request.",
-                    code="idempotency_key_reused",
-                    errors=[
-                        FieldError(HEADER, "idempotency_key_reused", "Used for another request.")
-                    ],
-                )
+                raise key_reused()
             if not expired and row.status == "done":
                 return StoredResponse(row.response_status or 200, row.response_body or {})
             if expired or row.claimed_at <= now - ABANDONED_AFTER:
@@ -331,6 +330,20 @@ def _own(claim: _Claim) -> tuple[Any, ...]:
         col(IdempotencyKey.client_id) == claim.client_id,
         col(IdempotencyKey.key) == claim.key,
         col(IdempotencyKey.claim_token) == claim.token,
+    )
+
+
+def key_owner(caller: Caller) -> uuid.UUID:
+    """Whose key space a key is in: the client's, or the operators' shared one."""
+    return caller.client_id or _OPERATOR
+
+
+def key_reused() -> ValidationFailed:
+    return ValidationFailed(
+        f"This {HEADER} was used for a different request. Use a new key for a new "
+        "request; reuse a key only to retry the very same request.",
+        code="idempotency_key_reused",
+        errors=[FieldError(HEADER, "idempotency_key_reused", "Used for another request.")],
     )
 
 

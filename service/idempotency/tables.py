@@ -15,7 +15,8 @@ class IdempotencyKey(SQLModel, table=True):
     The row is claimed (``in_progress``) in a short transaction of its own before the work
     starts, so a concurrent retry sees it at once; the work's transaction locks it while it runs
     and stores the response (``done``) when it commits. ``claim_token`` tells one claim from the
-    next, so a claim that was taken over can no longer complete."""
+    next, so a claim that was taken over can no longer complete. A single payment inserts its key
+    ``done`` in the statement that pays (``service.disbursements.payment``)."""
 
     __tablename__ = "idempotency_key"
     __table_args__ = (

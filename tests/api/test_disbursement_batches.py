@@ -237,3 +237,69 @@ async def test_an_item_that_loses_a_race_is_refused_alone(
         await http.get(f"/api/v1/allocations/{allocation['id']}", headers=office.headers)
     ).json()
     assert read["committed"] == 2 * 2_500_000
+
+
+async def test_a_batch_journals_each_item_as_a_single_payment_does(
+    http: httpx.AsyncClient, clients: ClientFactory, session: AsyncSession
+) -> None:
+    """The batch's history, audit entries and change events are written by the database from
+    the new rows; they say what a single payment's say: the event carries the disbursement as
+    a read shows it, the audit entry the same changes."""
+    office = await clients(region="33.28")
+    allocation = await new_allocation(http, office)
+    families = await insert_families(session, "33.28.02.2001", 3)
+    single = await new_disbursement(http, office, allocation["id"], families[0])
+    items = [
+        disbursement_body(allocation["id"], families[1]),
+        disbursement_body(
+            allocation["id"], families[2], period=None, external_reference="BATCH-REF-2"
+        ),
+    ]
+    response = await http.post(URL, json={"items": items}, headers=money_headers(office))
+    assert response.status_code == 200, response.text
+    ids = [single["id"], *(item["id"] for item in response.json()["items"])]
+    recipients = families
+    for disbursement_id, family in zip(ids, recipients, strict=True):
+        read = await http.get(f"/api/v1/disbursements/{disbursement_id}", headers=office.headers)
+        shown = read.json()
+        event = (
+            await session.execute(
+                select(
+                    col(ChangeEvent.payload),
+                    col(ChangeEvent.changed_fields),
+                    col(ChangeEvent.version),
+                ).where(
+                    col(ChangeEvent.entity) == "disbursement",
+                    col(ChangeEvent.record_id) == disbursement_id,
+                )
+            )
+        ).one()
+        changes = {
+            "allocation_id": [None, allocation["id"]],
+            "recipient": [None, f"kpm:{family}"],
+            "amount": [None, shown["amount"]],
+            "status": [None, "scheduled"],
+            **({"period": [None, shown["period"]]} if shown["period"] else {}),
+        }
+        assert event.payload == shown
+        assert (event.changed_fields, event.version) == (sorted(changes), 1)
+        audit = (
+            await session.execute(
+                select(
+                    col(AuditEntry.action), col(AuditEntry.changes), col(AuditEntry.region_code)
+                ).where(
+                    col(AuditEntry.entity) == "disbursement",
+                    col(AuditEntry.record_id) == disbursement_id,
+                )
+            )
+        ).one()
+        assert tuple(audit) == ("create", changes, shown["region_code"])
+        step = (
+            await session.execute(
+                select(
+                    col(DisbursementTransition.from_status),
+                    col(DisbursementTransition.to_status),
+                ).where(col(DisbursementTransition.disbursement_id) == disbursement_id)
+            )
+        ).one()
+        assert tuple(step) == (None, "scheduled")
