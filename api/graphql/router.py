@@ -20,6 +20,8 @@ from pydantic import ValidationError
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocket
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.extensions import SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema import Schema
@@ -30,6 +32,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from api.deps import connection_caller
 from api.graphql.context import GraphQLContext
 from api.graphql.error_messages import make_safe
+from api.graphql.limits import extensions_runner
 from api.graphql.subscriptions import TransportWSHandler, authenticate
 from service.access import Caller
 from service.database import is_unstorable_value
@@ -122,6 +125,13 @@ def _format_error(error: GraphQLError) -> dict[str, Any]:
 
 
 class DinsosSchema(Schema):
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        # The request guards act only when a stage starts: run without Strawberry's context
+        # managers per hook (api/graphql/limits.py, ``GuardsOnEntry``).
+        return extensions_runner(execution_context, extensions)
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
