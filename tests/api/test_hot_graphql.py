@@ -199,3 +199,20 @@ async def test_other_graphql_requests_keep_the_router(
         "/graphql", files={"operations": (None, "{}"), "map": (None, "{}")}
     )
     assert anonymous_upload.status_code == 401
+
+
+async def test_a_cost_is_judged_for_each_page_size_sent(
+    http: httpx.AsyncClient, clients: ClientFactory
+) -> None:
+    """The cost is kept per query text and the page sizes sent: the same document is refused
+    with a page size over the limit, and answered again with a small one."""
+    client = await clients(region=VILLAGE, scopes=["kpm:read"])
+    query = "query Page($n: Int!) { families(limit: $n) { items { id } } }"
+    codes = []
+    for size in (10, 1_000_000, 10, 1_000_000):
+        answer = await http.post(
+            "/graphql", json={"query": query, "variables": {"n": size}}, headers=client.headers
+        )
+        body = answer.json()
+        codes.append(body["errors"][0]["extensions"]["code"] if "errors" in body else "ok")
+    assert codes == ["ok", "query_too_costly", "ok", "query_too_costly"]
