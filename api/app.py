@@ -228,6 +228,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     # security headers and the body limits (a refused body is counted, its problem carries the
     # request id and the headers), and the hot reads served without the router's walk.
     app.state.body_limits = body_limits(settings)
+    graphql = graphql_router(build_schema(settings))
     app.add_middleware(
         EdgeMiddleware,
         page_policies=page_policies(app),
@@ -236,14 +237,15 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             limits=app.state.body_limits,
             upload_limits=upload_limits(settings),
         ),
-        hot_routes=HotRoutes({"getRegion": regions.serve_region, "getFamily": kpm.serve_family}),
+        hot_routes=HotRoutes(
+            {"getRegion": regions.serve_region, "getFamily": kpm.serve_family},
+            json_posts={"/graphql": graphql.serve_json_post},
+        ),
     )
     install_docs(app)
     # First: a request is matched against the routes in order, and /graphql serves one route
     # for every GraphQL request, which would otherwise be tried against every REST path first.
-    app.include_router(
-        graphql_router(build_schema(settings)), prefix="/graphql", include_in_schema=False
-    )
+    app.include_router(graphql, prefix="/graphql", include_in_schema=False)
     # Then the DCI door, for the same reason: its few paths would otherwise be reached only
     # after every REST path was tried (a millisecond of a lookup by NIK).
     app.include_router(dci_router)

@@ -10,7 +10,14 @@ the same errors (rendered by the same exception handlers).
 The routes come from the router itself: the first request that the router matches to a hot
 route teaches this table that route's pattern, so what is matched here is exactly the route the
 router picked, and later requests on that pattern skip the walk. The OpenAPI document, built
-from the routes, does not change."""
+from the routes, does not change.
+
+GraphQL's JSON POSTs (``POST /graphql``) are learned the same way, from the route the router
+served one with: every GraphQL read and write is such a request, and the router's walk and
+FastAPI's solving of the context getter's dependencies were a fifth of a ``family(id)`` read.
+What serves them (``api.graphql.router.DinsosGraphQLRouter.serve_json_post``) runs Strawberry's
+own ``run`` with the context built directly; other GraphQL requests (GET, GraphiQL, uploads,
+WebSockets) keep going through the router."""
 
 from __future__ import annotations
 
@@ -39,17 +46,42 @@ class _Learned:
     app: ASGIApp
 
 
-class HotRoutes:
-    """``serving`` maps the operation id of each hot GET route to its ``Serve``."""
+def _json_body(scope: Scope) -> bool:
+    """A request whose body is announced as JSON (its content type names it; Strawberry's own
+    parsing decides the rest, as on the router's path)."""
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return b"application/json" in value.lower()
+    return False
 
-    def __init__(self, serving: Mapping[str, Serve]) -> None:
+
+class HotRoutes:
+    """``serving`` maps the operation id of each hot GET route to its ``Serve``; ``json_posts``
+    maps the path of a route taking JSON POSTs (``/graphql``) to its ``Serve``."""
+
+    def __init__(
+        self, serving: Mapping[str, Serve], json_posts: Mapping[str, Serve] | None = None
+    ) -> None:
         self.serving = dict(serving)
+        self.json_posts = dict(json_posts or {})
         self.learned: list[_Learned] = []
+        self.learned_posts: dict[str, tuple[Any, ASGIApp]] = {}
 
     def match(self, scope: Scope) -> ASGIApp | None:
         """The app to serve this request with, its scope filled in as the router fills it;
         None when it is no request for a learned hot route."""
-        if not self.learned or scope["method"] != "GET":
+        method = scope["method"]
+        if method == "POST" and self.learned_posts:
+            learned = self.learned_posts.get(get_route_path(scope))
+            if learned is None or not _json_body(scope):
+                return None
+            route, app = learned
+            scope["path_params"] = {}
+            scope["route"] = route
+            scope["endpoint"] = route.endpoint
+            scope.setdefault("router", scope["app"].router)
+            return app
+        if not self.learned or method != "GET":
             return None
         path = get_route_path(scope)
         for hot in self.learned:
@@ -71,18 +103,27 @@ class HotRoutes:
     def learn(self, scope: Scope) -> None:
         """After a request the router served: remember its route if it is a hot one."""
         route = scope.get("route")
+        if scope["method"] == "POST":
+            # Strawberry's route has the path "" inside its router: the request's own path,
+            # which the router matched to it.
+            path = get_route_path(scope)
+            post = self.json_posts.get(path)
+            if (
+                post is not None
+                and route is not None
+                and path not in self.learned_posts
+                and _json_body(scope)
+            ):
+                app = ExceptionMiddleware(_serving(post), handlers=_handlers(scope))
+                self.learned_posts[path] = (route, app)
+            return
         serve = self.serving.get(getattr(route, "operation_id", None) or "")
         if serve is None or scope["method"] != "GET":
             return
         if any(hot.route is route for hot in self.learned):
             return
         assert route is not None
-        handlers = {
-            key: handler
-            for key, handler in scope["app"].exception_handlers.items()
-            # As FastAPI builds its stack: these go to the outermost ServerErrorMiddleware.
-            if key not in (500, Exception)
-        }
+        handlers = _handlers(scope)
         self.learned.append(
             _Learned(
                 route=route,
@@ -92,6 +133,15 @@ class HotRoutes:
                 app=ExceptionMiddleware(_serving(serve), handlers=handlers),
             )
         )
+
+
+def _handlers(scope: Scope) -> dict[Any, Any]:
+    return {
+        key: handler
+        for key, handler in scope["app"].exception_handlers.items()
+        # As FastAPI builds its stack: these go to the outermost ServerErrorMiddleware.
+        if key not in (500, Exception)
+    }
 
 
 def _serving(serve: Serve) -> ASGIApp:

@@ -13,12 +13,15 @@ from asgi_correlation_id import correlation_id
 from cross_web import AsyncHTTPRequestAdapter
 from cross_web import HTTPException as StrawberryHTTPException
 from fastapi import Depends, Request, Response, status
-from fastapi.responses import HTMLResponse
+from fastapi.background import BackgroundTasks
+from fastapi.responses import HTMLResponse, PlainTextResponse
 from graphql import GraphQLError
 from pydantic import ValidationError
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocket
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.extensions import SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema import Schema
@@ -29,6 +32,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from api.deps import connection_caller
 from api.graphql.context import GraphQLContext
 from api.graphql.error_messages import make_safe
+from api.graphql.limits import extensions_runner
 from api.graphql.subscriptions import TransportWSHandler, authenticate
 from service.access import Caller
 from service.database import is_unstorable_value
@@ -121,6 +125,13 @@ def _format_error(error: GraphQLError) -> dict[str, Any]:
 
 
 class DinsosSchema(Schema):
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        # The request guards act only when a stage starts: run without Strawberry's context
+        # managers per hook (api/graphql/limits.py, ``GuardsOnEntry``).
+        return extensions_runner(execution_context, extensions)
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -226,6 +237,30 @@ class DinsosGraphQLRouter(GraphQLRouter[GraphQLContext, None]):
             status_code=sub_response.status_code or status.HTTP_200_OK,
         )
         response.headers.raw.extend(sub_response.headers.raw)
+        return response
+
+    async def serve_json_post(self, request: Request) -> Response:
+        """A JSON POST as the router's POST route serves it (``handle_http_post`` with the
+        context getter's dependencies), without the router's walk and FastAPI's dependency
+        solving (``api.hot_routes``): the caller (a bad token refused by the exception handlers,
+        as there), the context with the request, background tasks and sub-response FastAPI
+        would give it, then Strawberry's own ``run``."""
+        context = await graphql_context(request, await optional_caller(request))
+        background = BackgroundTasks()
+        # FastAPI's sub-response: no status and no headers until a resolver sets them.
+        sub_response = Response()
+        del sub_response.headers["content-length"]
+        sub_response.status_code = None  # type: ignore[assignment]
+        context.request = request
+        context.background_tasks = background
+        context.response = sub_response
+        self.temporal_response = sub_response
+        try:
+            response: Response = await self.run(request=request, context=context, root_value=None)
+        except StrawberryHTTPException as e:
+            response = PlainTextResponse(e.reason, status_code=e.status_code)
+        if response.background is None:
+            response.background = background
         return response
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
