@@ -8,9 +8,11 @@ the caller and the parameter itself and calls the endpoint: the same endpoint, t
 the same errors (rendered by the same exception handlers).
 
 The routes come from the router itself: the first request that the router matches to a hot
-route teaches this table that route's pattern, so what is matched here is exactly the route the
-router picked, and later requests on that pattern skip the walk. The OpenAPI document, built
-from the routes, does not change.
+route teaches this table that route's pattern, and later requests on that pattern skip the walk.
+That gives the router's answer for every path only while no route tried before a hot one takes
+a path the hot pattern matches: ``tests/api/test_hot_routes.py`` checks it against every path
+of the API. Dependency overrides send every request through the router, where FastAPI applies
+them. The OpenAPI document, built from the routes, does not change.
 
 GraphQL's JSON POSTs (``POST /graphql``) are learned the same way, from the route the router
 served one with: every GraphQL read and write is such a request, and the router's walk and
@@ -70,6 +72,9 @@ class HotRoutes:
     def match(self, scope: Scope) -> ASGIApp | None:
         """The app to serve this request with, its scope filled in as the router fills it;
         None when it is no request for a learned hot route."""
+        if scope["app"].dependency_overrides:
+            # Overrides (tests, an operator's hook) are FastAPI's to apply: the router's path.
+            return None
         method = scope["method"]
         if method == "POST" and self.learned_posts:
             learned = self.learned_posts.get(get_route_path(scope))
@@ -123,6 +128,11 @@ class HotRoutes:
         if any(hot.route is route for hot in self.learned):
             return
         assert route is not None
+        if route.dependencies or not route.path_regex.match(get_route_path(scope)):
+            # Only a route whose own pattern is the whole path it was served on (a prefix given
+            # by ``include_router`` is not in it: learned, its pattern would match other paths)
+            # and that has no dependencies of its own, which the serving function would skip.
+            return
         handlers = _handlers(scope)
         self.learned.append(
             _Learned(

@@ -6,10 +6,16 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
+from api.deps import get_standalone_caller
+from api.edge import EdgeMiddleware
+from service.access import Caller
+from service.errors import Forbidden
 from tests.factories import ClientFactory, family_body
 
 VILLAGE = "33.28.02.2007"
@@ -124,3 +130,63 @@ async def test_hot_reads_are_counted_under_their_route(
         assert answer.headers["cache-control"] == "no-store"
     after = _count((await http.get("/metrics")).text, route, 200)
     assert after - before == 3
+
+
+def _learned(app: FastAPI) -> list[Any]:
+    layer: Any = app.middleware_stack
+    while not isinstance(layer, EdgeMiddleware):
+        layer = layer.app
+    return list(layer.hot_routes.learned)
+
+
+# A value for each kind of path parameter of the API, shaped as its routes take it.
+SAMPLES = {"code": "33.28.02.2001", "program_code": "PKH", "format": "csv"}
+
+
+def _sample_path(template: str) -> str:
+    return re.sub(
+        r"\{([^}:]+)[^}]*\}", lambda name: SAMPLES.get(name.group(1), str(uuid.uuid4())), template
+    )
+
+
+async def test_no_other_path_of_the_api_is_taken_by_a_hot_route(
+    app: FastAPI, http: httpx.AsyncClient, clients: ClientFactory
+) -> None:
+    """A learned pattern is matched before the router: no path of any other route (every path
+    of the OpenAPI document, with its parameters filled in, and the service's own pages) may
+    match it, or that route would be shadowed once the hot route is learned."""
+    client = await clients()
+    await http.get("/api/v1/regions/33.28", headers=client.headers)
+    await http.get(f"/api/v1/kpm/{uuid.uuid4()}", headers=client.headers)
+    learned = _learned(app)
+    assert {hot.route.operation_id for hot in learned} == {"getRegion", "getFamily"}
+    others = [
+        path
+        for path in app.openapi()["paths"]
+        if path not in {hot.route.path_format for hot in learned}
+    ]
+    others += ["/metrics", "/healthz", "/readyz", "/docs", "/redoc", "/graphql", "/openapi.json"]
+    assert len(others) > 50
+    for path in others:
+        sample = _sample_path(path)
+        taken = [hot.route.path for hot in learned if hot.pattern.match(sample)]
+        assert taken == [], f"{sample} ({path}) would be served by {taken}"
+
+
+async def test_dependency_overrides_are_applied_to_hot_reads(
+    app: FastAPI, http: httpx.AsyncClient, clients: ClientFactory
+) -> None:
+    client = await clients()
+    await http.get("/api/v1/regions/33.28", headers=client.headers)  # learned
+
+    async def refuse_everyone() -> Caller:
+        raise Forbidden("Overridden.", code="overridden")
+
+    app.dependency_overrides[get_standalone_caller] = refuse_everyone
+    try:
+        answer = await http.get("/api/v1/regions/33.28", headers=client.headers)
+    finally:
+        app.dependency_overrides.clear()
+    assert answer.status_code == 403
+    assert answer.json()["code"] == "overridden"
+    assert (await http.get("/api/v1/regions/33.28", headers=client.headers)).status_code == 200
