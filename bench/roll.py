@@ -22,7 +22,7 @@ from service.database import create_session_factory
 from service.kpm import imports
 from service.kpm.identity import no_kk_problem
 from service.kpm.import_files import FIELDS
-from service.kpm.importer import run_import
+from service.kpm.import_worker import job_locks, run_claimed
 
 VILLAGES_CSV = Path(__file__).resolve().parent.parent / "service/regions/data/villages.csv"
 GENERATOR = Path(__file__).resolve().parent / "gen_kpm.py"
@@ -152,9 +152,15 @@ async def import_roll(database: BenchDatabase, path: Path) -> Imported:
     sessions = create_session_factory(engine)
     caller = operator()
     try:
-        async with sessions() as session, session.begin():
-            job = await imports.create_job(session, caller, path, "csv", path.stat().st_size)
-        done = await run_import(sessions, caller, job.id)
+        async with job_locks(database.url) as locks:
+            async with sessions() as session, session.begin():
+                job = await imports.create_job(session, caller, path, "csv", path.stat().st_size)
+                # Claimed before anyone can see it, as `dinsos import kpm` does: the running
+                # service's import worker would otherwise take the queued job over.
+                await locks.try_lock(job.id)
+            done = await run_claimed(sessions, locks, job.id)
+        if done is None:
+            raise RuntimeError(f"another process took import {job.id} over")
         return Imported(done.families_created, done.families_refused, done.people_imported)
     finally:
         await engine.dispose()
