@@ -58,8 +58,9 @@ async def run(context: BenchContext) -> PairResult:
         checks=throughput_checks(sides, min_throughput=0.4, max_p99=3.0),
         notes=[
             "baseline: 3 queries (family, members, enrollments) on one pooled connection; "
-            "service: token + client row, family, members, enrollments, and with pii:read an "
-            "audit row insert and a commit",
+            "service: the token, the client (from memory) and its rate, then one statement "
+            "reading the family with its members and enrollments, which with pii:read also "
+            "writes the read's audit entry (committed with the statement, before the answer)",
             rounds_note(targets, sides),
         ],
     )

@@ -41,8 +41,9 @@ async def run(context: BenchContext) -> PairResult:
         tables=[throughput_table(targets, sides)],
         checks=throughput_checks(sides, min_throughput=0.5, max_p99=3.0),
         notes=[
-            "same JSON body on both sides; the service also checks the token and the client "
-            "row (one more query) on every request",
+            "same JSON body on both sides; the service also checks the token, the client "
+            "(from memory, kept true by notifications) and the client's rate on every request; "
+            "one statement, no transaction, on both sides",
             rounds_note(targets, sides),
         ],
     )
