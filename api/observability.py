@@ -15,6 +15,7 @@ from asgi_correlation_id.extensions.sentry import get_sentry_extension
 from asgi_correlation_id.middleware import FAILED_VALIDATION_MESSAGE
 from prometheus_client import Counter, Gauge, Histogram
 from pythonjsonlogger.json import JsonFormatter
+from starlette._utils import get_route_path
 from starlette.types import Scope
 
 access_log = logging.getLogger("dinsos.access")
@@ -102,7 +103,12 @@ class RequestMetrics:
 
     def observe(self, scope: Scope, status: int, elapsed: float) -> None:
         route = scope.get("route")
-        template = getattr(route, "path", None) or "unmatched"
+        template = getattr(route, "path", None)
+        if template == "":
+            # A router's own root route (GraphQL's, included at /graphql) serves the one path
+            # it was included at: that path is its template.
+            template = get_route_path(scope)
+        template = template or "unmatched"
         method = scope["method"]
         key = (method, template, status)
         children = self._children.get(key)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import httpx
 import pytest
@@ -63,6 +64,24 @@ async def test_metrics_count_requests_by_route(
         in (metrics)
     )
     assert "dinsos_http_request_duration_seconds_bucket" in metrics
+
+
+async def test_graphql_requests_are_counted_under_their_path(
+    http: httpx.AsyncClient, clients: ClientFactory
+) -> None:
+    client = await clients()
+    query = {"query": '{ region(code: "33.28") { code } }'}
+    for _ in range(2):  # through the router, then through the hot route it taught
+        answer = await http.post("/graphql", json=query, headers=client.headers)
+        assert answer.status_code == 200, answer.text
+    metrics = (await http.get("/metrics")).text
+    found = re.search(
+        r'dinsos_http_requests_total\{method="POST",route="/graphql",status="200"\} ([0-9.]+)',
+        metrics,
+    )
+    assert found is not None
+    assert float(found.group(1)) >= 2
+    assert 'route=""' not in metrics
 
 
 async def test_access_log_has_request_id_and_no_query_string(
