@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from graphql import FragmentDefinitionNode, GraphQLSchema, OperationDefinitionNode
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
@@ -28,6 +30,10 @@ from service.settings import Settings
 from service.training import attendance, cohorts, participants
 from service.training.tables import TrainingAttendance, TrainingSession
 from service.training.views import ParticipantRecord
+
+LearnPlan = Callable[
+    [GraphQLSchema, OperationDefinitionNode, dict[str, FragmentDefinitionNode]], None
+]
 
 
 @dataclass
@@ -75,6 +81,9 @@ class GraphQLContext(BaseContext):
     # Over a WebSocket: the task that closes the connection when its token stops being valid
     # (api/graphql/subscriptions.py).
     connection_watcher: asyncio.Task[None] | None = field(default=None, init=False)
+    # Set for a query text the prepared reads have no plan of yet, called with the document
+    # once it reaches execution (api/graphql/prepared_reads.py).
+    learn_plan: LearnPlan | None = field(default=None, init=False)
     _session: AsyncSession | None = field(default=None, init=False)
     _loaders: Loaders | None = field(default=None, init=False)
 

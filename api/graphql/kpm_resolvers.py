@@ -44,10 +44,15 @@ GqlInfo = Info[GraphQLContext, None]
 
 
 async def family(info: GqlInfo, id: uuid.UUID) -> Family:
+    return await family_of(info.context, id)
+
+
+async def family_of(context: GraphQLContext, id: uuid.UUID) -> Family:
+    """``family``, from the context alone (the prepared reads call it so)."""
     # REST's read of one statement (its audit included): the same answer, the same cost.
-    caller = info.context.caller
-    assert info.context.request is not None
-    record = await families.read_family_at_once(one_statement(info.context.request), caller, id)
+    caller = context.caller
+    assert context.request is not None
+    record = await families.read_family_at_once(one_statement(context.request), caller, id)
     return Family.from_out(present_family(record, caller))
 
 

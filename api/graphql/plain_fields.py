@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
 from graphql import (
+    GraphQLField,
     GraphQLLeafType,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -45,9 +46,10 @@ def plain_leaf(parent_type: GraphQLObjectType, name: str) -> PlainLeaf | None:
     return known[name]
 
 
-def _plain_leaf(parent_type: GraphQLObjectType, name: str) -> PlainLeaf | None:
-    field = parent_type.fields.get(name)
-    if field is None or field.args:
+def plain_attribute(field: GraphQLField) -> str | None:
+    """The Python attribute a field is read from when it is a plain attribute read (no
+    resolver, argument, permission or field extension), else None."""
+    if field.args:
         return None
     definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
     if (
@@ -58,11 +60,19 @@ def _plain_leaf(parent_type: GraphQLObjectType, name: str) -> PlainLeaf | None:
         or definition.default_resolver is not getattr
     ):
         return None
+    return definition.python_name
+
+
+def _plain_leaf(parent_type: GraphQLObjectType, name: str) -> PlainLeaf | None:
+    field = parent_type.fields.get(name)
+    attribute = plain_attribute(field) if field is not None else None
+    if field is None or attribute is None:
+        return None
     nullable = not isinstance(field.type, GraphQLNonNull)
     leaf = field.type if nullable else field.type.of_type
     if not is_leaf_type(leaf):
         return None
-    return PlainLeaf(definition.python_name, leaf, nullable)
+    return PlainLeaf(attribute, leaf, nullable)
 
 
 _UNKNOWN: Any = object()

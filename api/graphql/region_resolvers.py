@@ -14,7 +14,12 @@ GqlInfo = Info[GraphQLContext, None]
 
 
 async def region(info: GqlInfo, code: str) -> Region:
-    found = await regions.get_region(info.context.session, code)
+    return await region_of(info.context, code)
+
+
+async def region_of(context: GraphQLContext, code: str) -> Region:
+    """``region``, from the context alone (the prepared reads call it so)."""
+    found = await regions.get_region(context.session, code)
     return Region.from_record(found.region)
 
 

@@ -33,6 +33,7 @@ from api.deps import connection_caller
 from api.graphql.context import GraphQLContext
 from api.graphql.error_messages import make_safe
 from api.graphql.limits import extensions_runner
+from api.graphql.prepared_reads import PreparedReads
 from api.graphql.subscriptions import TransportWSHandler, authenticate
 from service.access import Caller
 from service.database import is_unstorable_value
@@ -194,6 +195,10 @@ async def graphql_context(
 class DinsosGraphQLRouter(GraphQLRouter[GraphQLContext, None]):
     graphql_transport_ws_handler_class = TransportWSHandler
 
+    def __init__(self, schema: Schema, **options: Any) -> None:
+        super().__init__(schema, **options)
+        self.prepared_reads = PreparedReads()
+
     async def on_ws_connect(self, context: GraphQLContext) -> UnsetType | dict[str, object] | None:
         """A WebSocket's ``connection_init``: its payload's token, checked as a request's."""
         websocket = context.request
@@ -256,12 +261,55 @@ class DinsosGraphQLRouter(GraphQLRouter[GraphQLContext, None]):
         context.response = sub_response
         self.temporal_response = sub_response
         try:
-            response: Response = await self.run(request=request, context=context, root_value=None)
-        except StrawberryHTTPException as e:
-            response = PlainTextResponse(e.reason, status_code=e.status_code)
+            prepared = await self._prepared_answer(request, context)
+        except BaseException:
+            await context.close()
+            raise
+        if prepared is not None:
+            await context.close()
+            response: Response = self.create_response(prepared, sub_response)
+        else:  # ``run`` closes the context
+            try:
+                response = await self.run(request=request, context=context, root_value=None)
+            except StrawberryHTTPException as e:
+                response = PlainTextResponse(e.reason, status_code=e.status_code)
         if response.background is None:
             response.background = background
         return response
+
+    async def _prepared_answer(
+        self, request: Request, context: GraphQLContext
+    ) -> GraphQLHTTPResponse | None:
+        """The answer of a query the prepared reads have a plan of (api/graphql/
+        prepared_reads.py), or None for Strawberry's ``run`` to answer; a query text not seen
+        yet may be learned there (``context.learn_plan``)."""
+        try:
+            payload = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(payload, dict):
+            return None
+        query, name = payload.get("query"), payload.get("operationName")
+        variables = payload.get("variables")
+        if (
+            not isinstance(query, str)
+            or not (name is None or isinstance(name, str))
+            or not (variables is None or isinstance(variables, dict))
+        ):
+            return None
+        plan = self.prepared_reads.plan_of(query, name)
+        if plan is None:
+            if not self.prepared_reads.knows(query, name):
+                context.learn_plan = self.prepared_reads.learner(query, name)
+            return None
+        answer = await plan.answer(context, variables or {})
+        if answer is None:
+            return None
+        errors: list[GraphQLError] | None = answer.get("errors")
+        if errors:
+            self.schema.process_errors(errors, None)
+            answer["errors"] = [_format_error(error) for error in errors]
+        return cast(GraphQLHTTPResponse, answer)
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         return HTMLResponse(GRAPHIQL_PAGE)

@@ -44,6 +44,11 @@ class RootFieldsInTurn(PlainLeavesAtOnce):
     each root field's resolver in a unit of work of its own (the module's docstring)."""
 
     def execute_operation(self, serially: bool | None = None) -> Any:
+        # A document that reached execution has parsed, validated and passed the guards: the
+        # prepared reads may learn it (api/graphql/prepared_reads.py).
+        learn = getattr(self.context_value, "learn_plan", None)
+        if learn is not None:
+            learn(self.schema, self.operation, self.fragment_definitions)
         # A subscription's events come with ``serially=False``: they are left as they are.
         return super().execute_operation(True if serially is None else serially)
 
@@ -106,9 +111,21 @@ async def _in_transaction(
     **kwargs: Any,
 ) -> Any:
     """A root field's resolver: committed when it returns, rolled back when it fails."""
-    context: GraphQLContext = info.context
+    return await unit_of_work(
+        info.context,
+        lambda: _next(root, info, *args, **kwargs),
+        mutation=info.operation.operation is OperationType.MUTATION,
+    )
+
+
+async def unit_of_work(
+    context: GraphQLContext, resolve: Callable[[], Any], *, mutation: bool
+) -> Any:
+    """Runs one root field's resolver (``resolve``) as a unit of work on the request's session:
+    committed when it returns, rolled back when it fails; after a mutation the loaders start
+    afresh. Also used by the prepared reads (api/graphql/prepared_reads.py)."""
     try:
-        result = _next(root, info, *args, **kwargs)
+        result = resolve()
         if isawaitable(result):
             result = await result
         # A root field that used no session (a read of one statement) has nothing to commit.
@@ -121,6 +138,6 @@ async def _in_transaction(
             state = context.request.app.state
             await keep_disclosures(state.sessions, state.rate_limits, failure)
         raise
-    if info.operation.operation is OperationType.MUTATION:
+    if mutation:
         context.forget_loaded()
     return result

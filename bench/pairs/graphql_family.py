@@ -1,7 +1,10 @@
 """Pair: the same family read through both doors, as a village system using GraphQL makes it:
 ``query { family(id) { ...every field } }`` against ``GET /api/v1/kpm/{id}``, both with
 ``pii:read`` (unmasked, audited). The two doors run one service function, so the gap is what
-GraphQL itself costs (parsing, validation, the cost guards, execution field by field)."""
+GraphQL itself costs. The service answers a query text it has run before from its plan
+(``api/graphql/prepared_reads.py``): the document's parsing, validation and guards were done
+when it was learned, and the answer is built from the resolver's objects without graphql-core's
+execution field by field; the warm-up teaches it."""
 
 from __future__ import annotations
 
@@ -70,7 +73,9 @@ async def run(context: BenchContext) -> PairResult:
         checks=throughput_checks(sides, min_throughput=1 / 1.5, max_p99=1.5, label="GraphQL/REST"),
         notes=[
             "both doors: the token and the client from memory, one statement reading the "
-            "family with its members and enrollments and writing the read's audit entry",
+            "family with its members and enrollments and writing the read's audit entry; "
+            "GraphQL answers the query from the plan it learned the first time it ran it "
+            "(variables coerced, the fields read from the resolver's objects)",
             rounds_note(targets, sides),
         ],
     )
