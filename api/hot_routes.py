@@ -17,8 +17,9 @@ them. The OpenAPI document, built from the routes, does not change.
 GraphQL's JSON POSTs (``POST /graphql``) are learned the same way, from the route the router
 served one with: every GraphQL read and write is such a request, and the router's walk and
 FastAPI's solving of the context getter's dependencies were a fifth of a ``family(id)`` read.
-What serves them (``api.graphql.router.DinsosGraphQLRouter.serve_json_post``) runs Strawberry's
-own ``run`` with the context built directly; other GraphQL requests (GET, GraphiQL, uploads,
+What serves them (``api.graphql.router.DinsosGraphQLRouter.serve_json_post``) builds the context
+directly and runs Strawberry's own ``run``, or answers from the plan of a query it has run before
+(``api/graphql/prepared_reads.py``); other GraphQL requests (GET, GraphiQL, uploads,
 WebSockets) keep going through the router."""
 
 from __future__ import annotations
@@ -49,8 +50,9 @@ class _Learned:
 
 
 def _json_body(scope: Scope) -> bool:
-    """A request whose body is announced as JSON (its content type names it; Strawberry's own
-    parsing decides the rest, as on the router's path)."""
+    """A request whose body is announced as JSON (its content type names it; what serves it
+    checks the content type as Strawberry does, and Strawberry's own parsing decides the rest,
+    as on the router's path)."""
     for name, value in scope["headers"]:
         if name == b"content-type":
             return b"application/json" in value.lower()

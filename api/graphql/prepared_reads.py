@@ -27,10 +27,12 @@ as before. ``tests/api/test_graphql_prepared_reads.py`` compares the answers of 
 
 from __future__ import annotations
 
+import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from graphql import (
     FieldNode,
@@ -38,6 +40,7 @@ from graphql import (
     FragmentSpreadNode,
     GraphQLError,
     GraphQLField,
+    GraphQLInputType,
     GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
@@ -53,16 +56,16 @@ from graphql import (
     is_leaf_type,
     located_error,
     type_from_ast,
-    value_from_ast,
 )
 from graphql.language import Visitor, visit
 from graphql.pyutils import Path, Undefined, inspect, is_iterable
+from graphql.utilities import coerce_input_literal, coerce_input_value
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 from strawberry.utils.str_converters import to_camel_case
 
 from api.graphql import kpm_resolvers, region_resolvers
-from api.graphql.context import GraphQLContext
+from api.graphql.context import GraphQLContext, LearnPlan
 from api.graphql.permissions import IsAuthenticated
 from api.graphql.plain_fields import plain_attribute
 from api.graphql.units_of_work import unit_of_work
@@ -74,7 +77,9 @@ CONTEXT_RESOLVERS: dict[Callable[..., Any], Callable[..., Awaitable[Any]]] = {
     region_resolvers.region: region_resolvers.region_of,
 }
 
-# Plans kept per process (each holds its query text): a client sends the same few queries.
+log = logging.getLogger(__name__)
+
+# Plans kept per schema (each holds its query text): a client sends the same few queries.
 PLANS_KEPT = 256
 
 # Completes one value at one path (graphql-core's ``complete_value`` for one type and
@@ -108,6 +113,7 @@ class _Argument:
 @dataclass(frozen=True, slots=True)
 class _RootField:
     key: str
+    parent: str  # the query type's name
     node: FieldNode
     resolve: Callable[..., Awaitable[Any]]
     arguments: tuple[_Argument, ...]
@@ -318,6 +324,7 @@ class _Planner:
             raise _Unplannable
         return _RootField(
             key=key,
+            parent=root.name,
             node=node,
             resolve=resolve,
             arguments=self.arguments(definition, strawberry_field, node),
@@ -332,6 +339,10 @@ class _Planner:
         literal or a variable of exactly the argument's scalar type with no default. (Enums and
         input objects Strawberry converts before its resolver sees them; those, an argument left
         to its default, and a variable the root fields do not take stay on the general path.)"""
+        if "limit" in definition.args:
+            # The cost guard counts the pages a request asks for by its variables (limits.py):
+            # a plan, learned from one request, must not answer another's page size unchecked.
+            raise _Unplannable
         python_names = {
             argument.graphql_name or to_camel_case(argument.python_name): argument.python_name
             for argument in field.arguments
@@ -356,7 +367,7 @@ class _Planner:
                 self.used_variables.add(value.name.value)
                 planned.append(_Argument(python_names[name], value.name.value, scalar, None))
                 continue
-            literal = value_from_ast(value, argument.type)
+            literal = coerce_input_literal(value, argument.type)
             if literal is Undefined:
                 raise _Unplannable
             planned.append(_Argument(python_names[name], None, scalar, literal))
@@ -400,7 +411,7 @@ def plan(
     if planner.used_variables != planner.variables.keys():
         return None  # a variable no root field takes: graphql-core would still check its value
     variables = tuple(
-        (name, _named(type_from_ast(schema, planner.variables[name].type)))
+        (name, cast(GraphQLInputType, type_from_ast(schema, planner.variables[name].type)))
         for name in sorted(planner.used_variables)
     )
     return Plan(roots, variables)
@@ -409,7 +420,7 @@ def plan(
 @dataclass(frozen=True, slots=True)
 class Plan:
     roots: tuple[_RootField, ...]
-    variables: tuple[tuple[str, GraphQLScalarType], ...]  # each variable and its scalar
+    variables: tuple[tuple[str, GraphQLInputType], ...]  # each variable and its type
 
     async def answer(
         self, context: GraphQLContext, variables: Mapping[str, Any]
@@ -419,15 +430,13 @@ class Plan:
         if context.optional_caller is None:  # IsAuthenticated's refusal, worded by it
             return None
         values: dict[str, Any] = {}
-        for name, scalar in self.variables:
-            # graphql-core's coercion of a scalar's variable, when it has a value to coerce.
+        for name, type_ in self.variables:
             sent = variables.get(name)
-            if sent is None:
+            # No value, or a number orjson read as a float (an integer past 64 bits, which
+            # Strawberry's parser keeps whole): the general path coerces it, or words the refusal.
+            if sent is None or isinstance(sent, float):
                 return None
-            try:
-                value = scalar.parse_value(sent)
-            except Exception:  # noqa: BLE001 - the general path words the refusal
-                return None
+            value = coerce_input_value(sent, type_)  # graphql-core's coercion of a variable
             if value is None or value is Undefined:
                 return None
             values[name] = value
@@ -441,7 +450,7 @@ class Plan:
                 for argument in root.arguments
             }
             # The root fields in turn, each a unit of work, as ``RootFieldsInTurn`` runs them.
-            path = Path(None, root.key, "Query")
+            path = Path(None, root.key, root.parent)
             try:
                 value = await unit_of_work(
                     context,
@@ -464,25 +473,39 @@ class Plan:
 
 
 class PreparedReads:
-    """The plans of one schema's queries, by query text and the operation name sent."""
+    """The plans of one schema's queries, by query text and the operation name sent: the most
+    recently used ``PLANS_KEPT`` of them, with the query texts that have no plan (so they are
+    not planned again). Mutations and subscriptions are not kept: a client writing with the
+    values in the text sends a new text each time, which must not push the reads' plans out."""
 
     def __init__(self) -> None:
-        self.plans: dict[tuple[str, str | None], Plan | None] = {}
+        self.plans: OrderedDict[tuple[str, str | None], Plan | None] = OrderedDict()
 
     def plan_of(self, query: str, operation_name: str | None) -> Plan | None:
-        return self.plans.get((query, operation_name))
+        key = (query, operation_name)
+        found = self.plans.get(key)
+        if found is not None:
+            self.plans.move_to_end(key)
+        return found
 
     def knows(self, query: str, operation_name: str | None) -> bool:
         return (query, operation_name) in self.plans
 
-    def learner(self, query: str, operation_name: str | None) -> Callable[..., None]:
+    def learner(self, query: str, operation_name: str | None) -> LearnPlan:
         def learn(
             schema: GraphQLSchema,
             operation: OperationDefinitionNode,
-            fragments: Mapping[str, FragmentDefinitionNode],
+            fragments: dict[str, FragmentDefinitionNode],
         ) -> None:
-            if len(self.plans) >= PLANS_KEPT:
-                self.plans.clear()
-            self.plans[(query, operation_name)] = plan(schema, operation, fragments)
+            if operation.operation is not OperationType.QUERY:
+                return
+            try:
+                learned = plan(schema, operation, fragments)
+            except Exception:  # a planner's fault must not fail the request it learns from
+                log.exception("a query could not be planned; it stays on the general path")
+                learned = None
+            self.plans[(query, operation_name)] = learned
+            while len(self.plans) > PLANS_KEPT:
+                self.plans.popitem(last=False)
 
         return learn

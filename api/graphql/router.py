@@ -24,6 +24,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema import Schema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionContext, ExecutionResult
@@ -249,7 +250,8 @@ class DinsosGraphQLRouter(GraphQLRouter[GraphQLContext, None]):
         context getter's dependencies), without the router's walk and FastAPI's dependency
         solving (``api.hot_routes``): the caller (a bad token refused by the exception handlers,
         as there), the context with the request, background tasks and sub-response FastAPI
-        would give it, then Strawberry's own ``run``."""
+        would give it, then the answer from a plan of the query when there is one
+        (api/graphql/prepared_reads.py), else Strawberry's own ``run``."""
         context = await graphql_context(request, await optional_caller(request))
         background = BackgroundTasks()
         # FastAPI's sub-response: no status and no headers until a resolver sets them.
@@ -283,18 +285,24 @@ class DinsosGraphQLRouter(GraphQLRouter[GraphQLContext, None]):
         """The answer of a query the prepared reads have a plan of (api/graphql/
         prepared_reads.py), or None for Strawberry's ``run`` to answer; a query text not seen
         yet may be learned there (``context.learn_plan``)."""
+        # Strawberry's own test of the content type (``parse_http_body``): what it refuses, it
+        # refuses in its own words.
+        content_type, _ = parse_content_type(request.headers.get("content-type") or "")
+        if "application/json" not in content_type:
+            return None
         try:
             payload = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
             return None
-        if not isinstance(payload, dict):
+        if not isinstance(payload, dict):  # a batch, or no GraphQL request at all
             return None
         query, name = payload.get("query"), payload.get("operationName")
-        variables = payload.get("variables")
+        variables, extensions = payload.get("variables"), payload.get("extensions")
         if (
             not isinstance(query, str)
             or not (name is None or isinstance(name, str))
             or not (variables is None or isinstance(variables, dict))
+            or not (extensions is None or isinstance(extensions, dict))
         ):
             return None
         plan = self.prepared_reads.plan_of(query, name)
