@@ -38,7 +38,6 @@ from schemas.kpm import (
     VerificationIn,
 )
 from service.kpm import enrollment, families, verification
-from service.kpm.views import present_family
 
 GqlInfo = Info[GraphQLContext, None]
 
@@ -53,7 +52,7 @@ async def family_of(context: GraphQLContext, id: uuid.UUID) -> Family:
     caller = context.caller
     assert context.request is not None
     record = await families.read_family_at_once(one_statement(context.request), caller, id)
-    return Family.from_out(present_family(record, caller))
+    return Family.from_record(record, caller)
 
 
 async def families_list(
@@ -69,7 +68,7 @@ async def families_list(
         info.context.session, caller, filters, limit=limit, cursor=cursor
     )
     return FamilyPage(
-        items=[Family.from_out(present_family(r, caller)) for r in page.items],
+        items=[Family.from_record(r, caller) for r in page.items],
         next_cursor=page.next_cursor,
     )
 
@@ -80,7 +79,7 @@ async def create_family(info: GqlInfo, input: FamilyCreateInput) -> Family:
         {**vars(input), "members": [vars(member) for member in input.members]}
     )
     record = await families.create_family(info.context.session, caller, body)
-    return Family.from_out(present_family(record, caller))
+    return Family.from_record(record, caller)
 
 
 # Each change of a family or its members takes `expected_version`, the family's version
@@ -95,7 +94,7 @@ async def update_family(
     record = await families.update_family(
         info.context.session, caller, id, body, if_match=expected_version
     )
-    return Family.from_out(present_family(record, caller))
+    return Family.from_record(record, caller)
 
 
 async def archive_family(
@@ -106,7 +105,7 @@ async def archive_family(
     record = await families.archive_family(
         info.context.session, caller, id, body.reason, if_match=expected_version
     )
-    return Family.from_out(present_family(record, caller))
+    return Family.from_record(record, caller)
 
 
 async def add_member(
@@ -117,7 +116,7 @@ async def add_member(
     record = await families.add_member(
         info.context.session, caller, family_id, body, if_match=expected_version
     )
-    return Family.from_out(present_family(record, caller))
+    return Family.from_record(record, caller)
 
 
 async def update_member(
@@ -132,7 +131,7 @@ async def update_member(
     record = await families.update_member(
         info.context.session, caller, family_id, member_id, body, if_match=expected_version
     )
-    return Family.from_out(present_family(record, caller))
+    return Family.from_record(record, caller)
 
 
 async def remove_member(
@@ -142,7 +141,7 @@ async def remove_member(
     record = await families.remove_member(
         info.context.session, caller, family_id, member_id, if_match=expected_version
     )
-    return Family.from_out(present_family(record, caller))
+    return Family.from_record(record, caller)
 
 
 async def record_verification(

@@ -16,14 +16,14 @@ from schemas.kpm import (
     EnrollmentOut,
     EnrollmentTransitionOut,
     FacilitatorOut,
-    FamilyOut,
     ImportJobOut,
     ImportRefusalOut,
-    MemberOut,
     VerificationOut,
 )
+from service.access import Caller
 from service.kpm.tables import EnrollmentTransition as TransitionRow
 from service.kpm.tables import Verification as VerificationRow
+from service.kpm.views import FamilyRecord, FamilyRecordRow, presented_fields
 
 GqlInfo = Info[GraphQLContext, None]
 
@@ -37,18 +37,6 @@ class Member:
     birth_date: dt.date
     relationship: str
     nik_mismatch: bool
-
-    @staticmethod
-    def from_out(out: MemberOut) -> Member:
-        return Member(
-            id=out.id,
-            nik=out.nik,
-            name=out.name,
-            sex=out.sex.value,
-            birth_date=out.birth_date,
-            relationship=out.relationship.value,
-            nik_mismatch=out.nik_mismatch,
-        )
 
 
 @strawberry.type(description="One status an enrollment went through.")
@@ -157,23 +145,38 @@ class Family:
         return [Verification.from_record(row) for row in rows]
 
     @staticmethod
-    def from_out(out: FamilyOut) -> Family:
+    def from_record(record: FamilyRecord | FamilyRecordRow, caller: Caller) -> Family:
+        """The family as REST presents it to ``caller`` (NIK and No KK masked without
+        pii:read), from ``presented_fields``: the database's values are not validated again."""
+        fields = presented_fields(record, caller)
         return Family(
-            id=out.id,
-            no_kk=out.no_kk,
-            village_code=out.village_code,
-            address=out.address,
-            desil=out.desil,
-            dtsen_id=out.dtsen_id,
-            facilitator_id=out.facilitator_id,
-            verification_status=out.verification_status.value if out.verification_status else None,
-            archived_at=out.archived_at,
-            archive_reason=out.archive_reason,
-            members=[Member.from_out(m) for m in out.members],
-            enrollments=[Enrollment.from_out(e) for e in out.enrollments],
-            created_at=out.created_at,
-            updated_at=out.updated_at,
-            version=out.version,
+            id=fields["id"],
+            no_kk=fields["no_kk"],
+            village_code=fields["village_code"],
+            address=fields["address"],
+            desil=fields["desil"],
+            dtsen_id=fields["dtsen_id"],
+            facilitator_id=fields["facilitator_id"],
+            verification_status=fields["verification_status"],
+            archived_at=fields["archived_at"],
+            archive_reason=fields["archive_reason"],
+            members=[Member(**member) for member in fields["members"]],
+            enrollments=[
+                Enrollment(
+                    id=e["id"],
+                    program_code=e["program_code"],
+                    status=e["status"],
+                    started_on=e["started_on"],
+                    ended_on=e["ended_on"],
+                    graduation_kind=e["graduation_kind"],
+                    credited_facilitator_id=e["credited_facilitator_id"],
+                    version=e["version"],
+                )
+                for e in fields["enrollments"]
+            ],
+            created_at=fields["created_at"],
+            updated_at=fields["updated_at"],
+            version=fields["version"],
         )
 
 

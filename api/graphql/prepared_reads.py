@@ -38,8 +38,10 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLBoolean,
     GraphQLError,
     GraphQLField,
+    GraphQLID,
     GraphQLInputType,
     GraphQLLeafType,
     GraphQLList,
@@ -48,6 +50,7 @@ from graphql import (
     GraphQLOutputType,
     GraphQLScalarType,
     GraphQLSchema,
+    GraphQLString,
     InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
@@ -81,6 +84,10 @@ log = logging.getLogger(__name__)
 
 # Plans kept per schema (each holds its query text): a client sends the same few queries.
 PLANS_KEPT = 256
+
+# The scalars that serialise a value of exactly this Python type as the value itself
+# (graphql-core's ``serialize_string`` and ``serialize_boolean``): no call needed.
+_UNCHANGED: dict[GraphQLLeafType, type] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
 
 # Completes one value at one path (graphql-core's ``complete_value`` for one type and
 # selection): the answer's JSON value, or an exception for graphql-core's error.
@@ -269,6 +276,21 @@ class _Planner:
             and node.selection_set is not None
         ):
             fields = self.object_fields(type_, node.selection_set)
+            # Per field, what the loop below needs, in a tuple (a field's attributes looked up
+            # one by one were a fifth of the completion): its response name, attribute, the
+            # scalar's serialiser (None for a field that is no leaf), the Python type the
+            # scalar hands back unchanged, if any, whether null is allowed, the field itself.
+            items = tuple(
+                (
+                    field.key,
+                    field.attribute,
+                    field.leaf.coerce_output_value if field.leaf is not None else None,
+                    _UNCHANGED.get(field.leaf) if field.leaf is not None else None,
+                    field.nullable,
+                    field,
+                )
+                for field in fields
+            )
 
             def complete_object(value: Any, path: Path, errors: list[GraphQLError]) -> Any:
                 if isinstance(value, Exception):
@@ -276,26 +298,28 @@ class _Planner:
                 if value is None:
                     return None
                 completed: dict[str, Any] = {}
-                for field in fields:
+                for key, attribute, coerce, unchanged, nullable, field in items:
                     # Most fields are leaves with a value: read and serialised here, without a
                     # path of their own; anything graphql-core would report (a null where none
                     # may be, a value the scalar refuses) goes through ``_value_of``.
-                    leaf = field.leaf
-                    if leaf is not None:
+                    if coerce is not None:
                         try:
-                            each = getattr(value, field.attribute)  # type: ignore[arg-type]
+                            each = getattr(value, attribute)  # type: ignore[arg-type]
                             if each is None:
-                                if field.nullable:
-                                    completed[field.key] = None
+                                if nullable:
+                                    completed[key] = None
                                     continue
+                            elif type(each) is unchanged:
+                                completed[key] = each
+                                continue
                             elif not isinstance(each, Exception):
-                                coerced = leaf.coerce_output_value(each)
+                                coerced = coerce(each)
                                 if coerced is not None and coerced is not Undefined:
-                                    completed[field.key] = coerced
+                                    completed[key] = coerced
                                     continue
                         except Exception:  # noqa: BLE001, S110 - reported by ``_value_of``
                             pass
-                    completed[field.key] = _value_of(field, value, path, errors)
+                    completed[key] = _value_of(field, value, path, errors)
                 return completed
 
             return complete_object

@@ -100,13 +100,19 @@ def present_family(record: FamilyRecord | FamilyRecordRow, caller: Caller) -> Fa
     )
 
 
-def family_json(record: FamilyRecord | FamilyRecordRow, caller: Caller) -> bytes:
-    """``present_family`` written straight to JSON: ``FamilyOut``'s fields, order and formats
-    (a test holds the two equal), without validating again what the database just handed over
-    (that validation was a tenth of a read by id)."""
-    fields = family_fields(
+def presented_fields(record: FamilyRecord | FamilyRecordRow, caller: Caller) -> dict[str, Any]:
+    """``present_family``'s fields, masked for ``caller`` as there, without validating again
+    what the database just handed over (that validation was a tenth of a read by id): for the
+    REST read's JSON and the GraphQL family (a test holds them equal to ``FamilyOut``)."""
+    return family_fields(
         record.family, record.members, record.enrollments, unmasked=caller.has(PII_SCOPE)
     )
+
+
+def family_json(record: FamilyRecord | FamilyRecordRow, caller: Caller) -> bytes:
+    """``present_family`` written straight to JSON: ``FamilyOut``'s fields, order and formats
+    (a test holds the two equal)."""
+    fields = presented_fields(record, caller)
     return orjson.dumps(fields, option=orjson.OPT_UTC_Z, default=_uuid_text)
 
 
