@@ -92,6 +92,18 @@ class Enrollment:
         )
 
 
+_ENROLLMENT_ATTRIBUTES = (
+    "id",
+    "program_code",
+    "status",
+    "started_on",
+    "ended_on",
+    "graduation_kind",
+    "credited_facilitator_id",
+    "version",
+)
+
+
 @strawberry.type(description="A field visit (verval) and its outcome.")
 class Verification:
     id: uuid.UUID
@@ -149,34 +161,16 @@ class Family:
         """The family as REST presents it to ``caller`` (NIK and No KK masked without
         pii:read), from ``presented_fields``: the database's values are not validated again."""
         fields = presented_fields(record, caller)
+        # The fields' names are the attributes' (the enrollments' have a few more).
         return Family(
-            id=fields["id"],
-            no_kk=fields["no_kk"],
-            village_code=fields["village_code"],
-            address=fields["address"],
-            desil=fields["desil"],
-            dtsen_id=fields["dtsen_id"],
-            facilitator_id=fields["facilitator_id"],
-            verification_status=fields["verification_status"],
-            archived_at=fields["archived_at"],
-            archive_reason=fields["archive_reason"],
-            members=[Member(**member) for member in fields["members"]],
-            enrollments=[
-                Enrollment(
-                    id=e["id"],
-                    program_code=e["program_code"],
-                    status=e["status"],
-                    started_on=e["started_on"],
-                    ended_on=e["ended_on"],
-                    graduation_kind=e["graduation_kind"],
-                    credited_facilitator_id=e["credited_facilitator_id"],
-                    version=e["version"],
-                )
-                for e in fields["enrollments"]
-            ],
-            created_at=fields["created_at"],
-            updated_at=fields["updated_at"],
-            version=fields["version"],
+            **{
+                **fields,
+                "members": [Member(**member) for member in fields["members"]],
+                "enrollments": [
+                    Enrollment(**{name: e[name] for name in _ENROLLMENT_ATTRIBUTES})
+                    for e in fields["enrollments"]
+                ],
+            }
         )
 
 
