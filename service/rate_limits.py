@@ -13,6 +13,7 @@ import logging
 import math
 import threading
 import time
+import weakref
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import Storage as AsyncStorage
@@ -51,13 +52,55 @@ def _shared_storage(uri: str) -> AsyncStorage:
     return storage
 
 
+class _Sweeper:
+    """One daemon thread per process that sweeps every store that has counted something, once
+    a second, and ends when none is left. One thread, not one per store: a process that makes
+    many applications (the test suite makes one per test, and closes few) had hundreds of
+    sweepers, and each one's wake-up took the interpreter's lock from the event loop."""
+
+    def __init__(self) -> None:
+        self._stores: weakref.WeakSet[_SweptStorage] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def add(self, store: _SweptStorage) -> None:
+        with self._lock:
+            self._stores.add(store)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._sweep_while_needed, name="rate-limit-expiry", daemon=True
+                )
+                self._thread.start()
+
+    def discard(self, store: _SweptStorage) -> None:
+        with self._lock:
+            self._stores.discard(store)
+
+    def _sweep_while_needed(self) -> None:
+        while True:
+            time.sleep(1.0)
+            with self._lock:
+                stores = list(self._stores)
+                if not stores:
+                    self._thread = None
+                    return
+            for store in stores:
+                try:
+                    store.sweep()
+                except Exception:  # noqa: BLE001 - the next sweep tries again; hits are unaffected
+                    log.exception("rate limit expiry sweep failed")
+
+
+_SWEEPER = _Sweeper()
+
+
 class _SweptStorage(MemoryStorage):
-    """limits' memory store with its expired counters dropped by one long-lived daemon thread,
-    once a second. The store's own way starts a timer thread whenever the previous one has run
-    (every 10 ms under load): measured at 5% of a region read for the thread starts alone, each
-    of which also waits for the new thread to run. Sweeping in the request instead would walk
-    every key on the event loop (300 ms with 200,000 keys). Dropping expired entries only frees
-    memory: every read of the store checks expiry itself.
+    """limits' memory store with its expired counters dropped once a second by the process's
+    one sweeper thread (``_Sweeper``). The store's own way starts a timer thread whenever the
+    previous one has run (every 10 ms under load): measured at 5% of a region read for the
+    thread starts alone, each of which also waits for the new thread to run. Sweeping in the
+    request instead would walk every key on the event loop (300 ms with 200,000 keys). Dropping
+    expired entries only frees memory: every read of the store checks expiry itself.
 
     The sweep takes each key's lock from the store's ``locks``, as the store's own methods do
     when they change that key (``acquire_entry``, ``incr``, ``decr``), and checks expiry again
@@ -65,32 +108,12 @@ class _SweptStorage(MemoryStorage):
 
     def __init__(self) -> None:
         super().__init__()
-        self._sweeper: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._starting = threading.Lock()
+        self._swept = False
 
     def _MemoryStorage__schedule_expiry(self) -> None:  # the store's private hook, replaced
-        if self._sweeper is None:
-            self._start_sweeper()
-
-    def _start_sweeper(self) -> None:
-        with self._starting:
-            if self._sweeper is None:
-                self._stop = threading.Event()
-                self._sweeper = threading.Thread(
-                    target=self._sweep_until_stopped,
-                    args=(self._stop,),
-                    name="rate-limit-expiry",
-                    daemon=True,
-                )
-                self._sweeper.start()
-
-    def _sweep_until_stopped(self, stop: threading.Event) -> None:
-        while not stop.wait(1.0):
-            try:
-                self.sweep()
-            except Exception:  # noqa: BLE001 - the next sweep tries again; hits are unaffected
-                log.exception("rate limit expiry sweep failed")
+        if not self._swept:
+            self._swept = True
+            _SWEEPER.add(self)
 
     def sweep(self) -> None:
         """Drops the expired moving-window entries and counters (keys whose lock is not
@@ -122,12 +145,9 @@ class _SweptStorage(MemoryStorage):
             self.locks.pop(key, None)
 
     def close(self) -> None:
-        """Stops the sweeper (a later hit starts it again)."""
-        with self._starting:
-            sweeper, self._sweeper = self._sweeper, None
-            self._stop.set()
-        if sweeper is not None:
-            sweeper.join()
+        """No more sweeps of this store (a later hit asks for them again)."""
+        self._swept = False
+        _SWEEPER.discard(self)
 
 
 class _Local:

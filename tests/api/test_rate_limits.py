@@ -4,6 +4,7 @@ problem+json with Retry-After (issue 10, defect 3)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections.abc import AsyncIterator
 
@@ -207,3 +208,20 @@ async def test_counters_in_memory_expire_and_their_memory_is_freed(settings: Set
         await rates.hit_api("client-7")
     finally:
         await rates.close()
+
+
+async def test_many_stores_share_one_sweeper_thread(settings: Settings) -> None:
+    """Every store of the process is swept by one thread: a process that made a store per
+    application (the test suite makes one per test) once had a sweeper thread each, hundreds of
+    them waking every second, and the event loop waited on each for the interpreter's lock."""
+    memory = settings.model_copy(update={"rate_limit_storage": "memory://"})
+    stores = [RateLimits(memory) for _ in range(20)]
+    try:
+        for number, rates in enumerate(stores):
+            await rates.hit_api(f"client-{number}")
+        sweepers = [t for t in threading.enumerate() if t.name == "rate-limit-expiry"]
+        assert len(sweepers) == 1
+        assert sweepers[0].is_alive()
+    finally:
+        for rates in stores:
+            await rates.close()
