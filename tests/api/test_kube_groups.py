@@ -156,15 +156,19 @@ async def test_patch_with_if_match(
     )
     updates = (
         await session.scalars(
-            select(AuditEntry).where(
-                col(AuditEntry.record_id) == group["id"], col(AuditEntry.action) == "update"
-            )
+            select(AuditEntry)
+            .where(col(AuditEntry.record_id) == group["id"], col(AuditEntry.action) == "update")
+            # In the order written (without it, PostgreSQL may hand them over in any order).
+            .order_by(col(AuditEntry.id))
         )
     ).all()
-    assert updates[0].changes == {
-        "business_category": ["kuliner", "kerajinan"],
-        "name": [group["name"], "KUBE Sekar Wangi"],
-    }
+    assert [update.changes for update in updates] == [
+        {
+            "business_category": ["kuliner", "kerajinan"],
+            "name": [group["name"], "KUBE Sekar Wangi"],
+        },
+        {"village_code": ["33.28.02.2001", "33.28.01.2001"]},
+    ]
 
 
 async def test_status_machine_and_activation_rule(
